@@ -1,0 +1,280 @@
+"""``ConvNormAct``: convolution -> normalization -> activation, for every rank."""
+
+import keras
+
+from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.normalization import check_activation, check_norm, make_activation, make_norm
+
+
+def check_data_format(data_format):
+    """Returns ``"channels_last"`` or ``"channels_first"``; None means channels_last."""
+    if data_format is None:
+        return "channels_last"
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "data_format must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
+def spatial_dims(input_shape, data_format):
+    """The spatial entries of a full ``(batch, ...)`` shape."""
+    return tuple(input_shape[1:-1] if data_format == "channels_last" else input_shape[2:])
+
+
+def channels_of(input_shape, data_format, owner):
+    channels = input_shape[-1] if data_format == "channels_last" else input_shape[1]
+    if channels is None:
+        raise ValueError(
+            f"{owner} needs a known number of input channels. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return channels
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class ConvNormAct(keras.layers.Layer):
+    """Convolution, normalization and activation as one block, for rank 1, 2 or 3.
+
+    The rank comes from the input (``(batch, L, C)``, ``(batch, H, W, C)`` or
+    ``(batch, T, H, W, C)``) or from ``rank``. With ``preact=True`` the order is
+    norm -> activation -> convolution (the pre-activation unit of ResNet v2),
+    the norm then acting on the input channels.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: int or tuple of ``rank`` ints.
+        strides: int or tuple. Defaults to `1`.
+        padding: ``"same"``, ``"valid"``, ``"causal"`` (rank 1), or explicit zero
+            padding (int, tuple of ints per axis, or tuple of ``(before, after)``
+            pairs) so paper geometries such as AlexNet's 11x11/4 with padding 2
+            are exact. Defaults to `"same"`.
+        dilation_rate: int or tuple. Defaults to `1`.
+        groups: number of channel groups. Defaults to `1`.
+        use_bias: whether the convolution has a bias. Defaults to `None`: a bias
+            only when no norm follows.
+        norm: ``"batch"``, ``"layer"``, ``"group"`` or None. Defaults to `"batch"`.
+        activation: a Keras activation name, a callable or None. Defaults to `"relu"`.
+        kernel_initializer: Defaults to `"he_normal"`.
+        zero_init: start the block's output at zero: the norm's scale is
+            initialised to zero (the convolution kernel when the convolution is
+            last or there is no norm). Used for the last unit of residual branches.
+            Defaults to `False`.
+        preact: norm -> activation -> convolution order. Defaults to `False`.
+        rank: 1, 2 or 3, or None to take it from the input. Defaults to `None`.
+        data_format: ``"channels_last"`` or ``"channels_first"``. Defaults to
+            `None` (channels_last).
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="same",
+        dilation_rate=1,
+        groups=1,
+        use_bias=None,
+        norm="batch",
+        activation="relu",
+        kernel_initializer="he_normal",
+        zero_init=False,
+        preact=False,
+        rank=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"filters must be a positive int. Received: filters={filters!r}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"groups must be a positive int. Received: groups={groups!r}")
+        if filters % groups:
+            raise ValueError(
+                f"filters must be divisible by groups. Received: filters={filters}, groups={groups}"
+            )
+        if rank is not None:
+            rank_lib.check_rank(rank)
+            rank_lib.normalize_tuple(kernel_size, rank, "kernel_size")
+            rank_lib.normalize_tuple(strides, rank, "strides")
+            rank_lib.normalize_tuple(dilation_rate, rank, "dilation_rate")
+        else:
+            rank_lib.check_positive_ints(kernel_size, "kernel_size")
+            rank_lib.check_positive_ints(strides, "strides")
+            rank_lib.check_positive_ints(dilation_rate, "dilation_rate")
+        self.padding = rank_lib.check_padding(padding)
+        if self.padding == "causal" and rank not in (None, 1):
+            raise ValueError(f"padding='causal' needs rank 1. Received: rank={rank}")
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.dilation_rate = dilation_rate
+        self.groups = groups
+        self.norm = check_norm(norm)
+        self.activation = check_activation(activation)
+        self.use_bias = (self.norm is None or preact) if use_bias is None else bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.zero_init = bool(zero_init)
+        self.preact = bool(preact)
+        self.rank = rank
+        self.data_format = check_data_format(data_format)
+
+    def build(self, input_shape):
+        rank = rank_lib.rank_of_shape(input_shape, f"ConvNormAct '{self.name}'")
+        if self.rank is not None and rank != self.rank:
+            raise ValueError(
+                f"ConvNormAct '{self.name}' was made for rank {self.rank} and expects a "
+                f"{self.rank + 2}D input. Received: input_shape={tuple(input_shape)}"
+            )
+        if self.padding == "causal" and rank != 1:
+            raise ValueError(
+                f"padding='causal' needs a rank-1 input. Received: input_shape={tuple(input_shape)}"
+            )
+        kernel = rank_lib.normalize_tuple(self.kernel_size, rank, "kernel_size")
+        strides = rank_lib.normalize_tuple(self.strides, rank, "strides")
+        dilation = rank_lib.normalize_tuple(self.dilation_rate, rank, "dilation_rate")
+        if max(strides) > 1 and max(dilation) > 1:
+            raise ValueError(
+                "strides > 1 cannot be combined with dilation_rate > 1. "
+                f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
+        in_channels = channels_of(input_shape, self.data_format, f"ConvNormAct '{self.name}'")
+        if in_channels % self.groups:
+            raise ValueError(
+                f"The input channels must be divisible by groups={self.groups}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        conv_padding = self.padding
+        pad_pairs = None
+        if not isinstance(self.padding, str):
+            pad_pairs = rank_lib.explicit_padding_pairs(self.padding, rank)
+            conv_padding = "same" if pad_pairs == rank_lib.same_padding_pairs(
+                kernel, strides, dilation
+            ) else "valid"
+            if conv_padding == "same" or all(p == (0, 0) for p in pad_pairs):
+                pad_pairs = None
+        self._check_fits(input_shape, kernel, dilation, conv_padding, pad_pairs)
+
+        shape = tuple(input_shape)
+        self.norm_layer = self.act_layer = self.pad_layer = None
+        if self.preact:
+            self.norm_layer = self._make_norm(in_channels, zero_init=False)
+            self.act_layer = make_activation(self.activation, name="act")
+            if self.norm_layer is not None:
+                self.norm_layer.build(shape)
+        if pad_pairs is not None:
+            self.pad_layer = rank_lib.ZERO_PADDING[rank](
+                padding=pad_pairs, data_format=self.data_format, name="pad"
+            )
+            shape = self.pad_layer.compute_output_shape(shape)
+        zero_kernel = self.zero_init and (self.preact or self.norm is None)
+        self.conv = rank_lib.CONV[rank](
+            self.filters,
+            kernel,
+            strides=strides,
+            padding=conv_padding,
+            dilation_rate=dilation,
+            groups=self.groups,
+            use_bias=self.use_bias,
+            kernel_initializer="zeros" if zero_kernel else self.kernel_initializer,
+            data_format=self.data_format,
+            name="conv",
+        )
+        self.conv.build(shape)
+        shape = self.conv.compute_output_shape(shape)
+        if not self.preact:
+            self.norm_layer = self._make_norm(self.filters, zero_init=self.zero_init)
+            if self.norm_layer is not None:
+                self.norm_layer.build(shape)
+            self.act_layer = make_activation(self.activation, name="act")
+
+    def _make_norm(self, channels, zero_init):
+        if self.norm is None:
+            return None
+        axis = -1 if self.data_format == "channels_last" else 1
+        return make_norm(
+            self.norm,
+            channels,
+            axis=axis,
+            name="norm",
+            gamma_initializer="zeros" if zero_init else "ones",
+        )
+
+    def _check_fits(self, input_shape, kernel, dilation, conv_padding, pad_pairs):
+        if conv_padding in ("same", "causal"):
+            return
+        for axis, n in enumerate(spatial_dims(input_shape, self.data_format)):
+            if n is None:
+                continue
+            padded = n + (sum(pad_pairs[axis]) if pad_pairs else 0)
+            effective = dilation[axis] * (kernel[axis] - 1) + 1
+            if effective > padded:
+                raise ValueError(
+                    f"ConvNormAct '{self.name}': kernel_size={self.kernel_size} "
+                    f"(dilated extent {effective}) is larger than the padded input "
+                    f"({padded}) along spatial axis {axis}. "
+                    f"Received: input_shape={tuple(input_shape)}"
+                )
+
+    def call(self, inputs, training=None):
+        x = inputs
+        if self.preact:
+            if self.norm_layer is not None:
+                x = self.norm_layer(x, training=training)
+            if self.act_layer is not None:
+                x = self.act_layer(x)
+        if self.pad_layer is not None:
+            x = self.pad_layer(x)
+        x = self.conv(x)
+        if not self.preact:
+            if self.norm_layer is not None:
+                x = self.norm_layer(x, training=training)
+            if self.act_layer is not None:
+                x = self.act_layer(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        shape = tuple(input_shape)
+        if self.pad_layer is not None:
+            shape = self.pad_layer.compute_output_shape(shape)
+        return tuple(self.conv.compute_output_shape(shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+            groups=self.groups,
+            use_bias=self.use_bias,
+            norm=self.norm,
+            activation=keras.activations.serialize(keras.activations.get(self.activation))
+            if callable(self.activation)
+            else self.activation,
+            kernel_initializer=keras.initializers.serialize(
+                keras.initializers.get(self.kernel_initializer)
+            )
+            if not isinstance(self.kernel_initializer, str)
+            else self.kernel_initializer,
+            zero_init=self.zero_init,
+            preact=self.preact,
+            rank=self.rank,
+            data_format=self.data_format,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("activation"), dict):
+            config["activation"] = keras.activations.deserialize(config["activation"])
+        if isinstance(config.get("kernel_initializer"), dict):
+            config["kernel_initializer"] = keras.initializers.deserialize(
+                config["kernel_initializer"]
+            )
+        return cls(**config)

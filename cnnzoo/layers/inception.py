@@ -1,0 +1,137 @@
+"""The Inception (v1) module of GoogLeNet, for every rank.
+
+Szegedy et al. 2015, "Going Deeper with Convolutions", Figure 2(b).
+"""
+
+import keras
+from keras import ops
+
+from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
+from cnnzoo.layers.normalization import check_activation, check_norm
+from cnnzoo.layers.pooling import Pooling
+
+
+def _positive(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class InceptionModule(keras.layers.Layer):
+    """Four parallel branches concatenated on channels.
+
+    1. 1x1 convolution (``filters_1x1``);
+    2. 1x1 reduction (``filters_3x3_reduce``) -> 3x3 (``filters_3x3``);
+    3. 1x1 reduction (``filters_5x5_reduce``) -> 5x5 (``filters_5x5``);
+    4. 3x3 stride-1 max pooling -> 1x1 projection (``filters_pool_proj``).
+
+    torchvision's GoogLeNet uses a 3x3 kernel in branch 3 (its source says so,
+    pytorch/vision#906); ``kernel_size_5x5=3`` reproduces that, 5 is the paper.
+
+    Args:
+        filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x5_reduce,
+            filters_5x5, filters_pool_proj: channels of each convolution.
+        kernel_size_5x5: kernel of branch 3. Defaults to `5`.
+        norm: as in `ConvNormAct`. Defaults to `"batch"`.
+        activation: as in `ConvNormAct`. Defaults to `"relu"`.
+        use_bias: as in `ConvNormAct`. Defaults to `None`.
+        kernel_initializer: Defaults to `"he_normal"`.
+        data_format: Defaults to `None` (channels_last).
+    """
+
+    def __init__(
+        self,
+        filters_1x1,
+        filters_3x3_reduce,
+        filters_3x3,
+        filters_5x5_reduce,
+        filters_5x5,
+        filters_pool_proj,
+        kernel_size_5x5=5,
+        norm="batch",
+        activation="relu",
+        use_bias=None,
+        kernel_initializer="he_normal",
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters_1x1 = _positive(filters_1x1, "filters_1x1")
+        self.filters_3x3_reduce = _positive(filters_3x3_reduce, "filters_3x3_reduce")
+        self.filters_3x3 = _positive(filters_3x3, "filters_3x3")
+        self.filters_5x5_reduce = _positive(filters_5x5_reduce, "filters_5x5_reduce")
+        self.filters_5x5 = _positive(filters_5x5, "filters_5x5")
+        self.filters_pool_proj = _positive(filters_pool_proj, "filters_pool_proj")
+        self.kernel_size_5x5 = _positive(kernel_size_5x5, "kernel_size_5x5")
+        self.norm = check_norm(norm)
+        self.activation = check_activation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.data_format = check_data_format(data_format)
+
+    @property
+    def output_channels(self):
+        return self.filters_1x1 + self.filters_3x3 + self.filters_5x5 + self.filters_pool_proj
+
+    def build(self, input_shape):
+        def unit(filters, kernel_size, name):
+            return ConvNormAct(
+                filters,
+                kernel_size,
+                norm=self.norm,
+                activation=self.activation,
+                use_bias=self.use_bias,
+                kernel_initializer=self.kernel_initializer,
+                data_format=self.data_format,
+                name=name,
+            )
+
+        self.branch1 = unit(self.filters_1x1, 1, "branch1")
+        self.branch2_reduce = unit(self.filters_3x3_reduce, 1, "branch2_reduce")
+        self.branch2 = unit(self.filters_3x3, 3, "branch2")
+        self.branch3_reduce = unit(self.filters_5x5_reduce, 1, "branch3_reduce")
+        self.branch3 = unit(self.filters_5x5, self.kernel_size_5x5, "branch3")
+        self.branch4_pool = Pooling("max", 3, strides=1, padding="same", data_format=self.data_format, name="branch4_pool")
+        self.branch4 = unit(self.filters_pool_proj, 1, "branch4")
+        shape = tuple(input_shape)
+        for layer in (self.branch1, self.branch2_reduce, self.branch3_reduce, self.branch4_pool):
+            layer.build(shape)
+        self.branch4.build(shape)
+        self.branch2.build(self.branch2_reduce.compute_output_shape(shape))
+        self.branch3.build(self.branch3_reduce.compute_output_shape(shape))
+
+    def call(self, inputs, training=None):
+        axis = -1 if self.data_format == "channels_last" else 1
+        return ops.concatenate(
+            [
+                self.branch1(inputs, training=training),
+                self.branch2(self.branch2_reduce(inputs, training=training), training=training),
+                self.branch3(self.branch3_reduce(inputs, training=training), training=training),
+                self.branch4(self.branch4_pool(inputs), training=training),
+            ],
+            axis=axis,
+        )
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        shape[-1 if self.data_format == "channels_last" else 1] = self.output_channels
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters_1x1=self.filters_1x1,
+            filters_3x3_reduce=self.filters_3x3_reduce,
+            filters_3x3=self.filters_3x3,
+            filters_5x5_reduce=self.filters_5x5_reduce,
+            filters_5x5=self.filters_5x5,
+            filters_pool_proj=self.filters_pool_proj,
+            kernel_size_5x5=self.kernel_size_5x5,
+            norm=self.norm,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            data_format=self.data_format,
+        )
+        return config

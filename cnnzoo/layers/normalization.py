@@ -1,0 +1,142 @@
+"""Normalization and activation factories, and local response normalization.
+
+Every block asks :func:`make_norm` and :func:`make_activation` for its layers,
+so the BatchNorm momentum and epsilon live here and nowhere else.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+# PyTorch's defaults (momentum 0.1 there is 1 - 0.9 here, eps 1e-5): the
+# reference parameter counts and published recipes come from that world.
+BATCH_NORM_MOMENTUM = 0.9
+BATCH_NORM_EPSILON = 1e-5
+LAYER_NORM_EPSILON = 1e-6
+GROUP_NORM_GROUPS = 32
+
+NORMS = ("batch", "layer", "group")
+
+
+def check_norm(norm, name="norm"):
+    """Returns ``norm`` if it is one of ``NORMS`` or None, else raises."""
+    if norm is None:
+        return None
+    if not isinstance(norm, str) or norm.lower() not in NORMS:
+        raise ValueError(
+            f"{name} must be one of {NORMS} or None. Received: {name}={norm!r}"
+        )
+    return norm.lower()
+
+
+def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtype=None):
+    """A normalization layer over the channel axis.
+
+    Args:
+        norm: ``"batch"``, ``"layer"`` (over channels at every position, as
+            ConvNeXt's LayerNorm2d) or ``"group"`` (32 groups, or the largest
+            divisor of ``channels`` below that).
+        channels: number of channels normalized.
+        axis: the channel axis. Defaults to `-1`.
+        name: layer name.
+        gamma_initializer: initializer of the scale. Defaults to `"ones"`.
+        dtype: layer dtype policy. Defaults to `None`.
+
+    Returns:
+        A Keras layer.
+    """
+    norm = check_norm(norm)
+    if norm == "batch":
+        return keras.layers.BatchNormalization(
+            axis=axis,
+            momentum=BATCH_NORM_MOMENTUM,
+            epsilon=BATCH_NORM_EPSILON,
+            gamma_initializer=gamma_initializer,
+            name=name,
+            dtype=dtype,
+        )
+    if norm == "layer":
+        return keras.layers.LayerNormalization(
+            axis=axis,
+            epsilon=LAYER_NORM_EPSILON,
+            gamma_initializer=gamma_initializer,
+            name=name,
+            dtype=dtype,
+        )
+    return keras.layers.GroupNormalization(
+        groups=math.gcd(GROUP_NORM_GROUPS, channels),
+        axis=axis,
+        epsilon=LAYER_NORM_EPSILON,
+        gamma_initializer=gamma_initializer,
+        name=name,
+        dtype=dtype,
+    )
+
+
+def check_activation(activation, name="activation"):
+    """Returns ``activation`` if Keras knows it (a name or a callable), else raises."""
+    if activation is None or callable(activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(
+            f"{name} must be a Keras activation name, a callable or None. "
+            f"Received: {name}={activation!r}"
+        )
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{name} must be a Keras activation name such as 'relu' or 'leaky_relu', "
+            f"a callable or None. Received: {name}={activation!r}"
+        ) from None
+    return activation
+
+
+def make_activation(activation, name=None, dtype=None):
+    """A Keras ``Activation`` layer, or None for no activation."""
+    if check_activation(activation) is None:
+        return None
+    return keras.layers.Activation(activation, name=name, dtype=dtype)
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalization across channels (Krizhevsky et al. 2012).
+
+    ``b = a / (k + alpha * sum(a^2 over `size` neighbouring channels)) ** beta``,
+    the paper's form (PyTorch divides ``alpha`` by ``size``; this layer does not).
+    Works for every rank: it only looks at the channel axis.
+
+    Args:
+        size: number of channels in the window (odd). Defaults to `5`.
+        alpha: scale. Defaults to `1e-4`.
+        beta: exponent. Defaults to `0.75`.
+        k: additive constant. Defaults to `2.0`.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
+            raise ValueError(f"size must be a positive odd int. Received: size={size!r}")
+        self.size = size
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.k = float(k)
+
+    def call(self, inputs):
+        squared = ops.square(inputs)
+        half = self.size // 2
+        ndim = len(inputs.shape)
+        padded = ops.pad(squared, [(0, 0)] * (ndim - 1) + [(half, half)])
+        channels = inputs.shape[-1]
+        window = sum(padded[..., i : i + channels] for i in range(self.size))
+        return inputs / ops.power(self.k + self.alpha * window, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+        return config

@@ -1,0 +1,291 @@
+"""Rank-generic pooling: max/average with explicit padding, global, adaptive and LP pooling."""
+
+import keras
+from keras import ops
+
+from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.conv_norm_act import check_data_format, spatial_dims
+
+POOL_MODES = ("max", "avg")
+
+
+def check_mode(mode, name="mode"):
+    if mode not in POOL_MODES:
+        raise ValueError(f"{name} must be one of {POOL_MODES}. Received: {name}={mode!r}")
+    return mode
+
+
+def _same_pairs(n, k, s):
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return (total // 2, total - total // 2)
+
+
+class _WindowPooling(keras.layers.Layer):
+    """Shared argument handling of the windowed pooling layers."""
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", rank=None, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if rank is not None:
+            rank_lib.check_rank(rank)
+        rank_lib.check_positive_ints(pool_size, "pool_size")
+        if strides is not None:
+            rank_lib.check_positive_ints(strides, "strides")
+        self.padding = rank_lib.check_padding(padding)
+        if self.padding == "causal":
+            raise ValueError("padding must be 'same', 'valid' or explicit. Received: padding='causal'")
+        self.pool_size = pool_size
+        self.strides = strides
+        self.rank = rank
+        self.data_format = check_data_format(data_format)
+
+    def _geometry(self, input_shape):
+        rank = rank_lib.rank_of_shape(input_shape, f"{type(self).__name__} '{self.name}'")
+        if self.rank is not None and rank != self.rank:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' was made for rank {self.rank}. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        size = rank_lib.normalize_tuple(self.pool_size, rank, "pool_size")
+        strides = size if self.strides is None else rank_lib.normalize_tuple(
+            self.strides, rank, "strides"
+        )
+        return rank, size, strides
+
+    def _pairs(self, input_shape, size, strides, need_same_pairs):
+        """Explicit ``(before, after)`` pairs, or None when the string mode is used as is."""
+        rank = len(size)
+        if isinstance(self.padding, str):
+            if self.padding == "valid" or not need_same_pairs:
+                return None
+            dims = spatial_dims(input_shape, self.data_format)
+            if any(n is None for n in dims):
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}' with padding='same' needs static "
+                    f"spatial dimensions. Received: input_shape={tuple(input_shape)}"
+                )
+            return tuple(_same_pairs(n, k, s) for n, k, s in zip(dims, size, strides))
+        return rank_lib.explicit_padding_pairs(self.padding, rank)
+
+    def _check_fits(self, input_shape, size, pairs):
+        for axis, n in enumerate(spatial_dims(input_shape, self.data_format)):
+            if n is None or self.padding == "same":
+                continue
+            padded = n + (sum(pairs[axis]) if pairs else 0)
+            if size[axis] > padded:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': pool_size={self.pool_size} is larger "
+                    f"than the padded input ({padded}) along spatial axis {axis}. "
+                    f"Received: input_shape={tuple(input_shape)}"
+                )
+
+    def _pad(self, x, pairs, value):
+        if pairs is None:
+            return x
+        full = [(0, 0)] + list(pairs) + [(0, 0)]
+        if self.data_format == "channels_first":
+            full = [(0, 0), (0, 0)] + list(pairs)
+        return ops.pad(x, full, constant_values=value)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            pool_size=self.pool_size,
+            strides=self.strides,
+            padding=self.padding,
+            rank=self.rank,
+            data_format=self.data_format,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class Pooling(_WindowPooling):
+    """Max or average pooling for rank 1, 2 or 3, with explicit padding allowed.
+
+    Explicit padding pads with ``-inf`` for max pooling (so it is exact for any
+    input, as PyTorch's ``MaxPool(padding=p)``) and with zeros for average
+    pooling (counted in the average, as PyTorch's ``count_include_pad=True``).
+
+    Args:
+        mode: ``"max"`` or ``"avg"``. Defaults to `"max"`.
+        pool_size: int or tuple. Defaults to `2`.
+        strides: int, tuple or None (= pool_size). Defaults to `None`.
+        padding: ``"valid"``, ``"same"`` or explicit (int, tuple, pairs).
+            Defaults to `"valid"`.
+        rank: 1, 2, 3 or None (from the input). Defaults to `None`.
+        data_format: Defaults to `None` (channels_last).
+    """
+
+    def __init__(self, mode="max", pool_size=2, strides=None, padding="valid", rank=None, data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, rank, data_format, **kwargs)
+        self.mode = check_mode(mode)
+
+    def build(self, input_shape):
+        rank, size, strides = self._geometry(input_shape)
+        self._pad_pairs = self._pairs(input_shape, size, strides, need_same_pairs=False)
+        self._check_fits(input_shape, size, self._pad_pairs)
+        table = rank_lib.MAX_POOL if self.mode == "max" else rank_lib.AVG_POOL
+        self.pool = table[rank](
+            pool_size=size,
+            strides=strides,
+            padding=self.padding if isinstance(self.padding, str) else "valid",
+            data_format=self.data_format,
+            name="pool",
+        )
+
+    def call(self, inputs):
+        value = float("-inf") if self.mode == "max" else 0.0
+        return self.pool(self._pad(inputs, self._pad_pairs, value))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mode=self.mode)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class LPPooling(_WindowPooling):
+    """Power-average (LP) pooling: ``(sum over the window of |x|^p) ** (1/p)``.
+
+    ``p=2`` is the L2 pooling of the CNN literature (Sermanet et al. 2012);
+    ``p=1`` is sum pooling of ``|x|``; as ``p`` grows it tends to max pooling.
+    The sum follows PyTorch's ``LPPool``; ``normalize=True`` takes the mean
+    instead (padding counted), the power mean. Padding is zero padding.
+
+    Args:
+        p: the power, > 0. Defaults to `2.0`.
+        pool_size: int or tuple. Defaults to `2`.
+        strides: int, tuple or None (= pool_size). Defaults to `None`.
+        padding: ``"valid"``, ``"same"`` (static spatial sizes) or explicit.
+            Defaults to `"valid"`.
+        normalize: mean instead of sum inside the root. Defaults to `False`.
+        rank: 1, 2, 3 or None (from the input). Defaults to `None`.
+        data_format: Defaults to `None` (channels_last).
+    """
+
+    def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", normalize=False, rank=None, data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, rank, data_format, **kwargs)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
+            raise ValueError(f"p must be a positive number. Received: p={p!r}")
+        self.p = float(p)
+        self.normalize = bool(normalize)
+
+    def build(self, input_shape):
+        rank, size, strides = self._geometry(input_shape)
+        self._pad_pairs = self._pairs(input_shape, size, strides, need_same_pairs=True)
+        self._check_fits(input_shape, size, self._pad_pairs)
+        self._volume = 1
+        for k in size:
+            self._volume *= k
+        self.pool = rank_lib.AVG_POOL[rank](
+            pool_size=size, strides=strides, padding="valid", data_format=self.data_format, name="pool"
+        )
+
+    def call(self, inputs):
+        powered = ops.power(ops.abs(inputs), self.p)
+        mean = self.pool(self._pad(powered, self._pad_pairs, 0.0))
+        total = mean if self.normalize else mean * self._volume
+        # The root's gradient is infinite at 0: route zeros around it.
+        positive = total > 0
+        safe = ops.where(positive, total, ops.ones_like(total))
+        return ops.where(positive, ops.power(safe, 1.0 / self.p), ops.zeros_like(total))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(p=self.p, normalize=self.normalize)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class GlobalPooling(keras.layers.Layer):
+    """Global max or average pooling over every spatial axis, for rank 1, 2 or 3.
+
+    Args:
+        mode: ``"avg"`` or ``"max"``. Defaults to `"avg"`.
+        keepdims: keep the spatial axes with size 1. Defaults to `False`.
+        data_format: Defaults to `None` (channels_last).
+    """
+
+    def __init__(self, mode="avg", keepdims=False, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = check_mode(mode)
+        self.keepdims = bool(keepdims)
+        self.data_format = check_data_format(data_format)
+
+    def _axes(self, ndim):
+        return tuple(range(1, ndim - 1)) if self.data_format == "channels_last" else tuple(range(2, ndim))
+
+    def build(self, input_shape):
+        rank_lib.rank_of_shape(input_shape, f"GlobalPooling '{self.name}'")
+
+    def call(self, inputs):
+        reduce = ops.max if self.mode == "max" else ops.mean
+        return reduce(inputs, axis=self._axes(len(inputs.shape)), keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        axes = self._axes(len(input_shape))
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mode=self.mode, keepdims=self.keepdims, data_format=self.data_format)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class AdaptivePooling(keras.layers.Layer):
+    """Pools every spatial axis to a fixed size, as PyTorch's ``AdaptiveAvgPool``.
+
+    Bin ``i`` of an axis of length ``n`` covers ``[floor(i*n/m), ceil((i+1)*n/m))``,
+    PyTorch's rule, so an input smaller than the output repeats values. Needs
+    static spatial sizes; an input already of the output size passes unchanged.
+
+    Args:
+        output_size: int or tuple of ``rank`` ints.
+        mode: ``"avg"`` or ``"max"``. Defaults to `"avg"`.
+    """
+
+    def __init__(self, output_size, mode="avg", **kwargs):
+        super().__init__(**kwargs)
+        rank_lib.check_positive_ints(output_size, "output_size")
+        self.output_size = output_size
+        self.mode = check_mode(mode)
+
+    def build(self, input_shape):
+        rank = rank_lib.rank_of_shape(input_shape, f"AdaptivePooling '{self.name}'")
+        self._out = rank_lib.normalize_tuple(self.output_size, rank, "output_size")
+        dims = tuple(input_shape[1:-1])
+        if any(n is None for n in dims):
+            raise ValueError(
+                f"AdaptivePooling '{self.name}' needs static spatial dimensions. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self._dims = dims
+
+    def call(self, inputs):
+        reduce = ops.max if self.mode == "max" else ops.mean
+        x = inputs
+        for axis, (n, m) in enumerate(zip(self._dims, self._out), start=1):
+            if n == m:
+                continue
+            bins = []
+            for i in range(m):
+                start, stop = (i * n) // m, -(-((i + 1) * n) // m)
+                index = [slice(None)] * len(x.shape)
+                index[axis] = slice(start, stop)
+                bins.append(reduce(x[tuple(index)], axis=axis, keepdims=True))
+            x = ops.concatenate(bins, axis=axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        rank = len(input_shape) - 2
+        out = rank_lib.normalize_tuple(self.output_size, rank, "output_size")
+        return (input_shape[0],) + tuple(out) + (input_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(output_size=self.output_size, mode=self.mode)
+        return config

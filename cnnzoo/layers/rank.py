@@ -1,0 +1,208 @@
+"""Rank lookups and argument helpers shared by every block.
+
+Keras's own ``BaseConv(rank, ...)`` serves Conv1D/2D/3D from one implementation;
+cnnzoo does the same one level up: every block asks these tables for the layer
+class of its rank instead of keeping a copy per rank.
+"""
+
+import keras
+
+RANKS = (1, 2, 3)
+
+CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+MAX_POOL = {
+    1: keras.layers.MaxPooling1D,
+    2: keras.layers.MaxPooling2D,
+    3: keras.layers.MaxPooling3D,
+}
+AVG_POOL = {
+    1: keras.layers.AveragePooling1D,
+    2: keras.layers.AveragePooling2D,
+    3: keras.layers.AveragePooling3D,
+}
+GLOBAL_AVG_POOL = {
+    1: keras.layers.GlobalAveragePooling1D,
+    2: keras.layers.GlobalAveragePooling2D,
+    3: keras.layers.GlobalAveragePooling3D,
+}
+GLOBAL_MAX_POOL = {
+    1: keras.layers.GlobalMaxPooling1D,
+    2: keras.layers.GlobalMaxPooling2D,
+    3: keras.layers.GlobalMaxPooling3D,
+}
+ZERO_PADDING = {
+    1: keras.layers.ZeroPadding1D,
+    2: keras.layers.ZeroPadding2D,
+    3: keras.layers.ZeroPadding3D,
+}
+
+STRING_PADDINGS = ("same", "valid", "causal")
+
+
+def check_rank(rank, name="rank"):
+    """Returns ``rank`` if it is 1, 2 or 3, else raises ``ValueError``."""
+    if isinstance(rank, bool) or rank not in RANKS:
+        raise ValueError(f"{name} must be 1, 2 or 3. Received: {name}={rank!r}")
+    return int(rank)
+
+
+def rank_of_shape(input_shape, owner):
+    """The spatial rank of a ``(batch, *spatial, channels)`` shape.
+
+    Args:
+        input_shape: a full shape, batch dimension included.
+        owner: the name of the layer or model asking, for the error message.
+
+    Returns:
+        1, 2 or 3.
+    """
+    ndim = len(input_shape)
+    if ndim - 2 not in RANKS:
+        raise ValueError(
+            f"{owner} expects a 3D, 4D or 5D input (batch, *spatial, channels) for "
+            f"rank 1, 2 or 3. Received: input_shape={tuple(input_shape)}"
+        )
+    return ndim - 2
+
+
+def normalize_tuple(value, rank, name, minimum=1):
+    """Turns an int or a sequence into a ``rank``-length tuple of ints.
+
+    Args:
+        value: an int, or a sequence of ``rank`` ints.
+        rank: the length wanted.
+        name: the argument's name, for error messages.
+        minimum: the smallest value allowed. Defaults to `1`.
+
+    Returns:
+        A tuple of ``rank`` ints.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or a tuple of ints. Received: {name}={value!r}")
+    if isinstance(value, int):
+        values = (value,) * rank
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an int or a tuple of ints. Received: {name}={value!r}"
+            ) from None
+        if len(values) != rank:
+            raise ValueError(
+                f"{name} must have {rank} entries for a rank-{rank} layer. "
+                f"Received: {name}={value!r}"
+            )
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must contain ints. Received: {name}={value!r}")
+        if v < minimum:
+            word = "positive" if minimum == 1 else f">= {minimum}"
+            raise ValueError(f"{name} must be {word}. Received: {name}={value!r}")
+    return values
+
+
+def check_positive_ints(value, name):
+    """Validates an int-or-tuple argument whose rank is not known yet."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        normalize_tuple(value, 1, name)
+    else:
+        try:
+            n = len(value)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an int or a tuple of ints. Received: {name}={value!r}"
+            ) from None
+        if n not in RANKS:
+            raise ValueError(f"{name} must have 1, 2 or 3 entries. Received: {name}={value!r}")
+        normalize_tuple(value, n, name)
+    return value
+
+
+def check_padding(padding, name="padding"):
+    """Validates ``padding``: a string mode, or explicit zero padding.
+
+    Explicit padding is an int (every side of every axis), a tuple of ints (one
+    per axis, both sides) or a tuple of ``(before, after)`` pairs.
+    """
+    if isinstance(padding, str):
+        if padding.lower() not in STRING_PADDINGS:
+            raise ValueError(
+                f"{name} must be one of {STRING_PADDINGS}, an int or a tuple. "
+                f"Received: {name}={padding!r}"
+            )
+        return padding.lower()
+    if isinstance(padding, bool):
+        raise TypeError(f"{name} must be a string, an int or a tuple. Received: {name}={padding!r}")
+    if isinstance(padding, int):
+        if padding < 0:
+            raise ValueError(f"{name} must be non-negative. Received: {name}={padding!r}")
+        return padding
+    try:
+        entries = list(padding)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a string, an int or a tuple. Received: {name}={padding!r}"
+        ) from None
+    if len(entries) not in RANKS:
+        raise ValueError(f"{name} must have 1, 2 or 3 entries. Received: {name}={padding!r}")
+    for entry in entries:
+        pair = entry if isinstance(entry, (tuple, list)) else (entry, entry)
+        if len(pair) != 2:
+            raise ValueError(f"{name} pairs must be (before, after). Received: {name}={padding!r}")
+        for v in pair:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(
+                    f"{name} must contain non-negative ints. Received: {name}={padding!r}"
+                )
+    return tuple(tuple(e) if isinstance(e, (tuple, list)) else e for e in entries)
+
+
+def explicit_padding_pairs(padding, rank, name="padding"):
+    """Explicit padding as a ``rank``-tuple of ``(before, after)`` pairs."""
+    if isinstance(padding, int):
+        return ((padding, padding),) * rank
+    if len(padding) != rank:
+        raise ValueError(
+            f"{name} must have {rank} entries for a rank-{rank} layer. Received: {name}={padding!r}"
+        )
+    return tuple(tuple(p) if isinstance(p, tuple) else (p, p) for p in padding)
+
+
+def same_padding_pairs(kernel_size, strides, dilation_rate):
+    """The ``(before, after)`` pairs that Keras's ``"same"`` uses at stride 1.
+
+    At stride 1 the total is ``d*(k-1)`` whatever the input size, so explicit
+    padding equal to this can run as ``"same"`` without a padding layer.
+    """
+    pairs = []
+    for k, s, d in zip(kernel_size, strides, dilation_rate):
+        if s != 1:
+            return None
+        total = d * (k - 1)
+        pairs.append((total // 2, total - total // 2))
+    return tuple(pairs)
+
+
+def conv_output_length(n, kernel_size, stride, padding, dilation=1):
+    """The closed form ``floor((n + p - d(k-1) - 1)/s) + 1``.
+
+    Args:
+        n: input length, or None.
+        kernel_size, stride, dilation: ints.
+        padding: ``"same"``, ``"valid"``, ``"causal"`` or a ``(before, after)`` pair.
+
+    Returns:
+        The output length, or None when ``n`` is None.
+    """
+    if n is None:
+        return None
+    if padding == "same":
+        return -(-n // stride)
+    if padding == "valid":
+        total = 0
+    elif padding == "causal":
+        total = dilation * (kernel_size - 1)
+    else:
+        total = padding[0] + padding[1]
+    return (n + total - dilation * (kernel_size - 1) - 1) // stride + 1

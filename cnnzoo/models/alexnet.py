@@ -1,0 +1,141 @@
+"""AlexNet.
+
+Krizhevsky, Sutskever, Hinton 2012, "ImageNet Classification with Deep
+Convolutional Neural Networks".
+
+- ``variant="torchvision"`` (default): 64-192-384-256-256, the single-tower
+  network torchvision ships (after Krizhevsky 2014, "One weird trick"),
+  61,100,840 parameters.
+- ``variant="paper"``: 96-256-384-384-256 with the two-GPU towers expressed as
+  ``groups=2`` on conv2/4/5 and local response normalization after conv1 and
+  conv2, 60,965,224 parameters. Input 224 with conv1 padding 2 gives the
+  paper's 55x55 first maps (the paper's "224" only works out as 227 unpadded).
+
+Both end in a 6x6 adaptive average pool (torchvision) so other input sizes work.
+"""
+
+import typing
+
+from cnnzoo.layers.conv_norm_act import ConvNormAct
+from cnnzoo.layers.normalization import LocalResponseNormalization
+from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling, Pooling
+from cnnzoo.models import common
+from cnnzoo.registry import register_model
+
+
+class Conv(typing.NamedTuple):
+    filters: int
+    kernel_size: int
+    strides: int
+    padding: int
+    groups: int = 1
+
+
+class AlexNetSpec(typing.NamedTuple):
+    stages: tuple  # tuple of stages, each a tuple of Conv; a 3x3/2 max pool ends each
+    lrn: bool  # LRN after the first conv of stages 1 and 2
+
+
+VARIANTS = {
+    "torchvision": AlexNetSpec(
+        stages=(
+            (Conv(64, 11, 4, 2),),
+            (Conv(192, 5, 1, 2),),
+            (Conv(384, 3, 1, 1), Conv(256, 3, 1, 1), Conv(256, 3, 1, 1)),
+        ),
+        lrn=False,
+    ),
+    "paper": AlexNetSpec(
+        stages=(
+            (Conv(96, 11, 4, 2),),
+            (Conv(256, 5, 1, 2, groups=2),),
+            (Conv(384, 3, 1, 1), Conv(384, 3, 1, 1, groups=2), Conv(256, 3, 1, 1, groups=2)),
+        ),
+        lrn=True,
+    ),
+}
+
+
+def _chain(_):
+    steps = []
+    for stage in VARIANTS["torchvision"].stages:
+        steps += [(c.kernel_size, c.strides, (c.padding, c.padding), 1) for c in stage]
+        steps.append((3, 2, "valid", 1))
+    return steps
+
+
+MIN_SIZE = common.min_input_size(_chain)
+
+
+@register_model
+def alexnet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    norm=None,
+    activation="relu",
+    width=1.0,
+    dropout=0.5,
+    features_only=False,
+    variant="torchvision",
+):
+    """AlexNet, torchvision's single tower or the 2012 paper's two towers.
+
+    Args:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name: as in keras.applications.
+            input_shape defaults to (224, 224, 3).
+        norm: norm after each convolution (None in both originals). Defaults to `None`.
+        activation: Defaults to `"relu"`.
+        width: channel and unit multiplier. Defaults to `1.0`.
+        dropout: dropout before each hidden dense layer. Defaults to `0.5`.
+        features_only: outputs ``{"stage1", "stage2", "stage3"}`` (after each
+            max pool). Defaults to `False`.
+        variant: ``"torchvision"`` or ``"paper"``. Defaults to `"torchvision"`.
+
+    Returns:
+        A ``keras.Model``.
+    """
+    common.check_common_args(
+        "alexnet", include_top=include_top, weights=weights, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, width=width, dropout=dropout, norm=norm,
+        activation=activation, features_only=features_only,
+    )
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {tuple(VARIANTS)}. Received: variant={variant!r}")
+    spec = VARIANTS[variant]
+    inputs, x, rank = common.model_input(
+        "alexnet", input_shape=input_shape, input_tensor=input_tensor,
+        default_shape=(224, 224, 3), min_size=MIN_SIZE,
+    )
+    features = common.FeatureRecorder()
+    reduction = 1
+    for s, stage in enumerate(spec.stages, start=1):
+        for c, conv in enumerate(stage, start=1):
+            x = ConvNormAct(
+                common.scaled(conv.filters, width, conv.groups), conv.kernel_size,
+                strides=conv.strides, padding=conv.padding, groups=conv.groups, norm=norm,
+                activation=activation, name=f"stage{s}_conv{c}" if len(stage) > 1 else f"stage{s}_conv",
+            )(x)
+            reduction *= conv.strides
+            if spec.lrn and s <= 2 and c == 1:
+                x = LocalResponseNormalization(name=f"stage{s}_lrn")(x)
+        x = Pooling("max", 3, strides=2, name=f"stage{s}_pool")(x)
+        reduction *= 2
+        features.add(f"stage{s}", x, reduction)
+    if include_top:
+        x = AdaptivePooling(6, name="head_adaptive_pool")(x)
+        x = common.dense_head(
+            x, hidden=[common.scaled(4096, width)] * 2, activation=activation, dropout=dropout,
+            classes=classes, classifier_activation=classifier_activation, dropout_first=True,
+        )
+    elif pooling is not None:
+        x = GlobalPooling(pooling, name="head_pool")(x)
+    return common.finish_model(
+        inputs, x, features, name=name or "alexnet", weights=weights, features_only=features_only
+    )
