@@ -1,6 +1,7 @@
 """``ConvNormAct``: convolution -> normalization -> activation, for every rank."""
 
 import keras
+from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import check_activation, check_norm, make_activation, make_norm
@@ -157,17 +158,15 @@ class ConvNormAct(keras.layers.Layer):
         self._check_fits(input_shape, kernel, dilation, conv_padding, pad_pairs)
 
         shape = tuple(input_shape)
-        self.norm_layer = self.act_layer = self.pad_layer = None
+        self.norm_layer = self.act_layer = None
+        self._pad_pairs = pad_pairs
         if self.preact:
             self.norm_layer = self._make_norm(in_channels, zero_init=False)
             self.act_layer = make_activation(self.activation, name="act")
             if self.norm_layer is not None:
                 self.norm_layer.build(shape)
         if pad_pairs is not None:
-            self.pad_layer = rank_lib.ZERO_PADDING[rank](
-                padding=pad_pairs, data_format=self.data_format, name="pad"
-            )
-            shape = self.pad_layer.compute_output_shape(shape)
+            shape = self._padded_shape(shape)
         zero_kernel = self.zero_init and (self.preact or self.norm is None)
         self.conv = rank_lib.CONV[rank](
             self.filters,
@@ -224,8 +223,8 @@ class ConvNormAct(keras.layers.Layer):
                 x = self.norm_layer(x, training=training)
             if self.act_layer is not None:
                 x = self.act_layer(x)
-        if self.pad_layer is not None:
-            x = self.pad_layer(x)
+        if self._pad_pairs is not None:
+            x = ops.pad(x, self._full_pad_pairs())
         x = self.conv(x)
         if not self.preact:
             if self.norm_layer is not None:
@@ -238,9 +237,19 @@ class ConvNormAct(keras.layers.Layer):
         if not self.built:
             self.build(input_shape)
         shape = tuple(input_shape)
-        if self.pad_layer is not None:
-            shape = self.pad_layer.compute_output_shape(shape)
+        if self._pad_pairs is not None:
+            shape = self._padded_shape(shape)
         return tuple(self.conv.compute_output_shape(shape))
+
+    def _full_pad_pairs(self):
+        if self.data_format == "channels_last":
+            return [(0, 0), *self._pad_pairs, (0, 0)]
+        return [(0, 0), (0, 0), *self._pad_pairs]
+
+    def _padded_shape(self, shape):
+        return tuple(
+            None if d is None else d + sum(p) for d, p in zip(shape, self._full_pad_pairs())
+        )
 
     def get_config(self):
         config = super().get_config()

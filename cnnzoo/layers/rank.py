@@ -30,12 +30,6 @@ GLOBAL_MAX_POOL = {
     2: keras.layers.GlobalMaxPooling2D,
     3: keras.layers.GlobalMaxPooling3D,
 }
-ZERO_PADDING = {
-    1: keras.layers.ZeroPadding1D,
-    2: keras.layers.ZeroPadding2D,
-    3: keras.layers.ZeroPadding3D,
-}
-
 STRING_PADDINGS = ("same", "valid", "causal")
 
 

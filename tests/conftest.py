@@ -1,0 +1,19 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_clear():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+def trainable_count(model_or_layer):
+    """Trainable parameters, the PyTorch convention (no BatchNorm statistics)."""
+    return sum(int(np.prod(w.shape)) for w in model_or_layer.trainable_weights)
