@@ -6,9 +6,23 @@
 
 __version__ = "0.1.0"
 
-from cnnzoo import layers  # noqa: E402  (registers the blocks for deserialization)
-from cnnzoo.models import *  # noqa: E402,F401,F403
-from cnnzoo.models import __all__ as _model_names  # noqa: E402
+# Importing the layers registers the blocks for deserialization without custom_objects.
+from cnnzoo import layers  # noqa: E402
+from cnnzoo.models.alexnet import alexnet  # noqa: E402
+from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, googlenet, without_aux  # noqa: E402
+from cnnzoo.models.lenet import lenet5  # noqa: E402
+from cnnzoo.models.resnet import (  # noqa: E402
+    resnet18, resnet20, resnet32, resnet34, resnet44, resnet50, resnet56, resnet101, resnet110,
+    resnet152,
+)
+from cnnzoo.models.vgg import (  # noqa: E402
+    vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn,
+)
 from cnnzoo.registry import get_model, list_models, register_model  # noqa: E402
 
-__all__ = ["__version__", "get_model", "layers", "list_models", "register_model", *_model_names]
+__all__ = [
+    "AUX_LOSS_WEIGHT", "__version__", "alexnet", "get_model", "googlenet", "layers", "lenet5",
+    "list_models", "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
+    "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "vgg11", "vgg11_bn", "vgg13",
+    "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "without_aux",
+]
