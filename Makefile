@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast venv clean
+.PHONY: test test-fast demo venv clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,14 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The main job: LeNet-5 on MNIST. Uses CNNZOO_DATA_DIR (or ../shared/data when present),
+# else tensorflow-datasets' cache, else the small sample bundled with cnnzoo (announced loudly).
+DEMO_DATA := $(or $(CNNZOO_DATA_DIR),$(wildcard ../shared/data))
+DEMO_ARGS ?= --epochs 3
+
+demo: $(STAMP)
+	CNNZOO_DATA_DIR=$(DEMO_DATA) $(PY) recipes/mnist_lenet5.py $(DEMO_ARGS) --out runs/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,154 @@
+"""``load(name, split)``: MNIST, Fashion-MNIST, CIFAR-10/100 as tf.data datasets.
+
+Where the data comes from, first match wins:
+
+1. ``data_dir`` (or the ``CNNZOO_DATA_DIR`` environment variable): the
+   dataset's native files, in ``data_dir/<name>/`` or ``data_dir`` itself.
+   IDX (gzipped or raw) for the MNIST family, python or binary batches for CIFAR.
+2. Fashion-MNIST only: Debian's ``dataset-fashion-mnist`` package folder,
+   ``/usr/share/datasets/fashion-mnist``.
+3. tensorflow-datasets: its cache, or a download with ``download=True``.
+4. With ``allow_sample=True``: the small real sample shipped inside cnnzoo
+   (MNIST and Fashion-MNIST only), announced loudly: it is not the full dataset.
+
+Nothing found is a ``DatasetNotFoundError`` saying which ways were tried.
+"""
+
+import dataclasses
+import os
+import sys
+
+import numpy as np
+
+from cnnzoo.data import native
+
+DATASETS = {
+    # name: (classes, image shape, native reader kind)
+    "mnist": (10, (28, 28, 1), "idx"),
+    "fashion_mnist": (10, (28, 28, 1), "idx"),
+    "cifar10": (10, (32, 32, 3), "cifar"),
+    "cifar100": (100, (32, 32, 3), "cifar"),
+}
+SPLITS = ("train", "test")
+FOLDER_ALIASES = {"fashion_mnist": ("fashion_mnist", "fashion-mnist")}
+DEBIAN_FOLDERS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist"}
+SAMPLES_DIR = os.path.join(os.path.dirname(__file__), "samples")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No source of a dataset could be found."""
+
+
+@dataclasses.dataclass
+class Dataset:
+    """A loaded split: the arrays and where they came from."""
+
+    name: str
+    split: str
+    images: np.ndarray  # uint8, (N, H, W, C)
+    labels: np.ndarray  # int64, (N,)
+    num_classes: int
+    source: str  # "data_dir:<path>", "debian:<path>", "tfds", "sample:<path>"
+
+    @property
+    def is_sample(self):
+        return self.source.startswith("sample:")
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def _check(name, split):
+    if name not in DATASETS:
+        raise ValueError(f"name must be one of {tuple(DATASETS)}. Received: name={name!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}. Received: split={split!r}")
+
+
+def _read_native(name, split, folder, check_count=True):
+    kind = DATASETS[name][2]
+    if kind == "idx":
+        return native.read_idx_split(folder, split)
+    return native.read_cifar_split(folder, name, split, check_count=check_count)
+
+
+def _from_folder(name, split, root, check_count=True):
+    """The native files under ``root/<name>`` or ``root``; None when absent."""
+    folders = [os.path.join(root, alias) for alias in FOLDER_ALIASES.get(name, (name,))] + [root]
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        try:
+            return _read_native(name, split, folder, check_count=check_count)
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _from_tfds(name, split, download):
+    try:
+        import tensorflow_datasets as tfds
+
+        ds = tfds.load(name, split=split, as_supervised=True, batch_size=-1, download=download)
+        images, labels = tfds.as_numpy(ds)
+        return images.astype(np.uint8), labels.astype(np.int64)
+    except Exception as e:  # offline, not cached, or tfds itself failing: say so later
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+def load_arrays(name, split, data_dir=None, download=False, allow_sample=False):
+    """Loads one split as NumPy arrays, from the first source that has it.
+
+    Args:
+        name: ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"cifar100"``.
+        split: ``"train"`` or ``"test"``.
+        data_dir: a folder with the native files. Defaults to `None`: the
+            ``CNNZOO_DATA_DIR`` environment variable, then the other sources.
+        download: let tensorflow-datasets download when not cached (offline its
+            retries take minutes, so this is opt-in). Defaults to `False`.
+        allow_sample: fall back to the sample shipped with cnnzoo. Defaults to `False`.
+
+    Returns:
+        A `Dataset`.
+    """
+    _check(name, split)
+    classes = DATASETS[name][0]
+    tried = []
+    data_dir = data_dir or os.environ.get("CNNZOO_DATA_DIR") or None
+    if data_dir is not None:
+        if not os.path.isdir(data_dir):
+            raise DatasetNotFoundError(f"data_dir is not a folder. Received: data_dir={data_dir!r}")
+        found = _from_folder(name, split, data_dir)
+        if found is not None:
+            return Dataset(name, split, *found, classes, f"data_dir:{data_dir}")
+        tried.append(f"data_dir {data_dir!r} (no {name} files there or in {name}/)")
+    debian = DEBIAN_FOLDERS.get(name)
+    if debian and os.path.isdir(debian):
+        found = _from_folder(name, split, debian)
+        if found is not None:
+            return Dataset(name, split, *found, classes, f"debian:{debian}")
+    if debian:
+        tried.append(f"{debian} (Debian's dataset-{name.replace('_', '-')} package)")
+    result = _from_tfds(name, split, download)
+    if not isinstance(result, str):
+        return Dataset(name, split, *result, classes, "tfds")
+    tried.append(f"tensorflow-datasets ({result})")
+    if allow_sample:
+        sample = os.path.join(SAMPLES_DIR, name)
+        found = _from_folder(name, split, sample, check_count=False)
+        if found is not None:
+            print(
+                f"\n*** cnnzoo: {name} not found ({'; '.join(tried)}).\n"
+                f"*** Using the SMALL SAMPLE shipped with cnnzoo ({len(found[1])} {split} images), "
+                f"not the full dataset: accuracies are not comparable to published ones.\n"
+                f"*** Point data_dir / --data-dir / CNNZOO_DATA_DIR at the real files.\n",
+                file=sys.stderr,
+            )
+            return Dataset(name, split, *found, classes, f"sample:{sample}")
+        tried.append("the bundled sample (none for this dataset)")
+    raise DatasetNotFoundError(
+        f"Could not find the {name} {split} split. Tried: " + "; ".join(tried) + ". Supply it with "
+        f"data_dir= (or --data-dir), the CNNZOO_DATA_DIR environment variable, Debian's "
+        f"dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or tensorflow-datasets' "
+        f"manual download folder (tfds.download.DownloadConfig(manual_dir=...))."
+    )

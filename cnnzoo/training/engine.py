@@ -1,0 +1,169 @@
+"""The engine every recipe shares: a thin layer over ``model.fit``.
+
+Keras does the work: callbacks for resume (BackupAndRestore), best checkpoint
+(ModelCheckpoint), logs (CSVLogger, TensorBoard), NaN detection
+(TerminateOnNaN). This module wires them up, seeds everything, and writes the
+results JSON and the training-curves PNG every run leaves behind.
+"""
+
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnzoo.training import results
+from cnnzoo.training.optim import make_optimizer, make_schedule
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that decides a run; saved next to its results.
+
+    Units: ``lr`` per step at the peak, ``weight_decay`` decoupled per step
+    (times lr for SGD and AdamW in Keras), epochs and warm-up in epochs.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    milestones: tuple = ()
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    seed: int = 0
+    deterministic: bool = False
+    jit_compile: bool = False  # XLA measured slower on CPU (shared/REFERENCE.md section 4)
+    mixed_precision: bool = False  # also slower on CPU; worth it on GPUs
+    tensorboard: bool = False
+    aux_loss_weight: float = 0.3  # GoogLeNet's auxiliary heads (the paper's 0.3)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive. Received: lr={self.lr!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")
+
+
+def seed_everything(seed, deterministic=False):
+    """Seeds Python, NumPy, TensorFlow and Keras; optionally TF op determinism."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def has_named_outputs(model):
+    """True for models whose outputs are a dict (GoogLeNet with auxiliary heads)."""
+    try:
+        return isinstance(model.output, dict)
+    except (AttributeError, ValueError):  # a Sequential model not called yet
+        return False
+
+
+def compile_model(model, config, steps_per_epoch):
+    """Compiles ``model`` for single-label classification with ``config``."""
+    schedule = make_schedule(
+        config.schedule, config.lr, config.epochs, steps_per_epoch, config.warmup_epochs,
+        config.milestones, config.gamma,
+    )
+    optimizer = make_optimizer(config.optimizer, schedule, config.weight_decay, config.momentum, config.nesterov)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    if has_named_outputs(model):  # GoogLeNet with auxiliary heads
+        losses = {k: loss for k in model.output}
+        weights = {k: 1.0 if k == "main" else config.aux_loss_weight for k in model.output}
+        metrics = {"main": ["accuracy"]}
+        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics,
+                      jit_compile=config.jit_compile)
+    else:
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile)
+    return model
+
+
+def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=1):
+    """Trains ``model`` and writes everything a run leaves in ``out_dir``.
+
+    ``out_dir`` receives ``backup/`` (BackupAndRestore: re-running the same
+    command after a crash resumes from the last finished epoch), ``best.keras``,
+    ``final.keras``, ``log.csv``, ``results.json`` and ``curves.png``.
+
+    Returns:
+        The results record (also in ``results.json``).
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or infinite.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    if steps_per_epoch is None:
+        steps_per_epoch = int(train_ds.cardinality().numpy())
+        if steps_per_epoch < 1:
+            raise ValueError("train_ds must have a known, positive number of batches")
+    compile_model(model, config, steps_per_epoch)
+    accuracy_key = "val_main_accuracy" if has_named_outputs(model) else "val_accuracy"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
+        keras.callbacks.ModelCheckpoint(os.path.join(out_dir, "best.keras"), monitor=accuracy_key,
+                                        mode="max", save_best_only=True),
+        keras.callbacks.CSVLogger(os.path.join(out_dir, "log.csv"), append=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=test_ds, epochs=config.epochs, callbacks=callbacks,
+                        verbose=verbose)
+    wall = time.perf_counter() - start
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    losses = hist.get("loss", [])
+    if any(not math.isfinite(v) for v in losses) or (model.stop_training and len(losses) < config.epochs):
+        raise TrainingDivergedError(
+            f"The training loss became NaN or infinite (losses per epoch: {losses}). Lower lr "
+            f"(Received: lr={config.lr}) or check the data; the last good epoch is in {out_dir}/backup."
+        )
+    model.save(os.path.join(out_dir, "final.keras"))
+    accuracies = hist.get(accuracy_key, [])
+    examples = steps_per_epoch * config.batch_size * len(losses)
+    record = {
+        "model": model.name,
+        "config": dataclasses.asdict(config),
+        "dataset": dataset_info or {},
+        "epochs_run": len(losses),
+        "wall_time_s": round(wall, 2),
+        "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None,
+        "final_test_accuracy": accuracies[-1] if accuracies else None,
+        "best_test_accuracy": max(accuracies) if accuracies else None,
+        "history": hist,
+        "environment": results.environment(),
+    }
+    results.write_json(os.path.join(out_dir, "results.json"), record)
+    results.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
+                        os.path.join(out_dir, "curves.png"), title=model.name)
+    return record
+
+
+def evaluate_accuracy(model, ds):
+    """Top-1 accuracy of ``model`` on a batched dataset of one-hot or integer labels."""
+    correct = total = 0
+    for x, y in ds:
+        pred = model(x, training=False)
+        if isinstance(pred, dict):
+            pred = pred["main"]
+        labels = np.argmax(y, axis=-1) if len(y.shape) > 1 else np.asarray(y)
+        correct += int(np.sum(np.argmax(pred, axis=-1) == labels))
+        total += len(labels)
+    return correct / max(total, 1)

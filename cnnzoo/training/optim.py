@@ -1,0 +1,65 @@
+"""Optimizers and learning-rate schedules."""
+
+import keras
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+# Weight decay skips norm scales/offsets and biases (they are not weights to shrink).
+NO_DECAY = ["bias", "gamma", "beta"]
+
+
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 over ``warmup_steps``, then ``after``."""
+
+    def __init__(self, after, warmup_steps, peak):
+        self.after = after
+        self.warmup_steps = warmup_steps
+        self.peak = peak
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = self.peak * (step + 1) / max(self.warmup_steps, 1)
+        return keras.ops.where(step < self.warmup_steps, warm, self.after(step - self.warmup_steps))
+
+    def get_config(self):
+        return {"after": keras.optimizers.schedules.serialize(self.after),
+                "warmup_steps": self.warmup_steps, "peak": self.peak}
+
+
+def make_schedule(kind, lr, epochs, steps_per_epoch, warmup_epochs=0, milestones=(), gamma=0.1):
+    """A per-step learning-rate schedule.
+
+    Args:
+        kind: ``"constant"``, ``"cosine"`` (to 0 at the end) or ``"step"``
+            (times ``gamma`` at each epoch in ``milestones``, He et al.'s CIFAR schedule).
+        lr: peak learning rate.
+        epochs, steps_per_epoch: length of training.
+        warmup_epochs: linear warm-up before the schedule. Defaults to `0`.
+    """
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={kind!r}")
+    warmup = int(warmup_epochs * steps_per_epoch)
+    total = max(int(epochs * steps_per_epoch) - warmup, 1)
+    if kind == "constant":
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay([total * 10], [lr, lr])
+    elif kind == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(lr, total)
+    else:
+        boundaries = [int(m * steps_per_epoch) - warmup for m in milestones]
+        values = [lr * gamma**i for i in range(len(boundaries) + 1)]
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    return WarmupSchedule(schedule, warmup, lr) if warmup else schedule
+
+
+def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, nesterov=False):
+    """SGD (momentum, Nesterov) or AdamW, with decoupled weight decay that skips norms and biases."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={name!r}")
+    if name == "sgd":
+        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov,
+                                   weight_decay=weight_decay or None)
+    else:
+        opt = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    if weight_decay:
+        opt.exclude_from_weight_decay(var_names=NO_DECAY)
+    return opt

@@ -1,0 +1,172 @@
+"""Loaders on files written in each dataset's native format, truncated and corrupt
+ones included; pipelines; the bundled sample; the offline error."""
+
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from cnnzoo import data
+from cnnzoo.data import native
+
+
+def write_mnist(folder, n=20, gz=True, seed=0):
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    arrays = {}
+    for split in ("train", "test"):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        image_stem, label_stem = native.IDX_FILES[split]
+        for stem, arr in ((image_stem, images), (label_stem, labels)):
+            path = os.path.join(folder, stem + (".gz" if gz else ""))
+            header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+            opener = gzip.open if gz else open
+            with opener(path, "wb") as f:
+                f.write(header + arr.tobytes())
+        arrays[split] = (images, labels)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_round_trip(tmp_path, gz):
+    arrays = write_mnist(tmp_path / "mnist", gz=gz)
+    ds = data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+    np.testing.assert_array_equal(ds.images[..., 0], arrays["test"][0])
+    np.testing.assert_array_equal(ds.labels, arrays["test"][1])
+    assert ds.source.startswith("data_dir:") and ds.images.shape == (20, 28, 28, 1)
+
+
+def test_idx_truncated_and_corrupt_files_are_named(tmp_path):
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-100])
+    with pytest.raises(data.DatasetFileError, match="t10k-images-idx3-ubyte.*truncated"):
+        data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+    path.write_bytes(b"\x12\x34" + raw[2:])
+    with pytest.raises(data.DatasetFileError, match="t10k-images-idx3-ubyte.*magic"):
+        data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+    gz = tmp_path / "g" / "train-images-idx3-ubyte.gz"
+    write_mnist(tmp_path / "g")
+    gz.write_bytes(gz.read_bytes()[:50])
+    with pytest.raises(data.DatasetFileError, match="train-images-idx3-ubyte.gz"):
+        data.load_arrays("mnist", "train", data_dir=str(tmp_path / "g"))
+
+
+def test_idx_label_count_mismatch(tmp_path):
+    write_mnist(tmp_path, n=20)
+    other = tmp_path / "other"
+    write_mnist(other, n=21)
+    os.replace(other / "t10k-labels-idx1-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(data.DatasetFileError, match="20 images but.*21 labels"):
+        data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+
+
+def write_cifar(root, name, fmt, n_per_file=4, seed=0):
+    rng = np.random.default_rng(seed)
+    classes = 10 if name == "cifar10" else 100
+    if fmt == "pickle":
+        folder, train, test, key, _ = native.CIFAR_PICKLE[name]
+    else:
+        folder, train, test, label_bytes, label_index = native.CIFAR_BINARY[name]
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+    written = {}
+    for split, files in (("train", train), ("test", test)):
+        imgs, labs = [], []
+        for fname in files:
+            flat = rng.integers(0, 256, size=(n_per_file, 3072), dtype=np.uint8)
+            labels = rng.integers(0, classes, size=n_per_file)
+            path = os.path.join(root, folder, fname)
+            if fmt == "pickle":
+                with open(path, "wb") as f:
+                    pickle.dump({b"data": flat, key.encode(): labels.tolist()}, f)
+            else:
+                prefix = np.zeros((n_per_file, label_bytes), np.uint8)
+                prefix[:, label_index] = labels
+                with open(path, "wb") as f:
+                    f.write(np.concatenate([prefix, flat], axis=1).tobytes())
+            imgs.append(flat.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labs.append(labels)
+        written[split] = (np.concatenate(imgs), np.concatenate(labs))
+    return written
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+@pytest.mark.parametrize("fmt", ["pickle", "binary"])
+def test_cifar_native_formats(tmp_path, name, fmt):
+    written = write_cifar(str(tmp_path), name, fmt)
+    for split in ("train", "test"):
+        images, labels = native.read_cifar_split(str(tmp_path), name, split, check_count=False)
+        np.testing.assert_array_equal(images, written[split][0])
+        np.testing.assert_array_equal(labels, written[split][1])
+    # Real files hold 50,000 / 10,000 records: a short file is caught by the count check.
+    with pytest.raises(data.DatasetFileError, match="should have 10000 records"):
+        data.load_arrays(name, "test", data_dir=str(tmp_path))
+
+
+def test_cifar_corrupt_files_are_named(tmp_path):
+    write_cifar(str(tmp_path), "cifar10", "binary")
+    path = tmp_path / "cifar-10-batches-bin" / "test_batch.bin"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(data.DatasetFileError, match="test_batch.bin.*whole number"):
+        native.read_cifar_split(str(tmp_path), "cifar10", "test", check_count=False)
+    write_cifar(str(tmp_path / "p"), "cifar10", "pickle")
+    bad = tmp_path / "p" / "cifar-10-batches-py" / "test_batch"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(data.DatasetFileError, match="test_batch.*not a CIFAR python batch"):
+        native.read_cifar_split(str(tmp_path / "p"), "cifar10", "test", check_count=False)
+
+
+def test_real_cifar_sample_pixels_go_through_the_pipeline():
+    """The 20 real CIFAR-10 test images shipped in shared/data, as a smoke of real pixels."""
+    folder = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar_samples")
+    if not os.path.isdir(folder):
+        pytest.skip("shared/data/cifar_samples is not beside this checkout")
+    import keras
+
+    files = sorted(f for f in os.listdir(folder) if f.startswith("cifar10_"))
+    images = np.stack([keras.utils.img_to_array(keras.utils.load_img(os.path.join(folder, f))) for f in files]).astype(np.uint8)
+    labels = np.array([int(f.split("_")[-1].split(".")[0]) for f in files])
+    ds = data.Dataset("cifar10", "test", images, labels, 10, "sample")
+    batches = list(data.make_pipeline(ds, 8, training=True, augment=("crop", "flip"), seed=1))
+    assert batches[0][0].shape == (8, 32, 32, 3) and batches[0][1].shape == (8, 10)
+    assert 0.0 <= float(np.min(batches[0][0])) and float(np.max(batches[0][0])) <= 1.0
+
+
+def test_pipeline_is_deterministic_under_a_seed(tmp_path):
+    write_mnist(tmp_path, n=64)
+    ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
+
+    def first_epoch(seed):
+        pipe = data.make_pipeline(ds, 16, training=True, seed=seed, augment=("crop",), crop_padding=2)
+        return np.concatenate([x.numpy() for x, _ in pipe])
+
+    np.testing.assert_array_equal(first_epoch(3), first_epoch(3))
+    assert not np.array_equal(first_epoch(3), first_epoch(4))
+    batches = list(data.make_pipeline(ds, 10, training=True))
+    assert len(batches) == 6  # drop_remainder for training
+    assert len(list(data.make_pipeline(ds, 10, training=False))) == 7
+
+
+def test_bundled_sample_and_offline_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(data.DatasetNotFoundError, match="CNNZOO_DATA_DIR.*dataset-fashion-mnist.*manual"):
+        data.load_arrays("mnist", "test", data_dir=str(empty))
+    sample = data.load_arrays("fashion_mnist", "train", data_dir=str(empty), allow_sample=True)
+    assert sample.is_sample and len(sample) == 2000 and set(np.unique(sample.labels)) == set(range(10))
+    assert "SMALL SAMPLE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(name="svhn", split="train"), "name must be one of.*Received: name='svhn'"),
+    (dict(name="mnist", split="validation"), "split.*Received: split='validation'"),
+])
+def test_bad_names(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.load_arrays(**kwargs)
