@@ -75,7 +75,7 @@ def main(argv=None):
             "test_examples": len(test), "sample": train.is_sample, "smoke": args.smoke}
     try:
         record = training.fit(model, train_ds, test_ds, train_config, args.out, dataset_info=info,
-                              verbose=2)
+                              verbose=2, command=" ".join(["python", "recipes/mnist_lenet5.py", *(argv if argv is not None else sys.argv[1:])]))
     except training.TrainingDivergedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

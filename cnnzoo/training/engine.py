@@ -95,7 +95,8 @@ def compile_model(model, config, steps_per_epoch):
     return model
 
 
-def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=1):
+def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=1,
+        command=None):
     """Trains ``model`` and writes everything a run leaves in ``out_dir``.
 
     ``out_dir`` receives ``backup/`` (BackupAndRestore: re-running the same
@@ -140,6 +141,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     examples = steps_per_epoch * config.batch_size * len(losses)
     record = {
         "model": model.name,
+        "command": command,
         "config": dataclasses.asdict(config),
         "dataset": dataset_info or {},
         "epochs_run": len(losses),
