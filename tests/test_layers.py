@@ -14,6 +14,8 @@ from cnnzoo.layers import (
     AdaptivePooling,
     BasicBlock,
     Bottleneck,
+    ConnectionTableConv,
+    RBFOutput,
     ConvNormAct,
     DropPath,
     GlobalPooling,
@@ -276,6 +278,34 @@ def test_lrn_matches_formula():
     np.testing.assert_allclose(y, x / (1.0 + 0.1 * window) ** 0.5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("rank", RANKS)
+def test_connection_table_conv_reads_only_its_table(rank):
+    from cnnzoo.layers.connection_table import LENET5_C3_TABLE
+
+    layer = ConnectionTableConv(LENET5_C3_TABLE, 3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=spatial_input(rank, 5, 6, batch=1)).astype("float32")
+    base = keras.ops.convert_to_numpy(layer(x))
+    assert base.shape == spatial_input(rank, 3, 16, batch=1)
+    # LeNet-5's C3: 6x3 + 6x4 + 3x4 + 1x6 inputs of 3^rank weights, plus 16 biases.
+    assert trainable_count(layer) == (6 * 3 + 6 * 4 + 3 * 4 + 6) * 3**rank + 16
+    for channel in range(6):
+        bumped = x.copy()
+        bumped[..., channel] += 1.0
+        changed = np.any(keras.ops.convert_to_numpy(layer(bumped)) != base, axis=tuple(range(rank + 1)))
+        expected = np.array([channel in row for row in LENET5_C3_TABLE])
+        np.testing.assert_array_equal(changed, expected)
+
+
+def test_rbf_output_is_negative_squared_distance():
+    layer = RBFOutput(3)
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x))
+    w = keras.ops.convert_to_numpy(layer.centers)
+    expected = -((x[:, :, None] - w[None]) ** 2).sum(axis=1)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
 def block_factories():
     return {
         "ConvNormAct": lambda: ConvNormAct(4, 3, strides=2, padding=1, activation="leaky_relu"),
@@ -288,6 +318,7 @@ def block_factories():
         "LPPooling": lambda: LPPooling(2, 2, padding="same"),
         "Pooling": lambda: Pooling("avg", 3, strides=1, padding=1),
         "LocalResponseNormalization": lambda: LocalResponseNormalization(),
+        "ConnectionTableConv": lambda: ConnectionTableConv([(0, 1), (1, 2), (3,)], 3, padding="same"),
     }
 
 

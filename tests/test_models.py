@@ -74,6 +74,8 @@ def test_features_only_outputs_match_recorded_channels_and_reductions(name):
 PARAMS = [
     ("lenet5", {}, 61_706),
     ("lenet5", {"input_shape": (28, 28, 1)}, 61_706),
+    ("lenet5", {"variant": "paper"}, 60_840),
+    ("lenet5", {"variant": "paper", "input_shape": (28, 28, 1)}, 60_840),
     ("alexnet", {}, 61_100_840),
     ("alexnet", {"variant": "paper"}, 60_965_224),
     ("vgg11", {}, 132_863_336),
@@ -191,6 +193,19 @@ def test_minimum_input_size_is_exact(name, module, rank):
         cnnzoo.get_model(name, input_shape=(module.MIN_SIZE - 1,) * rank + (channels,), width=TINY_WIDTH)
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_paper_lenet5_builds_trains_and_round_trips(rank, tmp_path):
+    model = cnnzoo.lenet5(variant="paper", input_shape=(28,) * rank + (1,))
+    x = np.random.default_rng(0).normal(size=(2,) + model.input_shape[1:]).astype("float32")
+    with tf.GradientTape() as tape:
+        loss = keras.ops.sum(model(x, training=True)[:, 0])
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None and np.any(g.numpy()) for g in grads)
+    model.save(tmp_path / "p.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "p.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6)
+
+
 def test_weights_from_file_and_mismatch_error(tmp_path):
     model = cnnzoo.resnet20(width=0.25)
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
@@ -238,6 +253,9 @@ def test_registry():
         (lambda: cnnzoo.googlenet(aux_logits=True, include_top=False), ValueError, "aux_logits"),
         (lambda: cnnzoo.vgg16(input_shape=(16, 16, 3)), ValueError, ">= 32.*Received: input_shape=\\(16, 16, 3\\)"),
         (lambda: cnnzoo.lenet5(pool="median"), ValueError, "pool.*Received"),
+        (lambda: cnnzoo.lenet5(variant="1989"), ValueError, "variant.*Received: variant='1989'"),
+        (lambda: cnnzoo.lenet5(variant="paper", width=2), ValueError, "width must be 1"),
+        (lambda: cnnzoo.lenet5(variant="paper", input_shape=(27, 27, 1)), ValueError, ">= 28"),
     ],
 )
 def test_bad_options_raise_clear_errors(call, error, match):

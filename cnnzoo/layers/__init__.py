@@ -3,6 +3,7 @@
 Keras 3 only (``keras.layers``, ``keras.ops``): they run on every Keras backend.
 """
 
+from cnnzoo.layers.connection_table import ConnectionTableConv, RBFOutput
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.inception import InceptionModule
 from cnnzoo.layers.normalization import (
@@ -22,6 +23,7 @@ __all__ = [
     "BATCH_NORM_EPSILON",
     "BATCH_NORM_MOMENTUM",
     "BasicBlock",
+    "ConnectionTableConv",
     "Bottleneck",
     "ConvNormAct",
     "DropPath",
@@ -30,6 +32,7 @@ __all__ = [
     "LPPooling",
     "LocalResponseNormalization",
     "Pooling",
+    "RBFOutput",
     "ResidualBlock",
     "conv_output_length",
     "make_activation",
