@@ -1,8 +1,4 @@
-"""The training engine and the MNIST recipe's smoke mode."""
-
-import json
-import os
-import sys
+"""The training engine: divergence, schedules, weight decay, the epoch-keyed pipeline."""
 
 import keras
 import numpy as np
@@ -11,29 +7,17 @@ import pytest
 from cnnzoo import data, training
 from test_data import write_mnist
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "recipes"))
-import mnist_lenet5  # noqa: E402
 
-
-def test_mnist_recipe_smoke_writes_results_and_curves(tmp_path, capsys):
-    write_mnist(tmp_path / "data", n=300)
-    out = tmp_path / "run"
-    assert mnist_lenet5.main(["--smoke", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
-    record = json.loads((out / "results.json").read_text())
-    assert record["epochs_run"] == 1 and record["dataset"]["smoke"] is True
-    assert 0.0 <= record["final_test_accuracy"] <= 1.0
-    assert record["config"]["optimizer"] == "adamw" and "tensorflow" in record["environment"]
-    png = (out / "curves.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert keras.saving.load_model(out / "final.keras").output_shape == (None, 10)
-    assert "test accuracy" in capsys.readouterr().out
-
-
-def test_recipe_rejects_bad_arguments():
-    with pytest.raises(SystemExit):
-        mnist_lenet5.parse_args(["--epochs", "0"])
-    with pytest.raises(SystemExit):
-        mnist_lenet5.parse_args(["--epochs", "many"])
+def test_epoch_counter_gives_each_epoch_its_own_reproducible_order(tmp_path):
+    write_mnist(tmp_path, n=64)
+    ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
+    pipe = data.make_pipeline(ds, 64, training=True, seed=1, augment=("crop", "flip"))
+    epoch0 = next(iter(pipe))[0].numpy()
+    pipe.epoch_counter.variable.assign(1)
+    epoch1 = next(iter(pipe))[0].numpy()
+    pipe.epoch_counter.variable.assign(0)
+    np.testing.assert_array_equal(next(iter(pipe))[0].numpy(), epoch0)
+    assert not np.array_equal(epoch0, epoch1)
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):

@@ -2,7 +2,7 @@
 
 from cnnzoo.data.datasets import DATASETS, Dataset, DatasetNotFoundError, load_arrays
 from cnnzoo.data.native import DatasetFileError
-from cnnzoo.data.pipeline import AUGMENTATIONS, make_pipeline
+from cnnzoo.data.pipeline import AUGMENTATIONS, EpochCounter, make_pipeline
 
 
 def load(name, split, data_dir=None, batch_size=None, training=None, download=False,
@@ -26,6 +26,6 @@ def load(name, split, data_dir=None, batch_size=None, training=None, download=Fa
 
 
 __all__ = [
-    "AUGMENTATIONS", "DATASETS", "Dataset", "DatasetFileError", "DatasetNotFoundError", "load",
+    "AUGMENTATIONS", "DATASETS", "Dataset", "EpochCounter", "DatasetFileError", "DatasetNotFoundError", "load",
     "load_arrays", "make_pipeline",
 ]

@@ -96,7 +96,7 @@ def _from_tfds(name, split, download):
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
-def load_arrays(name, split, data_dir=None, download=False, allow_sample=False):
+def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, check_count=True):
     """Loads one split as NumPy arrays, from the first source that has it.
 
     Args:
@@ -107,6 +107,7 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False):
         download: let tensorflow-datasets download when not cached (offline its
             retries take minutes, so this is opt-in). Defaults to `False`.
         allow_sample: fall back to the sample shipped with cnnzoo. Defaults to `False`.
+        check_count: require the official number of records (CIFAR files). Defaults to `True`.
 
     Returns:
         A `Dataset`.
@@ -118,7 +119,7 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False):
     if data_dir is not None:
         if not os.path.isdir(data_dir):
             raise DatasetNotFoundError(f"data_dir is not a folder. Received: data_dir={data_dir!r}")
-        found = _from_folder(name, split, data_dir)
+        found = _from_folder(name, split, data_dir, check_count=check_count)
         if found is not None:
             return Dataset(name, split, *found, classes, f"data_dir:{data_dir}")
         tried.append(f"data_dir {data_dir!r} (no {name} files there or in {name}/)")

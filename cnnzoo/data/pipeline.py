@@ -1,9 +1,16 @@
-"""tf.data pipelines: cache, shuffle, batch, augment, normalize, prefetch.
+"""tf.data pipelines: shuffle, augment, batch, normalize, prefetch.
 
-Augmentation uses Keras preprocessing layers (ZeroPadding2D + RandomCrop for
-pad-and-crop, RandomFlip, MixUp, CutMix, RandAugment) applied per batch inside
-``Dataset.map``. Everything random is
-seeded, so a pipeline built twice with the same seed yields the same batches.
+Training randomness is a pure function of ``(seed, epoch, position)``: the
+epoch's order is a stateless permutation and pad-and-crop / flip use
+TensorFlow's stateless image ops with per-example seeds. So a run resumed from
+a checkpoint at epoch k (Keras ``BackupAndRestore``) sees exactly the batches
+an uninterrupted run sees, and parallel mapping stays deterministic.
+``EpochCounter`` tells the pipeline the epoch: the training engine adds its
+callback, which sets it at the start of every epoch.
+
+MixUp, CutMix and RandAugment are Keras preprocessing layers applied per batch;
+their seed generators are stateful, so with them a resumed run is equivalent in
+distribution but not bit-identical.
 """
 
 import keras
@@ -21,20 +28,30 @@ def check_augment(augment):
     return augment
 
 
-def _augmenter(augment, image_shape, pad, seed):
-    """A Keras preprocessing stack for image batches, or None."""
-    layers = []
-    h, w = image_shape[:2]
-    if "crop" in augment:
-        layers += [
-            keras.layers.ZeroPadding2D(pad),
-            keras.layers.RandomCrop(h, w, seed=seed),
-        ]
-    if "flip" in augment:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 1))
-    if "randaugment" in augment:
-        layers.append(keras.layers.RandAugment(value_range=(0, 1), seed=seed + 2))
-    return keras.Sequential(layers) if layers else None
+class EpochCounter:
+    """The current epoch, read by the pipeline when an epoch's iterator starts."""
+
+    def __init__(self):
+        self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+
+    def callback(self):
+        counter = self
+
+        class SetEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                counter.variable.assign(epoch)
+
+        return SetEpoch()
+
+
+def _augment_example(image, seed, crop, crop_padding, flip):
+    if crop:
+        shape = tf.shape(image)
+        padded = tf.pad(image, [[crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]])
+        image = tf.image.stateless_random_crop(padded, shape, seed=seed)
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
+    return image
 
 
 def make_pipeline(
@@ -47,15 +64,14 @@ def make_pipeline(
     mean=None,
     std=None,
     one_hot=True,
-    cache=True,
     drop_remainder=None,
 ):
     """A batched tf.data pipeline from a loaded `Dataset`.
 
     Args:
         dataset: a `cnnzoo.data.Dataset` (uint8 images, int labels).
-        batch_size: examples per batch.
-        training: shuffle (seeded, reshuffled each epoch) and augment.
+        batch_size: examples per batch (the global batch under a strategy).
+        training: shuffle (a new seeded order every epoch) and augment.
         seed: seed of shuffling and augmentation. Defaults to `0`.
         augment: any of ``"crop"`` (pad ``crop_padding`` and random crop),
             ``"flip"`` (horizontal), ``"mixup"``, ``"cutmix"``, ``"randaugment"``.
@@ -63,40 +79,61 @@ def make_pipeline(
         crop_padding: pixels of zero padding before the random crop. Defaults to `4`.
         mean, std: per-channel normalization after scaling to [0, 1]; None
             leaves [0, 1]. Defaults to `None`.
-        one_hot: one-hot labels (needed for label smoothing, MixUp, CutMix).
-            Defaults to `True`.
-        cache: cache the decoded arrays in memory. Defaults to `True`.
+        one_hot: one-hot labels (label smoothing, MixUp, CutMix need them). Defaults to `True`.
         drop_remainder: drop the last partial batch; defaults to ``training``
             (equal batches on every replica).
 
     Returns:
-        A ``tf.data.Dataset`` of ``(images float32, labels)`` batches.
+        A ``tf.data.Dataset`` of ``(images float32, labels)`` batches; a training
+        pipeline carries its `EpochCounter` as ``.epoch_counter``.
     """
     augment = check_augment(augment) if training else ()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
     classes = dataset.num_classes
-    ds = tf.data.Dataset.from_tensor_slices((dataset.images, dataset.labels))
-    if cache:
-        ds = ds.cache()
-    if training:
-        ds = ds.shuffle(min(len(dataset), 60000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
-
+    n = len(dataset)
+    images = tf.constant(dataset.images)
+    labels = tf.constant(dataset.labels)
     mean_t = None if mean is None else tf.constant(np.asarray(mean, "float32"))
     std_t = None if std is None else tf.constant(np.asarray(std, "float32"))
-    augmenter = _augmenter(augment, dataset.images.shape[1:], crop_padding, seed)
     mixers = []
     if "mixup" in augment:
         mixers.append(keras.layers.MixUp(seed=seed + 3))
     if "cutmix" in augment:
         mixers.append(keras.layers.CutMix(seed=seed + 4))
+    randaugment = keras.layers.RandAugment(value_range=(0, 1), seed=seed + 2) if "randaugment" in augment else None
+    crop, flip = "crop" in augment, "flip" in augment
 
-    def transform(images, labels):
-        x = tf.cast(images, tf.float32) / 255.0
-        if augmenter is not None:
-            x = augmenter(x, training=True)
-        y = tf.one_hot(labels, classes) if (one_hot or mixers) else labels
+    counter = None
+    if training:
+        counter = EpochCounter()
+        epoch_var = counter.variable
+
+        def epoch_indices(_):
+            epoch = epoch_var.read_value()
+            order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64), epoch])))
+            return tf.data.Dataset.from_tensor_slices(order).enumerate().map(lambda k, i: (i, epoch * n + k))
+
+        ds = tf.data.Dataset.from_tensors(0).flat_map(epoch_indices)
+
+        def load_example(index, position):
+            image = tf.cast(tf.gather(images, index), tf.float32) / 255.0
+            if crop or flip:
+                image = _augment_example(image, tf.stack([tf.cast(seed, tf.int64), position]),
+                                         crop, crop_padding, flip)
+            return image, tf.gather(labels, index)
+
+        ds = ds.map(load_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((images, labels)).map(
+            lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
+
+    def finish(x, y):
+        if randaugment is not None:
+            x = randaugment(x, training=True)
+        y = tf.one_hot(y, classes) if (one_hot or mixers) else y
         for mixer in mixers:
             out = mixer({"images": x, "labels": y}, training=True)
             x, y = out["images"], out["labels"]
@@ -104,8 +141,13 @@ def make_pipeline(
             x = (x - mean_t) / std_t
         return x, y
 
-    # Keras's random layers advance a seed variable on every call: parallel calls
-    # would take the seeds in a racing order, so random transforms run in sequence.
-    random = augmenter is not None or bool(mixers)
-    ds = ds.map(transform, num_parallel_calls=None if random else tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # Keras's random layers advance a seed variable per call: run them in sequence.
+    stateful = randaugment is not None or bool(mixers)
+    ds = ds.map(finish, num_parallel_calls=None if stateful else tf.data.AUTOTUNE, deterministic=True)
+    if training:
+        # cardinality is lost through flat_map; Keras needs it for progress and schedules
+        batches = n // batch_size if (drop_remainder is None or drop_remainder) else -(-n // batch_size)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds.epoch_counter = counter
+    return ds

@@ -23,6 +23,26 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose backups only the chief writes; every worker restores from them.
+
+    On a cluster the folder is shared storage, so a restarted job resumes all
+    workers from the same epoch.
+    """
+
+    def __init__(self, backup_dir, chief=True, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.chief = chief
+
+    def _save_model(self):
+        if self.chief:
+            super()._save_model()
+
+    def on_train_end(self, logs=None):
+        if self.chief:
+            super().on_train_end(logs)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything that decides a run; saved next to its results.
@@ -48,6 +68,9 @@ class TrainConfig:
     jit_compile: bool = False  # XLA measured slower on CPU (shared/REFERENCE.md section 4)
     mixed_precision: bool = False  # also slower on CPU; worth it on GPUs
     tensorboard: bool = False
+    ema: bool = False  # keep an exponential moving average of the weights (Keras optimizers' use_ema)
+    ema_momentum: float = 0.999
+    sync_batch_norm: bool = False  # BatchNorm statistics across replicas
     aux_loss_weight: float = 0.3  # GoogLeNet's auxiliary heads (the paper's 0.3)
 
     def __post_init__(self):
@@ -82,7 +105,8 @@ def compile_model(model, config, steps_per_epoch):
         config.schedule, config.lr, config.epochs, steps_per_epoch, config.warmup_epochs,
         config.milestones, config.gamma,
     )
-    optimizer = make_optimizer(config.optimizer, schedule, config.weight_decay, config.momentum, config.nesterov)
+    optimizer = make_optimizer(config.optimizer, schedule, config.weight_decay, config.momentum, config.nesterov,
+                               ema_momentum=config.ema_momentum if config.ema else None)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     if has_named_outputs(model):  # GoogLeNet with auxiliary heads
         losses = {k: loss for k in model.output}
@@ -96,7 +120,7 @@ def compile_model(model, config, steps_per_epoch):
 
 
 def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=1,
-        command=None):
+        command=None, strategy=None):
     """Trains ``model`` and writes everything a run leaves in ``out_dir``.
 
     ``out_dir`` receives ``backup/`` (BackupAndRestore: re-running the same
@@ -109,22 +133,34 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     Raises:
         TrainingDivergedError: the loss became NaN or infinite.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    from cnnzoo.training import distribute
+
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = distribute.is_chief(strategy)
+    # Only the chief writes: the others log into a scratch folder of their own.
+    write_dir = out_dir if chief else os.path.join(out_dir, f"worker_{os.getpid()}")
+    os.makedirs(write_dir, exist_ok=True)
     if steps_per_epoch is None:
         steps_per_epoch = int(train_ds.cardinality().numpy())
         if steps_per_epoch < 1:
             raise ValueError("train_ds must have a known, positive number of batches")
-    compile_model(model, config, steps_per_epoch)
+    with strategy.scope():
+        if config.sync_batch_norm:
+            distribute.synchronize_batch_norm(model)
+        compile_model(model, config, steps_per_epoch)
     accuracy_key = "val_main_accuracy" if has_named_outputs(model) else "val_accuracy"
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(os.path.join(out_dir, "best.keras"), monitor=accuracy_key,
+        ChiefBackupAndRestore(os.path.join(out_dir, "backup"), chief=chief),
+        keras.callbacks.ModelCheckpoint(os.path.join(write_dir, "best.keras"), monitor=accuracy_key,
                                         mode="max", save_best_only=True),
-        keras.callbacks.CSVLogger(os.path.join(out_dir, "log.csv"), append=True),
+        keras.callbacks.CSVLogger(os.path.join(write_dir, "log.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]
+    counter = getattr(train_ds, "epoch_counter", None)
+    if counter is not None:
+        callbacks.insert(0, counter.callback())
     if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=test_ds, epochs=config.epochs, callbacks=callbacks,
                         verbose=verbose)
@@ -136,7 +172,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
             f"The training loss became NaN or infinite (losses per epoch: {losses}). Lower lr "
             f"(Received: lr={config.lr}) or check the data; the last good epoch is in {out_dir}/backup."
         )
-    model.save(os.path.join(out_dir, "final.keras"))
+    model.save(os.path.join(write_dir, "final.keras"))
     accuracies = hist.get(accuracy_key, [])
     examples = steps_per_epoch * config.batch_size * len(losses)
     record = {
@@ -152,9 +188,9 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         "history": hist,
         "environment": results.environment(),
     }
-    results.write_json(os.path.join(out_dir, "results.json"), record)
+    results.write_json(os.path.join(write_dir, "results.json"), record)
     results.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
-                        os.path.join(out_dir, "curves.png"), title=model.name)
+                        os.path.join(write_dir, "curves.png"), title=model.name)
     return record
 
 

@@ -51,15 +51,20 @@ def make_schedule(kind, lr, epochs, steps_per_epoch, warmup_epochs=0, milestones
     return WarmupSchedule(schedule, warmup, lr) if warmup else schedule
 
 
-def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, nesterov=False):
-    """SGD (momentum, Nesterov) or AdamW, with decoupled weight decay that skips norms and biases."""
+def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, nesterov=False, ema_momentum=None):
+    """SGD (momentum, Nesterov) or AdamW, with decoupled weight decay that skips norms and biases.
+
+    ``ema_momentum`` keeps an exponential moving average of the weights (Keras's
+    ``use_ema``), swapped into the model at the end of training.
+    """
+    ema = dict(use_ema=ema_momentum is not None, ema_momentum=ema_momentum or 0.99)
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={name!r}")
     if name == "sgd":
         opt = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov,
-                                   weight_decay=weight_decay or None)
+                                   weight_decay=weight_decay or None, **ema)
     else:
-        opt = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        opt = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **ema)
     if weight_decay:
         opt.exclude_from_weight_decay(var_names=NO_DECAY)
     return opt

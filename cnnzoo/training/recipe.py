@@ -1,0 +1,142 @@
+"""What every classification recipe does, so each recipe file is its config.
+
+A recipe is a module with a docstring (the exact command, the target and the
+measured result) and a ``CONFIG`` dict; ``run(CONFIG, __doc__)`` parses the
+command line, loads the data, builds the model inside the distribution
+strategy's scope, trains with `fit` and prints the result.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from cnnzoo.training.engine import TrainConfig, TrainingDivergedError
+
+STRATEGIES = ("auto", "mirrored", "multi_worker")
+
+# Keys of CONFIG that are not TrainConfig fields.
+RECIPE_KEYS = {
+    "name": "recipe name: output folder runs/<name> and the script recipes/<name>.py",
+    "model": "registered model name",
+    "model_kwargs": "extra builder arguments",
+    "dataset": "mnist | fashion_mnist | cifar10 | cifar100",
+    "augment": "augmentations, see cnnzoo.data.AUGMENTATIONS",
+    "crop_padding": "pixels of padding before the random crop",
+    "mean": "per-channel mean after scaling to [0, 1] (None: no normalization)",
+    "std": "per-channel std",
+    "test_batch_size": "examples per evaluation batch",
+    "smoke": "overrides for --smoke: epochs, train_examples, test_examples",
+}
+
+
+def build_parser(config, doc):
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the dataset's native files (default: CNNZOO_DATA_DIR, then tensorflow-datasets)")
+    parser.add_argument("--out", default=None, help="output folder (default: runs/<recipe>)")
+    parser.add_argument("--model", default=config["model"], help=f"registered model (default: {config['model']})")
+    parser.add_argument("--epochs", type=int, default=config["epochs"])
+    parser.add_argument("--batch-size", type=int, default=config["batch_size"])
+    parser.add_argument("--lr", type=float, default=config["lr"], help="peak learning rate")
+    parser.add_argument("--seed", type=int, default=config.get("seed", 0))
+    parser.add_argument("--smoke", action="store_true", help="a slice of the data and one epoch (CI)")
+    parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download the data")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help="auto: one device or all local GPUs; mirrored; multi_worker (TF_CONFIG)")
+    parser.add_argument("--jit-compile", action="store_true", help="XLA (measured slower on CPU)")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    parser.add_argument("--deterministic", action="store_true", help="TF op determinism (slower)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    return parser
+
+
+def parse(config, doc, argv=None):
+    parser = build_parser(config, doc)
+    args = parser.parse_args(argv)
+    import cnnzoo
+
+    if args.model not in cnnzoo.list_models():
+        parser.error(f"--model must be a registered model ({', '.join(cnnzoo.list_models())}). "
+                     f"Received: {args.model!r}")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}")
+    if not args.lr > 0:
+        parser.error(f"--lr must be positive. Received: {args.lr}")
+    return args
+
+
+def train_config(config, args):
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in config.items() if k in fields}
+    smoke = config.get("smoke", {})
+    epochs = smoke.get("epochs", 1) if args.smoke else args.epochs
+    if config.get("milestones") and epochs != config["epochs"]:
+        # keep the step schedule's milestones at the same fractions of training
+        values["milestones"] = tuple(max(1, round(m * epochs / config["epochs"])) for m in config["milestones"])
+    values.update(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  deterministic=args.deterministic, jit_compile=args.jit_compile,
+                  mixed_precision=args.mixed_precision)
+    return TrainConfig(**values)
+
+
+def run(config, doc, argv=None):
+    """Runs a recipe; returns the process exit code."""
+    unknown = set(config) - set(RECIPE_KEYS) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise ValueError(f"CONFIG has unknown keys {sorted(unknown)}")
+    args = parse(config, doc, argv)
+    out = args.out or os.path.join("runs", config["name"])
+
+    import keras
+
+    import cnnzoo
+    from cnnzoo import data
+    from cnnzoo.training import distribute
+    from cnnzoo.training.engine import fit, seed_everything
+
+    tconfig = train_config(config, args)
+    seed_everything(tconfig.seed, tconfig.deterministic)
+    if tconfig.mixed_precision:
+        keras.mixed_precision.set_global_policy(distribute.mixed_precision_policy())
+    strategy = distribute.make_strategy(args.strategy)
+    splits = {}
+    for split in ("train", "test"):
+        # --smoke runs on any slice, so it skips the full-size record-count check
+        splits[split] = data.load_arrays(config["dataset"], split, data_dir=args.data_dir,
+                                         download=args.download, allow_sample=True,
+                                         check_count=not args.smoke)
+        if args.smoke:
+            n = config.get("smoke", {}).get(f"{split}_examples", 512)
+            d = splits[split]
+            splits[split] = dataclasses.replace(d, images=d.images[:n], labels=d.labels[:n])
+    train, test = splits["train"], splits["test"]
+    if args.smoke and len(train) < tconfig.batch_size:
+        tconfig = dataclasses.replace(tconfig, batch_size=len(train))
+    replicas = strategy.num_replicas_in_sync
+    # --batch-size is the global batch: each replica gets batch_size / replicas.
+    norm = dict(mean=config.get("mean"), std=config.get("std"))
+    train_ds = data.make_pipeline(train, tconfig.batch_size, training=True, seed=tconfig.seed,
+                                  augment=config.get("augment", ()),
+                                  crop_padding=config.get("crop_padding", 4), **norm)
+    test_ds = data.make_pipeline(test, config.get("test_batch_size", 1000), training=False, **norm)
+    with strategy.scope():
+        model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:], classes=train.num_classes,
+                                 **config.get("model_kwargs", {}))
+    info = {"name": train.name, "source": train.source, "train_examples": len(train),
+            "test_examples": len(test), "sample": train.is_sample, "smoke": args.smoke,
+            "strategy": args.strategy, "replicas": replicas}
+    command = " ".join(["python", f"recipes/{config['name']}.py", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        record = fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
+                     command=command, strategy=strategy)
+    except TrainingDivergedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    note = " (SMALL BUNDLED SAMPLE, not comparable)" if train.is_sample else ""
+    print(f"\n{model.name} on {train.name}{note}: test accuracy {100 * record['final_test_accuracy']:.2f}% "
+          f"(best {100 * record['best_test_accuracy']:.2f}%) after {record['epochs_run']} epochs, "
+          f"{record['wall_time_s']:.0f} s, {record['train_examples_per_s']:.0f} train images/s")
+    print(f"results: {os.path.join(out, 'results.json')}  curves: {os.path.join(out, 'curves.png')}")
+    return 0

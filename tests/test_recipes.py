@@ -1,0 +1,102 @@
+"""Every recipe's --smoke runs (on data written in the dataset's native format),
+and a run killed with SIGKILL resumes to the same result as an uninterrupted one."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from test_data import write_cifar, write_mnist
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = sorted(
+    os.path.splitext(os.path.basename(p))[0]
+    for p in glob.glob(os.path.join(ROOT, "recipes", "*.py"))
+    if not os.path.basename(p).startswith(("_", "make_"))
+)
+SAMPLE_MNIST = os.path.join(ROOT, "cnnzoo", "data", "samples", "mnist")
+
+
+def recipe_data(name, folder):
+    dataset = __import__("importlib").import_module(name).CONFIG["dataset"]
+    if dataset in ("mnist", "fashion_mnist"):
+        write_mnist(os.path.join(folder, dataset), n=300)
+    else:
+        write_cifar(folder, dataset, "pickle", n_per_file=64)
+    return dataset
+
+
+@pytest.fixture(autouse=True)
+def _recipes_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "recipes"))
+
+
+def run_recipe(name, *args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "recipes", f"{name}.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_smoke(name, tmp_path):
+    recipe_data(name, str(tmp_path / "data"))
+    out = tmp_path / "run"
+    result = run_recipe(name, "--smoke", "--data-dir", str(tmp_path / "data"), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "results.json").read_text())
+    assert record["dataset"]["smoke"] and record["epochs_run"] == 1
+    assert record["command"].startswith(f"python recipes/{name}.py --smoke")
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "test accuracy" in result.stdout
+
+
+def test_recipe_rejects_invalid_values_with_the_choices(tmp_path):
+    result = run_recipe("mnist_lenet5", "--strategy", "ring")
+    assert result.returncode == 2 and "choose from 'auto', 'mirrored', 'multi_worker'" in result.stderr
+    result = run_recipe("mnist_lenet5", "--model", "resnet19")
+    assert result.returncode == 2 and "--model must be a registered model" in result.stderr
+    result = run_recipe("mnist_lenet5", "--epochs", "0")
+    assert result.returncode == 2 and "--epochs must be >= 1" in result.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_rerun_resumes_to_the_same_result(tmp_path):
+    args = ["--data-dir", SAMPLE_MNIST, "--epochs", "3", "--batch-size", "16", "--deterministic", "--verbose", "0"]
+    reference = run_recipe("mnist_lenet5", *args, "--out", str(tmp_path / "whole"))
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "recipes", "mnist_lenet5.py"), *args,
+                             "--out", str(out)], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = out / "log.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if log.exists() and len(log.read_text().strip().splitlines()) >= 2:  # epoch 1 of 3 finished
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final.keras").exists(), "the run finished before it could be killed"
+    assert (out / "backup").exists()
+
+    resumed = run_recipe("mnist_lenet5", *args, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    again = json.loads((out / "results.json").read_text())
+    assert again["epochs_run"] < 3  # it resumed instead of starting over
+    assert again["final_test_accuracy"] == whole["final_test_accuracy"]
+    import keras
+
+    a = keras.saving.load_model(tmp_path / "whole" / "final.keras").get_weights()
+    b = keras.saving.load_model(out / "final.keras").get_weights()
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
