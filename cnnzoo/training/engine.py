@@ -91,6 +91,25 @@ def seed_everything(seed, deterministic=False):
         tf.config.experimental.enable_op_determinism()
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds since training began, at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.times = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(round(time.perf_counter() - self.start, 2))
+
+
+def time_to_accuracy(record, target):
+    """Seconds of training until the test accuracy first reached ``target`` (None if never)."""
+    for seconds, accuracy in zip(record["epoch_wall_s"], record["test_accuracy_per_epoch"]):
+        if accuracy >= target:
+            return seconds
+    return None
+
+
 def has_named_outputs(model):
     """True for models whose outputs are a dict (GoogLeNet with auxiliary heads)."""
     try:
@@ -149,7 +168,9 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
             distribute.synchronize_batch_norm(model)
         compile_model(model, config, steps_per_epoch)
     accuracy_key = "val_main_accuracy" if has_named_outputs(model) else "val_accuracy"
+    timer = EpochTimer()
     callbacks = [
+        timer,
         ChiefBackupAndRestore(os.path.join(out_dir, "backup"), chief=chief),
         keras.callbacks.ModelCheckpoint(os.path.join(write_dir, "best.keras"), monitor=accuracy_key,
                                         mode="max", save_best_only=True),
@@ -186,6 +207,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         "final_test_accuracy": accuracies[-1] if accuracies else None,
         "best_test_accuracy": max(accuracies) if accuracies else None,
         "history": hist,
+        "epoch_wall_s": timer.times,
+        "test_accuracy_per_epoch": accuracies,
         "environment": results.environment(),
     }
     results.write_json(os.path.join(write_dir, "results.json"), record)

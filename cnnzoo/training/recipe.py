@@ -51,12 +51,13 @@ def build_parser(config, doc):
     return parser
 
 
-def parse(config, doc, argv=None):
+def parse(config, doc, argv=None, registered_model=True):
+    """Parses a recipe's command line; ``registered_model=False`` for a model built by the recipe."""
     parser = build_parser(config, doc)
     args = parser.parse_args(argv)
     import cnnzoo
 
-    if args.model not in cnnzoo.list_models():
+    if registered_model and args.model not in cnnzoo.list_models():
         parser.error(f"--model must be a registered model ({', '.join(cnnzoo.list_models())}). "
                      f"Received: {args.model!r}")
     for name in ("epochs", "batch_size"):
@@ -81,13 +82,27 @@ def train_config(config, args):
     return TrainConfig(**values)
 
 
-def run(config, doc, argv=None):
-    """Runs a recipe; returns the process exit code."""
+def check_config(config):
     unknown = set(config) - set(RECIPE_KEYS) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:
         raise ValueError(f"CONFIG has unknown keys {sorted(unknown)}")
-    args = parse(config, doc, argv)
-    out = args.out or os.path.join("runs", config["name"])
+
+
+def train_recipe(config, args, model_fn=None, out=None, argv=None):
+    """Loads the data, builds the model in the strategy's scope and trains it.
+
+    Args:
+        config: the recipe's CONFIG.
+        args: parsed command line (`parse`).
+        model_fn: ``(input_shape, classes) -> keras.Model`` for a model outside
+            the registry; default: ``cnnzoo.get_model(args.model, ...)``.
+        out: output folder; default ``--out`` or ``runs/<name>``.
+
+    Returns:
+        The results record.
+    """
+    check_config(config)
+    out = out or args.out or os.path.join("runs", config["name"])
 
     import keras
 
@@ -114,29 +129,44 @@ def run(config, doc, argv=None):
     train, test = splits["train"], splits["test"]
     if args.smoke and len(train) < tconfig.batch_size:
         tconfig = dataclasses.replace(tconfig, batch_size=len(train))
-    replicas = strategy.num_replicas_in_sync
-    # --batch-size is the global batch: each replica gets batch_size / replicas.
+    # The batch size is global: under a strategy each replica gets batch_size / replicas.
     norm = dict(mean=config.get("mean"), std=config.get("std"))
     train_ds = data.make_pipeline(train, tconfig.batch_size, training=True, seed=tconfig.seed,
                                   augment=config.get("augment", ()),
                                   crop_padding=config.get("crop_padding", 4), **norm)
     test_ds = data.make_pipeline(test, config.get("test_batch_size", 1000), training=False, **norm)
     with strategy.scope():
-        model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:], classes=train.num_classes,
-                                 **config.get("model_kwargs", {}))
+        if model_fn is not None:
+            model = model_fn(train.images.shape[1:], train.num_classes)
+        else:
+            model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:],
+                                     classes=train.num_classes, **config.get("model_kwargs", {}))
     info = {"name": train.name, "source": train.source, "train_examples": len(train),
             "test_examples": len(test), "sample": train.is_sample, "smoke": args.smoke,
-            "strategy": args.strategy, "replicas": replicas}
+            "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync}
     command = " ".join(["python", f"recipes/{config['name']}.py", *(sys.argv[1:] if argv is None else argv)])
+    return fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
+               command=command, strategy=strategy)
+
+
+def report(record, out):
+    note = " (SMALL BUNDLED SAMPLE, not comparable)" if record["dataset"].get("sample") else ""
+    print(f"\n{record['model']} on {record['dataset'].get('name')}{note}: test accuracy "
+          f"{100 * record['final_test_accuracy']:.2f}% (best {100 * record['best_test_accuracy']:.2f}%) "
+          f"after {record['epochs_run']} epochs, {record['wall_time_s']:.0f} s, "
+          f"{record['train_examples_per_s']:.0f} train images/s")
+    print(f"results: {os.path.join(out, 'results.json')}  curves: {os.path.join(out, 'curves.png')}")
+
+
+def run(config, doc, argv=None):
+    """Runs a recipe; returns the process exit code."""
+    check_config(config)
+    args = parse(config, doc, argv)
+    out = args.out or os.path.join("runs", config["name"])
     try:
-        record = fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
-                     command=command, strategy=strategy)
+        record = train_recipe(config, args, out=out, argv=argv)
     except TrainingDivergedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    note = " (SMALL BUNDLED SAMPLE, not comparable)" if train.is_sample else ""
-    print(f"\n{model.name} on {train.name}{note}: test accuracy {100 * record['final_test_accuracy']:.2f}% "
-          f"(best {100 * record['best_test_accuracy']:.2f}%) after {record['epochs_run']} epochs, "
-          f"{record['wall_time_s']:.0f} s, {record['train_examples_per_s']:.0f} train images/s")
-    print(f"results: {os.path.join(out, 'results.json')}  curves: {os.path.join(out, 'curves.png')}")
+    report(record, out)
     return 0
