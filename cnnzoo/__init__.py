@@ -6,6 +6,12 @@
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) hides real output; a user's
+# own TF_CPP_MIN_LOG_LEVEL wins.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 # Importing the layers registers the blocks for deserialization without custom_objects.
 from cnnzoo import layers  # noqa: E402
 from cnnzoo.models.alexnet import alexnet  # noqa: E402

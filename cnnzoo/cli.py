@@ -1,6 +1,7 @@
-"""The ``cnnzoo`` command."""
+"""The ``cnnzoo`` command: ``list``, ``summary``, ``viz``."""
 
 import argparse
+import json
 import os
 import sys
 
@@ -8,34 +9,152 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _list(args):
-    import numpy as np
+class CommandError(Exception):
+    """A user error: printed as ``cnnzoo: error: ...`` with exit status 2."""
+
+
+def parse_shape(text):
+    """``"224,224,3"`` -> (224, 224, 3); ``None`` entries as ``none``."""
+    try:
+        shape = tuple(None if p.strip().lower() == "none" else int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--input-shape takes comma-separated sizes such as 224,224,3. Received: {text!r}") from None
+    if not 2 <= len(shape) <= 4 or any(d is not None and d < 1 for d in shape):
+        raise argparse.ArgumentTypeError(
+            f"--input-shape needs 2 to 4 positive sizes (L,C / H,W,C / T,H,W,C). Received: {text!r}")
+    return shape
+
+
+def _load(model_arg, input_shape=None):
+    import keras
 
     import cnnzoo
 
+    if model_arg.endswith(".keras"):
+        if not os.path.exists(model_arg):
+            raise CommandError(f"no such model file: {model_arg}")
+        return keras.saving.load_model(model_arg, compile=False)
+    if model_arg not in cnnzoo.list_models():
+        try:
+            cnnzoo.get_model(model_arg)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+    kwargs = {} if input_shape is None else {"input_shape": input_shape}
+    try:
+        return cnnzoo.get_model(model_arg, **kwargs)
+    except (ValueError, TypeError) as e:
+        raise CommandError(str(e)) from None
+
+
+def _list(args):
+    import cnnzoo
+    from cnnzoo.analysis import summary
+
     names = cnnzoo.list_models(args.pattern)
     if not names:
-        print(f"no model matches {args.pattern!r}", file=sys.stderr)
-        return 1
-    print(f"{'model':<12} {'trainable params':>17}  default input")
+        raise CommandError(f"no model matches {args.pattern!r}; see 'cnnzoo list'")
+    print(f"{'model':<12} {'params (torch)':>15} {'MACs':>16}  default input")
     for name in names:
-        model = cnnzoo.get_model(name)
-        params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        print(f"{name:<12} {params:>17,}  {model.input_shape[1:]}")
+        s = summary(name)
+        print(f"{name:<12} {s.params('torch'):>15,} {s.macs:>16,}  {s.input_shape}")
+    return 0
+
+
+def _summary(args):
+    from cnnzoo.analysis import summary
+
+    model = _load(args.model, args.input_shape if not args.model.endswith(".keras") else None)
+    try:
+        result = summary(model, input_shape=args.input_shape if args.model.endswith(".keras") else None)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    return 0
+
+
+def _image(path, model):
+    import numpy as np
+
+    from cnnzoo import viz
+
+    if path is None:
+        image, _ = viz.sample_image()
+    else:
+        import keras
+
+        if not os.path.exists(path):
+            raise CommandError(f"no such image: {path}")
+        image = keras.utils.img_to_array(keras.utils.load_img(path))
+    shape = model.input.shape[1:]
+    if len(shape) == 3:
+        import tensorflow as tf
+
+        image = tf.image.resize(np.asarray(image, "float32"), shape[:2]).numpy() if None not in shape[:2] else image
+        if image.shape[-1] != shape[-1]:
+            image = image.mean(axis=-1, keepdims=True) if shape[-1] == 1 else np.repeat(image[..., :1], shape[-1], -1)
+    return np.asarray(image, "float32")
+
+
+def _viz(args):
+    from cnnzoo import viz
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if args.what == "kernels":
+        if args.image is None:
+            image = viz.sample_image()[0][..., 0]
+        else:
+            import keras
+
+            if not os.path.exists(args.image):
+                raise CommandError(f"no such image: {args.image}")
+            image = keras.utils.img_to_array(keras.utils.load_img(args.image, color_mode="grayscale"))[..., 0]
+        path = viz.plot_kernels(image, args.out)
+    else:
+        if not args.model:
+            raise CommandError(f"'cnnzoo viz {args.what}' needs --model NAME or a .keras file")
+        model = _load(args.model, args.input_shape)
+        if args.what == "filters":
+            path = viz.plot_filters(model, args.out, layer_name=args.layer)
+        elif args.what == "features":
+            layers = args.layer.split(",") if args.layer else None
+            path = viz.plot_feature_maps(model, _image(args.image, model), args.out, layer_names=layers)
+        else:
+            if not args.layer:
+                raise CommandError("'cnnzoo viz receptive-field' needs --layer NAME")
+            try:
+                path = viz.plot_receptive_field(model, _image(args.image, model), args.layer, args.out)
+            except ValueError as e:
+                raise CommandError(str(e)) from None
+    print(path)
     return 0
 
 
 def build_parser():
     import cnnzoo
 
-    parser = argparse.ArgumentParser(
-        prog="cnnzoo", description="Classic convolutional networks for Keras 3."
-    )
+    parser = argparse.ArgumentParser(prog="cnnzoo", description="Classic convolutional networks for Keras 3.")
     parser.add_argument("--version", action="version", version=f"cnnzoo {cnnzoo.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    listing = commands.add_parser("list", help="list the registered models with their parameters")
-    listing.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
-    listing.set_defaults(run=_list)
+
+    p = commands.add_parser("list", help="every model with its parameters and MACs at its default input")
+    p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
+    p.set_defaults(run=_list)
+
+    p = commands.add_parser("summary", help="per-layer shapes, parameters, MACs and receptive fields")
+    p.add_argument("model", help="a registered model name or a .keras file")
+    p.add_argument("--input-shape", type=parse_shape, default=None, help="e.g. 224,224,3 (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(run=_summary)
+
+    p = commands.add_parser("viz", help="write a picture (PNG)")
+    p.add_argument("what", choices=("filters", "features", "receptive-field", "kernels"))
+    p.add_argument("--model", help="a registered model name or a .keras file")
+    p.add_argument("--input-shape", type=parse_shape, default=None)
+    p.add_argument("--image", help="an image file (default: a real MNIST test digit bundled with cnnzoo)")
+    p.add_argument("--layer", help="layer name (features: comma-separated names)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(run=_viz)
     return parser
 
 
@@ -45,7 +164,11 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CommandError as e:
+        print(f"cnnzoo: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,4 +16,4 @@ def test_list_prints_models_with_parameters(capsys):
     assert cli.main(["list", "resnet2*"]) == 0
     out = capsys.readouterr().out
     assert "resnet20" in out and "269,722" in out
-    assert cli.main(["list", "nothing*"]) == 1
+    assert cli.main(["list", "nothing*"]) == 2
