@@ -1,4 +1,4 @@
-"""The ``cnnzoo`` command: ``list``, ``summary``, ``viz``."""
+"""The ``cnnzoo`` command: ``list``, ``summary``, ``viz``, ``finetune``, ``predict``, ``export``."""
 
 import argparse
 import json
@@ -130,6 +130,50 @@ def _viz(args):
     return 0
 
 
+def _finetune(args):
+    from cnnzoo.training import finetune
+
+    try:
+        finetune.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        raise CommandError(str(e)) from None
+    return 0
+
+
+def _predict(args):
+    import json as _json
+
+    from cnnzoo.training.finetune import predict
+
+    if not os.path.exists(args.model):
+        raise CommandError(f"no such model file: {args.model}")
+    labels = None
+    if args.labels:
+        with open(args.labels) as f:
+            labels = _json.load(f)
+    for path, result in predict(args.model, args.images, top_k=args.top_k, labels=labels):
+        if isinstance(result, str):
+            print(f"{path}: {result}")
+            continue
+        print(path)
+        for name, prob in result:
+            print(f"  {prob:7.2%}  {name}")
+    return 0
+
+
+def _export(args):
+    from cnnzoo.export import ExportError, export
+
+    if not os.path.exists(args.model):
+        raise CommandError(f"no such model file: {args.model}")
+    try:
+        diff = export(args.model, args.format, args.out)
+    except ExportError as e:
+        raise CommandError(str(e)) from None
+    print(f"wrote {args.out} ({args.format}); max |difference| from Keras on a sample input: {diff:.2e}")
+    return 0
+
+
 def build_parser():
     import cnnzoo
 
@@ -155,6 +199,27 @@ def build_parser():
     p.add_argument("--layer", help="layer name (features: comma-separated names)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(run=_viz)
+
+    from cnnzoo.training import finetune
+
+    p = commands.add_parser("finetune", help="fine-tune a model on a folder of your own images or clips")
+    finetune.add_arguments(p)
+    p.set_defaults(run=_finetune)
+
+    p = commands.add_parser("predict", help="top-k classes of images with a saved model")
+    p.add_argument("model", help="a .keras file (classes.json beside it names the classes)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--labels", help="a JSON list of class names")
+    p.set_defaults(run=_predict)
+
+    from cnnzoo.export import FORMATS
+
+    p = commands.add_parser("export", help="export a .keras model, checked against Keras's output")
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--out", required=True, help="output path (a folder for savedmodel)")
+    p.set_defaults(run=_export)
     return parser
 
 

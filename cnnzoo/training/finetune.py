@@ -1,0 +1,190 @@
+"""Fine-tuning a zoo model on a folder of the user's own images or clips.
+
+Phase 1 trains a new head with the backbone frozen (its BatchNorm layers in
+inference mode); phase 2 unfreezes the top stages at a lower learning rate,
+BatchNorm layers staying in inference mode unless ``train_bn``. The result is
+a ``.keras`` model, a ``classes.json`` beside it, and per-class accuracies.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+DEFAULTS = dict(epochs_head=5, epochs_finetune=5, lr_head=1e-3, lr_finetune=1e-4, batch_size=32,
+                val_split=0.2, seed=0)
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", required=True, help="registered model name, or a .keras file to start from")
+    parser.add_argument("--weights", default=None,
+                        help="a .keras model (any head) or a .weights.h5 of --model built with --weights-classes")
+    parser.add_argument("--weights-classes", type=int, default=None, help="classes of the --weights .weights.h5 file")
+    parser.add_argument("--data-dir", required=True, help="one sub-folder per class (images, or clip folders for 3D)")
+    parser.add_argument("--val-dir", default=None, help="a separate validation folder (default: split --data-dir)")
+    parser.add_argument("--val-split", type=float, default=DEFAULTS["val_split"], help="held-out fraction per class")
+    parser.add_argument("--input-shape", default=None, help="e.g. 64,64,3 (default: the model's, or 224,224,3)")
+    parser.add_argument("--epochs-head", type=int, default=DEFAULTS["epochs_head"])
+    parser.add_argument("--epochs-finetune", type=int, default=DEFAULTS["epochs_finetune"])
+    parser.add_argument("--lr-head", type=float, default=DEFAULTS["lr_head"])
+    parser.add_argument("--lr-finetune", type=float, default=DEFAULTS["lr_finetune"])
+    parser.add_argument("--unfreeze-from", default=None, help="stage to unfreeze from (default: the last stage)")
+    parser.add_argument("--train-bn", action="store_true", help="let BatchNorm statistics update in phase 2")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--out", default="runs/finetune", help="output folder")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    return parser
+
+
+def parser():
+    return add_arguments(argparse.ArgumentParser(description=__doc__))
+
+
+def _base_model(args, input_shape):
+    import keras
+
+    import cnnzoo
+    from cnnzoo.models.common import load_weights
+
+    if args.model.endswith(".keras"):
+        return keras.saving.load_model(args.model, compile=False)
+    kwargs = {"input_shape": input_shape}
+    if args.weights is None:
+        return cnnzoo.get_model(args.model, **kwargs)
+    if args.weights.endswith(".keras"):
+        source = keras.saving.load_model(args.weights, compile=False)
+        model = cnnzoo.get_model(args.model, classes=source.output_shape[-1], **kwargs)
+        from cnnzoo.transfer import copy_weights
+
+        return copy_weights(source, model)
+    if args.weights_classes is None:
+        raise ValueError("--weights FILE.weights.h5 needs --weights-classes (the classes it was trained with)")
+    model = cnnzoo.get_model(args.model, classes=args.weights_classes, **kwargs)
+    load_weights(model, args.weights)
+    return model
+
+
+def _last_stage(model):
+    stages = [l.name.split("_")[0] for l in model.layers if l.name.startswith(("stage", "inception")) and l.weights]
+    return stages[-1] if stages else None
+
+
+def per_class_accuracy(model, dataset, batch_size=64):
+    from cnnzoo.data import make_pipeline
+
+    preds = []
+    for x, _ in make_pipeline(dataset, batch_size, training=False):
+        preds.append(np.argmax(model.predict_on_batch(x), axis=-1))
+    pred = np.concatenate(preds)
+    per_class = [float(np.mean(pred[dataset.labels == c] == c)) if np.any(dataset.labels == c) else None
+                 for c in range(dataset.num_classes)]
+    return float(np.mean(pred == dataset.labels)), per_class
+
+
+def run(args):
+    """Fine-tunes; returns the results record (also written to ``<out>/results.json``)."""
+    import keras
+
+    from cnnzoo import data, transfer
+    from cnnzoo.data.folder import load_image_folder, split
+    from cnnzoo.training.engine import TrainConfig, fit, seed_everything
+
+    for name in ("epochs_head", "epochs_finetune", "batch_size"):
+        if getattr(args, name) < 0 or (name == "batch_size" and args.batch_size < 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {getattr(args, name)}")
+    seed_everything(args.seed)
+    shape = tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape else None
+    base = _base_model(args, shape)
+    shape = tuple(base.input_shape[1:])
+    rank = len(shape) - 1
+    frames = shape[0] if rank == 3 else None
+    image_size = shape[-3:-1] if rank >= 2 else None
+    if image_size is None or None in image_size:
+        raise ValueError(f"fine-tuning needs a model with a fixed 2D or 3D input size. Received: input_shape={shape}")
+    train, report = load_image_folder(args.data_dir, image_size, channels=shape[-1], frames=frames)
+    print(report)
+    if args.val_dir:
+        val, val_report = load_image_folder(args.val_dir, image_size, channels=shape[-1], frames=frames)
+        if val_report.class_names != report.class_names:
+            raise ValueError(f"--val-dir classes {val_report.class_names} differ from --data-dir's {report.class_names}")
+        report.skipped += val_report.skipped
+    else:
+        train, val = split(train, args.val_split, seed=args.seed)
+    model = transfer.replace_head(base, train.num_classes)
+    batch = min(args.batch_size, len(train))
+    train_ds = data.make_pipeline(train, batch, training=True, seed=args.seed)
+    val_ds = data.make_pipeline(val, 64, training=False)
+    os.makedirs(args.out, exist_ok=True)
+
+    frozen = transfer.freeze(model)
+    phases = {}
+    if args.epochs_head:
+        cfg = TrainConfig(epochs=args.epochs_head, batch_size=batch, optimizer="adamw", lr=args.lr_head,
+                          schedule="cosine", seed=args.seed)
+        phases["head"] = fit(model, train_ds, val_ds, cfg, os.path.join(args.out, "head"), verbose=args.verbose)
+    unfrozen = []
+    if args.epochs_finetune:
+        start = args.unfreeze_from or _last_stage(model)
+        unfrozen = transfer.unfreeze(model, start) if start else []
+        if not args.train_bn:
+            for layer in model._flatten_layers(include_self=False):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+        cfg = TrainConfig(epochs=args.epochs_finetune, batch_size=batch, optimizer="adamw", lr=args.lr_finetune,
+                          schedule="cosine", seed=args.seed)
+        phases["finetune"] = fit(model, train_ds, val_ds, cfg, os.path.join(args.out, "finetune"),
+                                 verbose=args.verbose)
+    overall, per_class = per_class_accuracy(model, val)
+    path = os.path.join(args.out, "model.keras")
+    model.save(path)
+    with open(os.path.join(args.out, "classes.json"), "w") as f:
+        json.dump(report.class_names, f)
+    record = {
+        "model": model.name, "data_dir": args.data_dir, "classes": report.class_names,
+        "train_examples": len(train), "validation_examples": len(val),
+        "skipped": [list(s) for s in report.skipped], "frozen_in_head_phase": len(frozen),
+        "unfrozen_for_finetune": unfrozen, "validation_accuracy": overall,
+        "per_class_accuracy": dict(zip(report.class_names, per_class)),
+        "phases": {k: {"final_test_accuracy": v["final_test_accuracy"], "wall_time_s": v["wall_time_s"]}
+                   for k, v in phases.items()},
+        "args": {k: v for k, v in vars(args).items() if not callable(v)},
+        "saved_model": path,
+    }
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(record, f, indent=2)
+    print(f"\nvalidation accuracy {100 * overall:.2f}% on {len(val)} examples")
+    for name, acc in zip(report.class_names, per_class):
+        print(f"  {name:<20} {'-' if acc is None else f'{100 * acc:.1f}%'}")
+    print(f"saved {path} (classes in {os.path.join(args.out, 'classes.json')})")
+    return record
+
+
+def predict(model_path, image_paths, top_k=5, labels=None):
+    """Top-k classes with probabilities for each image: ``[(path, [(class, prob), ...]), ...]``."""
+    import keras
+
+    from cnnzoo.data.folder import _read_image
+
+    model = keras.saving.load_model(model_path, compile=False)
+    if labels is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), "classes.json")
+        if os.path.exists(beside):
+            with open(beside) as f:
+                labels = json.load(f)
+    shape = model.input_shape[1:]
+    results = []
+    for path in image_paths:
+        try:
+            image = _read_image(path, shape[:2], shape[-1])
+        except (ValueError, FileNotFoundError) as e:
+            results.append((path, f"unreadable: {e}"))
+            continue
+        probs = np.asarray(model.predict(image[None].astype("float32") / 255.0, verbose=0))[0]
+        order = np.argsort(-probs)[:top_k]
+        results.append((path, [(labels[i] if labels else str(i), float(probs[i])) for i in order]))
+    return results
+
+
+__all__ = ["add_arguments", "parser", "per_class_accuracy", "predict", "run", "DEFAULTS"]
