@@ -220,6 +220,13 @@ def build_parser():
     p.add_argument("--format", choices=FORMATS, required=True)
     p.add_argument("--out", required=True, help="output path (a folder for savedmodel)")
     p.set_defaults(run=_export)
+
+    from cnnzoo import benchmark
+
+    p = commands.add_parser("bench", help="training/inference throughput and utilisation, vs keras.applications",
+                            description=benchmark.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    benchmark.build_parser(p)
+    p.set_defaults(run=benchmark.main_bench)
     return parser
 
 
