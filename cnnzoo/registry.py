@@ -47,3 +47,8 @@ def get_builder(name):
 def get_model(name, **kwargs):
     """Builds the model registered under ``name`` with the builder's keyword arguments."""
     return get_builder(name)(**kwargs)
+
+
+def model_ranks(name):
+    """The input ranks (1, 2, 3) a registered model builds for; video models are 3D only."""
+    return tuple(getattr(get_builder(name), "ranks", (1, 2, 3)))

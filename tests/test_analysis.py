@@ -27,6 +27,7 @@ MACS = [
     ("resnet32", {"shortcut": "B"}, 69.12e6),
     ("resnet44", {"shortcut": "B"}, 97.44e6),
     ("resnet56", {"shortcut": "B"}, 125.75e6),
+    ("r3d_18", {}, 40.70e9),
 ]
 
 

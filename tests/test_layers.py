@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from cnnzoo.layers import (
     AdaptivePooling,
+    Conv2Plus1D,
+    midplanes,
     BasicBlock,
     Bottleneck,
     ConnectionTableConv,
@@ -304,6 +306,33 @@ def test_rbf_output_is_negative_squared_distance():
     w = keras.ops.convert_to_numpy(layer.centers)
     expected = -((x[:, :, None] - w[None]) ** 2).sum(axis=1)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cin,cout,strides", [(4, 8, 1), (8, 8, 2), (3, 6, (1, 2, 2))])
+def test_conv2plus1d_factorizes_with_torchvision_mid_channels(cin, cout, strides):
+    layer = Conv2Plus1D(cout, strides=strides)
+    out = layer(keras.KerasTensor((None, 8, 8, 8, cin)))
+    st, sh, sw = (strides,) * 3 if isinstance(strides, int) else strides
+    assert tuple(out.shape) == (None, 8 // st, 8 // sh, 8 // sw, cout)
+    mid = (cin * cout * 27) // (cin * 9 + 3 * cout)
+    assert midplanes(cin, cout) == mid
+    assert layer.spatial.conv.kernel_size == (1, 3, 3) and layer.temporal.conv.kernel_size == (3, 1, 1)
+    # spatial conv + its BatchNorm + temporal conv, no biases
+    assert trainable_count(layer) == cin * mid * 9 + 2 * mid + mid * cout * 3
+    with pytest.raises(ValueError, match="5D input"):
+        Conv2Plus1D(4)(keras.KerasTensor((None, 8, 8, 3)))
+
+
+def test_basic_block_2plus1d_and_spatial_only_kernels():
+    x = keras.KerasTensor((None, 4, 8, 8, 4))
+    block = BasicBlock(8, strides=2, conv_type="2plus1d")
+    assert tuple(block(x).shape) == (None, 2, 4, 4, 8)
+    mid = midplanes(4, 8)  # torchvision: both units use the block's first mid-channels
+    assert block.units[0].conv.spatial.filters == block.units[1].conv.spatial.filters == mid
+    mc = BasicBlock(8, strides=(1, 2, 2), kernel_size=(1, 3, 3))
+    assert tuple(mc(x).shape) == (None, 4, 4, 4, 8) and mc.units[0].conv.kernel_size == (1, 3, 3)
+    with pytest.raises(ValueError, match="conv_type.*Received: conv_type='3d'"):
+        BasicBlock(8, conv_type="3d")
 
 
 def block_factories():

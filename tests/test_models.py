@@ -12,8 +12,15 @@ from cnnzoo.models import lenet as lenet_module
 from cnnzoo.models import vgg as vgg_module
 from conftest import trainable_count
 
+from cnnzoo.registry import model_ranks
+
 ALL_MODELS = cnnzoo.list_models()
 TINY_WIDTH = 1 / 16
+MODEL_RANKS = [(name, rank) for name in ALL_MODELS for rank in model_ranks(name)]
+
+
+def main_rank(name):
+    return 2 if 2 in model_ranks(name) else model_ranks(name)[0]
 
 
 def tiny_kwargs(name, rank, size=None):
@@ -24,8 +31,7 @@ def tiny_kwargs(name, rank, size=None):
     return dict(input_shape=(size,) * rank + (channels,), width=TINY_WIDTH, classes=5)
 
 
-@pytest.mark.parametrize("rank", [1, 2, 3])
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name,rank", MODEL_RANKS)
 def test_builds_in_every_rank(name, rank):
     model = cnnzoo.get_model(name, **tiny_kwargs(name, rank))
     assert model.output_shape == (None, 5)
@@ -34,7 +40,7 @@ def test_builds_in_every_rank(name, rank):
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_training_step_reaches_every_weight_and_save_load_round_trips(name, tmp_path):
-    model = cnnzoo.get_model(name, **tiny_kwargs(name, 2))
+    model = cnnzoo.get_model(name, **tiny_kwargs(name, main_rank(name)))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4,) + model.input_shape[1:]).astype("float32")
     y = np.eye(5, dtype="float32")[[0, 1, 2, 3]]
@@ -53,7 +59,7 @@ def test_training_step_reaches_every_weight_and_save_load_round_trips(name, tmp_
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_features_only_outputs_match_recorded_channels_and_reductions(name):
     size = 64
-    kwargs = tiny_kwargs(name, 2, size=size)
+    kwargs = tiny_kwargs(name, main_rank(name), size=size)
     model = cnnzoo.get_model(name, features_only=True, **kwargs)
     assert isinstance(model.output, dict)
     assert [f.name for f in model.feature_info] == list(model.output)
@@ -64,9 +70,9 @@ def test_features_only_outputs_match_recorded_channels_and_reductions(name):
         assert shape[-1] == info.channels
         if name in ("lenet5", "alexnet"):
             # unpadded kernels trim a few pixels: the size is n/reduction less a border
-            assert 0 < shape[1] <= size // info.reduction
+            assert 0 < shape[-3] <= size // info.reduction
         else:
-            assert shape[1] == shape[2] == size // info.reduction
+            assert shape[-3] == shape[-2] == size // info.reduction  # height and width
 
 
 # Trainable parameters, counted the PyTorch way (conv/dense kernels and biases,
@@ -110,6 +116,10 @@ PARAMS = [
     ("resnet44", {"shortcut": "B"}, 661_338),
     ("resnet56", {"shortcut": "B"}, 855_770),
     ("resnet110", {"shortcut": "B"}, 1_730_714),
+    # torchvision's video ResNets, 400 classes, 16x112x112x3
+    ("r3d_18", {}, 33_371_472),
+    ("mc3_18", {}, 11_695_440),
+    ("r2plus1d_18", {}, 31_505_325),
 ]
 
 
@@ -253,6 +263,7 @@ def test_registry():
         (lambda: cnnzoo.googlenet(aux_logits=True, include_top=False), ValueError, "aux_logits"),
         (lambda: cnnzoo.vgg16(input_shape=(16, 16, 3)), ValueError, ">= 32.*Received: input_shape=\\(16, 16, 3\\)"),
         (lambda: cnnzoo.lenet5(pool="median"), ValueError, "pool.*Received"),
+        (lambda: cnnzoo.r3d_18(input_shape=(112, 112, 3)), ValueError, "video network.*Received: input_shape"),
         (lambda: cnnzoo.lenet5(variant="1989"), ValueError, "variant.*Received: variant='1989'"),
         (lambda: cnnzoo.lenet5(variant="paper", width=2), ValueError, "width must be 1"),
         (lambda: cnnzoo.lenet5(variant="paper", input_shape=(27, 27, 1)), ValueError, ">= 28"),

@@ -4,6 +4,7 @@ Keras 3 only (``keras.layers``, ``keras.ops``): they run on every Keras backend.
 """
 
 from cnnzoo.layers.connection_table import ConnectionTableConv, RBFOutput
+from cnnzoo.layers.conv2plus1d import Conv2Plus1D, midplanes
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.inception import InceptionModule
 from cnnzoo.layers.normalization import (
@@ -24,6 +25,7 @@ __all__ = [
     "BATCH_NORM_MOMENTUM",
     "BasicBlock",
     "ConnectionTableConv",
+    "Conv2Plus1D",
     "Bottleneck",
     "ConvNormAct",
     "DropPath",
@@ -37,4 +39,5 @@ __all__ = [
     "conv_output_length",
     "make_activation",
     "make_norm",
+    "midplanes",
 ]

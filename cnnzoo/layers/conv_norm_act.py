@@ -66,6 +66,9 @@ class ConvNormAct(keras.layers.Layer):
         rank: 1, 2 or 3, or None to take it from the input. Defaults to `None`.
         data_format: ``"channels_last"`` or ``"channels_first"``. Defaults to
             `None` (channels_last).
+        conv_type: ``"standard"``, or ``"2plus1d"``: the convolution is a
+            `Conv2Plus1D` (3D inputs, symmetric ``k // 2`` padding). Defaults to `"standard"`.
+        mid_filters: `Conv2Plus1D`'s mid-channels (None: torchvision's formula).
     """
 
     def __init__(
@@ -84,9 +87,15 @@ class ConvNormAct(keras.layers.Layer):
         preact=False,
         rank=None,
         data_format=None,
+        conv_type="standard",
+        mid_filters=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if conv_type not in ("standard", "2plus1d"):
+            raise ValueError(f"conv_type must be 'standard' or '2plus1d'. Received: conv_type={conv_type!r}")
+        self.conv_type = conv_type
+        self.mid_filters = mid_filters
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
             raise ValueError(f"filters must be a positive int. Received: filters={filters!r}")
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
@@ -155,7 +164,10 @@ class ConvNormAct(keras.layers.Layer):
             ) else "valid"
             if conv_padding == "same" or all(p == (0, 0) for p in pad_pairs):
                 pad_pairs = None
-        self._check_fits(input_shape, kernel, dilation, conv_padding, pad_pairs)
+        if self.conv_type == "2plus1d":
+            pad_pairs = None  # Conv2Plus1D pads its two convolutions itself (k // 2)
+        else:
+            self._check_fits(input_shape, kernel, dilation, conv_padding, pad_pairs)
 
         shape = tuple(input_shape)
         self.norm_layer = self.act_layer = None
@@ -168,6 +180,17 @@ class ConvNormAct(keras.layers.Layer):
         if pad_pairs is not None:
             shape = self._padded_shape(shape)
         zero_kernel = self.zero_init and (self.preact or self.norm is None)
+        if self.conv_type == "2plus1d":
+            shape = self._build_2plus1d(shape, rank, kernel, strides, in_channels)
+        else:
+            shape = self._build_conv(shape, rank, kernel, strides, dilation, conv_padding, zero_kernel)
+        if not self.preact:
+            self.norm_layer = self._make_norm(self.filters, zero_init=self.zero_init)
+            if self.norm_layer is not None:
+                self.norm_layer.build(shape)
+            self.act_layer = make_activation(self.activation, name="act")
+
+    def _build_conv(self, shape, rank, kernel, strides, dilation, conv_padding, zero_kernel):
         self.conv = rank_lib.CONV[rank](
             self.filters,
             kernel,
@@ -181,12 +204,19 @@ class ConvNormAct(keras.layers.Layer):
             name="conv",
         )
         self.conv.build(shape)
-        shape = self.conv.compute_output_shape(shape)
-        if not self.preact:
-            self.norm_layer = self._make_norm(self.filters, zero_init=self.zero_init)
-            if self.norm_layer is not None:
-                self.norm_layer.build(shape)
-            self.act_layer = make_activation(self.activation, name="act")
+        return self.conv.compute_output_shape(shape)
+
+    def _build_2plus1d(self, shape, rank, kernel, strides, in_channels):
+        from cnnzoo.layers.conv2plus1d import Conv2Plus1D
+
+        if rank != 3 or len(set(kernel)) != 1:
+            raise ValueError(f"conv_type='2plus1d' needs a 3D input and a cubic kernel. "
+                             f"Received: kernel_size={self.kernel_size}, input_shape={shape}")
+        self.conv = Conv2Plus1D(self.filters, self.mid_filters, kernel[0], strides, norm=self.norm or "batch",
+                                activation=self.activation or "relu", use_bias=self.use_bias,
+                                kernel_initializer=self.kernel_initializer, name="conv")
+        self.conv.build(shape)
+        return self.conv.compute_output_shape(shape)
 
     def _make_norm(self, channels, zero_init):
         if self.norm is None:
@@ -274,6 +304,8 @@ class ConvNormAct(keras.layers.Layer):
             preact=self.preact,
             rank=self.rank,
             data_format=self.data_format,
+            conv_type=self.conv_type,
+            mid_filters=self.mid_filters,
         )
         return config
 

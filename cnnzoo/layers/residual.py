@@ -10,11 +10,13 @@ import keras
 from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.conv2plus1d import midplanes
 from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm, make_activation, make_norm
 from cnnzoo.layers.regularization import DropPath
 
 SHORTCUTS = ("A", "B")
+CONV_TYPES = ("standard", "2plus1d")
 
 
 class ResidualBlock(keras.layers.Layer):
@@ -41,6 +43,12 @@ class ResidualBlock(keras.layers.Layer):
         base_width: width per group of the bottleneck (64 for ResNet).
             Defaults to `64`.
         dilation_rate: dilation of the 3x3 convolutions. Defaults to `1`.
+        kernel_size: the "3x3" kernel, an int or a tuple (``(1, 3, 3)`` is the
+            spatial-only kernel of the MC3 video networks). Defaults to `3`.
+        conv_type: ``"standard"``, or ``"2plus1d"`` for the factorized
+            `Conv2Plus1D` (3D inputs; mid-channels by torchvision's formula,
+            computed from the block's input and output channels and shared by
+            both units, as torchvision does). Defaults to `"standard"`.
         norm: Defaults to `"batch"`.
         activation: Defaults to `"relu"`.
         use_bias: convolution biases. Defaults to `False`.
@@ -69,9 +77,16 @@ class ResidualBlock(keras.layers.Layer):
         kernel_initializer="he_normal",
         rank=None,
         data_format=None,
+        kernel_size=3,
+        conv_type="standard",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if conv_type not in CONV_TYPES:
+            raise ValueError(f"conv_type must be one of {CONV_TYPES}. Received: conv_type={conv_type!r}")
+        rank_lib.check_positive_ints(kernel_size, "kernel_size")
+        self.kernel_size = kernel_size
+        self.conv_type = conv_type
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
             raise ValueError(f"filters must be a positive int. Received: filters={filters!r}")
         if shortcut not in SHORTCUTS:
@@ -113,6 +128,9 @@ class ResidualBlock(keras.layers.Layer):
         """The residual branch: a list of ``(filters, kernel_size, strides, dilation, groups)``."""
         raise NotImplementedError
 
+    def _kernel(self, rank):
+        return rank_lib.normalize_tuple(self.kernel_size, rank, "kernel_size")
+
     def build(self, input_shape):
         owner = f"{type(self).__name__} '{self.name}'"
         rank = rank_lib.rank_of_shape(input_shape, owner)
@@ -124,6 +142,9 @@ class ResidualBlock(keras.layers.Layer):
         in_channels = channels_of(input_shape, self.data_format, owner)
         out_channels = self.output_channels
         units = self.branch_units(strides)
+        if self.conv_type == "2plus1d" and rank != 3:
+            raise ValueError(f"{owner}: conv_type='2plus1d' needs a 3D input. Received: input_shape={tuple(input_shape)}")
+        mid = midplanes(in_channels, self.filters, max(self._kernel(rank))) if self.conv_type == "2plus1d" else None
         common = dict(
             norm=self.norm,
             activation=self.activation,
@@ -179,6 +200,8 @@ class ResidualBlock(keras.layers.Layer):
                     unit_kwargs.update(norm=None, activation=None)
             elif last:
                 unit_kwargs["activation"] = None
+            if mid is not None and max(rank_lib.normalize_tuple(kernel_size, rank, "kernel_size")) > 1:
+                unit_kwargs.update(conv_type="2plus1d", mid_filters=mid)
             unit = ConvNormAct(
                 filters,
                 kernel_size,
@@ -255,6 +278,8 @@ class ResidualBlock(keras.layers.Layer):
             groups=self.groups,
             base_width=self.base_width,
             dilation_rate=self.dilation_rate,
+            kernel_size=self.kernel_size,
+            conv_type=self.conv_type,
             norm=self.norm,
             activation=self.activation,
             use_bias=self.use_bias,
@@ -283,9 +308,10 @@ class BasicBlock(ResidualBlock):
                 f"Received: groups={self.groups}, base_width={self.base_width}"
             )
         d = self.dilation_rate
+        k = self._kernel(len(strides))
         return [
-            (self.filters, 3, strides, 1 if max(strides) > 1 else d, 1),
-            (self.filters, 3, 1, d, 1),
+            (self.filters, k, strides, 1 if max(strides) > 1 else d, 1),
+            (self.filters, k, 1, d, 1),
         ]
 
 
@@ -307,6 +333,7 @@ class Bottleneck(ResidualBlock):
         d = self.dilation_rate
         return [
             (width, 1, first, 1, 1),
-            (width, 3, middle, 1 if max(rank_lib.normalize_tuple(middle, len(strides), "strides")) > 1 else d, self.groups),
+            (width, self._kernel(len(strides)), middle,
+             1 if max(rank_lib.normalize_tuple(middle, len(strides), "strides")) > 1 else d, self.groups),
             (self.output_channels, 1, 1, 1, 1),
         ]

@@ -1,0 +1,92 @@
+"""The (2+1)D factorized convolution of R(2+1)D networks, built from `ConvNormAct`.
+
+Tran et al. 2018, "A Closer Look at Spatiotemporal Convolutions for Action
+Recognition": a ``t x k x k`` convolution becomes a ``1 x k x k`` spatial
+convolution to ``mid_filters`` channels, norm and activation, then a
+``t x 1 x 1`` temporal convolution. torchvision chooses ``mid_filters`` so the
+parameter count matches the full 3D convolution: `midplanes`.
+"""
+
+import keras
+
+from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
+from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.normalization import check_activation, check_norm
+
+
+def midplanes(in_channels, filters, kernel_size=3):
+    """torchvision's mid-channels: ``(in*out*k^3) // (in*k^2 + k*out)``."""
+    k = kernel_size
+    return (in_channels * filters * k**3) // (in_channels * k**2 + k * filters)
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class Conv2Plus1D(keras.layers.Layer):
+    """Spatial ``1 x k x k`` convolution -> norm -> activation -> temporal ``k x 1 x 1`` convolution.
+
+    Input ``(batch, T, H, W, C)``; the output has ``filters`` channels and no
+    norm or activation of its own (the unit using it adds them).
+
+    Args:
+        filters: output channels.
+        mid_filters: channels between the two convolutions; None uses `midplanes`.
+        kernel_size: k. Defaults to `3`.
+        strides: int or ``(t, h, w)``; the spatial part strides ``h, w``, the
+            temporal part ``t``. Defaults to `1`.
+        norm, activation: between the two convolutions. Defaults to `"batch"`, `"relu"`.
+        use_bias: biases of the two convolutions. Defaults to `False`.
+        kernel_initializer: Defaults to `"he_normal"`.
+        data_format: channels_last only. Defaults to `None`.
+    """
+
+    def __init__(self, filters, mid_filters=None, kernel_size=3, strides=1, norm="batch", activation="relu",
+                 use_bias=False, kernel_initializer="he_normal", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        for value, name in ((filters, "filters"), (kernel_size, "kernel_size")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+        if mid_filters is not None and (isinstance(mid_filters, bool) or not isinstance(mid_filters, int) or mid_filters < 1):
+            raise ValueError(f"mid_filters must be a positive int or None. Received: mid_filters={mid_filters!r}")
+        rank_lib.normalize_tuple(strides, 3, "strides")
+        if check_data_format(data_format) != "channels_last":
+            raise ValueError("Conv2Plus1D supports channels_last only. Received: data_format='channels_first'")
+        self.filters = filters
+        self.mid_filters = mid_filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.norm = check_norm(norm)
+        self.activation = check_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.data_format = "channels_last"
+
+    def build(self, input_shape):
+        if len(input_shape) != 5:
+            raise ValueError(f"Conv2Plus1D '{self.name}' needs a 5D input (batch, T, H, W, C). "
+                             f"Received: input_shape={tuple(input_shape)}")
+        st, sh, sw = rank_lib.normalize_tuple(self.strides, 3, "strides")
+        k, p = self.kernel_size, self.kernel_size // 2
+        mid = self.mid_filters or midplanes(int(input_shape[-1]), self.filters, k)
+        self.spatial = ConvNormAct(mid, (1, k, k), strides=(1, sh, sw), padding=(0, p, p), norm=self.norm,
+                                   activation=self.activation, use_bias=self.use_bias,
+                                   kernel_initializer=self.kernel_initializer, name="spatial")
+        self.temporal = ConvNormAct(self.filters, (k, 1, 1), strides=(st, 1, 1), padding=(p, 0, 0), norm=None,
+                                    activation=None, use_bias=self.use_bias,
+                                    kernel_initializer=self.kernel_initializer, name="temporal")
+        self.spatial.build(input_shape)
+        self.temporal.build(self.spatial.compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        return self.temporal(self.spatial(inputs, training=training), training=training)
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        return self.temporal.compute_output_shape(self.spatial.compute_output_shape(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, mid_filters=self.mid_filters, kernel_size=self.kernel_size,
+                      strides=self.strides, norm=self.norm, activation=self.activation, use_bias=self.use_bias,
+                      kernel_initializer=self.kernel_initializer, data_format=self.data_format)
+        return config
