@@ -68,11 +68,13 @@ def test_features_only_outputs_match_recorded_channels_and_reductions(name):
     for info in model.feature_info:
         shape = model.output[info.name].shape
         assert shape[-1] == info.channels
+        spatial = tuple(shape[1:-1])
+        spatial = spatial[1:] if len(spatial) == 3 else spatial  # video: height and width (time has its own)
         if name in ("lenet5", "alexnet"):
             # unpadded kernels trim a few pixels: the size is n/reduction less a border
-            assert 0 < shape[-3] <= size // info.reduction
+            assert all(0 < d <= size // info.reduction for d in spatial)
         else:
-            assert shape[-3] == shape[-2] == size // info.reduction  # height and width
+            assert all(d == size // info.reduction for d in spatial)
 
 
 # Trainable parameters, counted the PyTorch way (conv/dense kernels and biases,

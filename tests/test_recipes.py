@@ -15,11 +15,14 @@ import pytest
 from test_data import write_cifar, write_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECIPES = sorted(
+ALL_RECIPES = sorted(
     os.path.splitext(os.path.basename(p))[0]
     for p in glob.glob(os.path.join(ROOT, "recipes", "*.py"))
     if not os.path.basename(p).startswith(("_", "make_"))
 )
+# Recipes on the shared runner (a CONFIG with a dataset); the others have their own tests below.
+OWN_TESTS = {"finetune", "video_moving_digits", "video_ucf101"}
+RECIPES = [r for r in ALL_RECIPES if r not in OWN_TESTS]
 SAMPLE_MNIST = os.path.join(ROOT, "cnnzoo", "data", "samples", "mnist")
 
 
@@ -54,6 +57,33 @@ def test_recipe_smoke(name, tmp_path):
     assert record["command"].startswith(f"python recipes/{name}.py --smoke")
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "test accuracy" in result.stdout
+
+
+def test_every_recipe_is_tested():
+    assert OWN_TESTS <= set(ALL_RECIPES) and len(RECIPES) >= 7
+
+
+@pytest.mark.parametrize("name,args", [
+    ("video_moving_digits", ["--smoke", "--data-dir", SAMPLE_MNIST]),
+    ("video_ucf101", ["--smoke"]),
+])
+def test_video_recipe_smoke(name, args, tmp_path):
+    result = run_recipe(name, *args, "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy" in result.stdout
+    assert list(tmp_path.glob("run/**/results.json"))
+
+
+def test_finetune_recipe_smoke(tmp_path):
+    from test_transfer import digits_folder
+
+    digits_folder(tmp_path / "digits", "train", range(3), per_class=8)
+    result = run_recipe("finetune", "--model", "lenet5", "--data-dir", str(tmp_path / "digits"), "--input-shape",
+                        "28,28,1", "--epochs-head", "1", "--epochs-finetune", "1", "--out", str(tmp_path / "ft"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validation accuracy" in result.stdout and (tmp_path / "ft" / "model.keras").exists()
+    bad = run_recipe("finetune", "--model", "lenet5", "--data-dir", str(tmp_path / "digits" / "0"))
+    assert bad.returncode == 2 and "at least two" in bad.stderr
 
 
 def test_recipe_rejects_invalid_values_with_the_choices(tmp_path):

@@ -14,7 +14,7 @@ from cnnzoo.layers.normalization import (
     make_activation,
     make_norm,
 )
-from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling, LPPooling, Pooling
+from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling, LastTimeStep, LPPooling, Pooling
 from cnnzoo.layers.rank import conv_output_length
 from cnnzoo.layers.regularization import DropPath
 from cnnzoo.layers.residual import BasicBlock, Bottleneck, ResidualBlock
@@ -32,6 +32,7 @@ __all__ = [
     "GlobalPooling",
     "InceptionModule",
     "LPPooling",
+    "LastTimeStep",
     "LocalResponseNormalization",
     "Pooling",
     "RBFOutput",

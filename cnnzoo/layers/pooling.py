@@ -289,3 +289,19 @@ class AdaptivePooling(keras.layers.Layer):
         config = super().get_config()
         config.update(output_size=self.output_size, mode=self.mode)
         return config
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class LastTimeStep(keras.layers.Layer):
+    """The last position of a ``(batch, length, channels)`` sequence: what a causal network has seen of all of it."""
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"LastTimeStep '{self.name}' needs a (batch, length, channels) input. "
+                             f"Received: input_shape={tuple(input_shape)}")
+
+    def call(self, inputs):
+        return inputs[:, -1, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])

@@ -45,6 +45,8 @@ class ResidualBlock(keras.layers.Layer):
         dilation_rate: dilation of the 3x3 convolutions. Defaults to `1`.
         kernel_size: the "3x3" kernel, an int or a tuple (``(1, 3, 3)`` is the
             spatial-only kernel of the MC3 video networks). Defaults to `3`.
+        causal: causal padding (rank 1): every output sees only the present and
+            the past, the temporal convolutional network form. Defaults to `False`.
         conv_type: ``"standard"``, or ``"2plus1d"`` for the factorized
             `Conv2Plus1D` (3D inputs; mid-channels by torchvision's formula,
             computed from the block's input and output channels and shared by
@@ -79,9 +81,11 @@ class ResidualBlock(keras.layers.Layer):
         data_format=None,
         kernel_size=3,
         conv_type="standard",
+        causal=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.causal = bool(causal)
         if conv_type not in CONV_TYPES:
             raise ValueError(f"conv_type must be one of {CONV_TYPES}. Received: conv_type={conv_type!r}")
         rank_lib.check_positive_ints(kernel_size, "kernel_size")
@@ -142,6 +146,8 @@ class ResidualBlock(keras.layers.Layer):
         in_channels = channels_of(input_shape, self.data_format, owner)
         out_channels = self.output_channels
         units = self.branch_units(strides)
+        if self.causal and rank != 1:
+            raise ValueError(f"{owner}: causal=True needs a 1D input. Received: input_shape={tuple(input_shape)}")
         if self.conv_type == "2plus1d" and rank != 3:
             raise ValueError(f"{owner}: conv_type='2plus1d' needs a 3D input. Received: input_shape={tuple(input_shape)}")
         mid = midplanes(in_channels, self.filters, max(self._kernel(rank))) if self.conv_type == "2plus1d" else None
@@ -189,7 +195,7 @@ class ResidualBlock(keras.layers.Layer):
         for i, (filters, kernel_size, unit_strides, dilation, groups) in enumerate(units):
             last = i == len(units) - 1
             first = i == 0
-            padding = tuple(d * (k - 1) // 2 for k, d in zip(
+            padding = "causal" if self.causal else tuple(d * (k - 1) // 2 for k, d in zip(
                 rank_lib.normalize_tuple(kernel_size, rank, "kernel_size"),
                 rank_lib.normalize_tuple(dilation, rank, "dilation_rate"),
             ))
@@ -280,6 +286,7 @@ class ResidualBlock(keras.layers.Layer):
             dilation_rate=self.dilation_rate,
             kernel_size=self.kernel_size,
             conv_type=self.conv_type,
+            causal=self.causal,
             norm=self.norm,
             activation=self.activation,
             use_bias=self.use_bias,

@@ -4,6 +4,6 @@ Importing this package registers every family; the builders themselves are
 exported from the top-level ``cnnzoo`` namespace.
 """
 
-from cnnzoo.models import alexnet, googlenet, lenet, resnet, vgg, video_resnet  # noqa: F401
+from cnnzoo.models import alexnet, googlenet, lenet, resnet, tcn, vgg, video_resnet  # noqa: F401
 
-__all__ = ["alexnet", "googlenet", "lenet", "resnet", "vgg", "video_resnet"]
+__all__ = ["alexnet", "googlenet", "lenet", "resnet", "tcn", "vgg", "video_resnet"]

@@ -27,6 +27,7 @@ RECIPE_KEYS = {
     "std": "per-channel std",
     "test_batch_size": "examples per evaluation batch",
     "smoke": "overrides for --smoke: epochs, train_examples, test_examples",
+    "sequence": "read each image pixel by pixel: (H, W, C) becomes an (H*W, C) sequence",
 }
 
 
@@ -126,6 +127,9 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None):
             n = config.get("smoke", {}).get(f"{split}_examples", 512)
             d = splits[split]
             splits[split] = dataclasses.replace(d, images=d.images[:n], labels=d.labels[:n])
+    if config.get("sequence"):
+        splits = {k: dataclasses.replace(d, images=d.images.reshape(len(d), -1, d.images.shape[-1]))
+                  for k, d in splits.items()}
     train, test = splits["train"], splits["test"]
     if args.smoke and len(train) < tconfig.batch_size:
         tconfig = dataclasses.replace(tconfig, batch_size=len(train))
