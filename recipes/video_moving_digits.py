@@ -81,9 +81,7 @@ def main(argv=None):
             model = frame_average_model(shape, 10)
         else:
             model = cnnzoo.get_model(name, input_shape=shape, classes=10, width=cfg["width"])
-        tconfig = TrainConfig(epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=cfg["optimizer"],
-                              lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"],
-                              schedule=cfg["schedule"], warmup_epochs=cfg["warmup_epochs"], seed=args.seed)
+        tconfig = TrainConfig.from_dict(cfg, seed=args.seed)
         info = {"name": "moving_digits", "source": sets["train"].source, "train_examples": len(sets["train"]),
                 "test_examples": len(sets["test"]), "smoke": args.smoke}
         records[name] = fit(model, train_ds, test_ds, tconfig, os.path.join(args.out, name), dataset_info=info,

@@ -61,9 +61,7 @@ def main(argv=None):
                    for split in ("train", "test")}
         model = cnnzoo.get_model(args.model, input_shape=(cfg["frames"], cfg["size"], cfg["size"], 3), classes=101,
                                  width=cfg.get("width", 1.0), weights=args.weights)
-        tconfig = TrainConfig(epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=cfg["optimizer"],
-                              lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"],
-                              schedule=cfg["schedule"], warmup_epochs=cfg["warmup_epochs"], seed=cfg["seed"])
+        tconfig = TrainConfig.from_dict(cfg)
         steps = sum(1 for _ in loaders["train"]) if args.smoke else None
         record = fit(model, loaders["train"], loaders["test"], tconfig, args.out, verbose=2, steps_per_epoch=steps,
                      dataset_info={"name": "ucf101", "mock": args.smoke},

@@ -73,6 +73,12 @@ class TrainConfig:
     sync_batch_norm: bool = False  # BatchNorm statistics across replicas
     aux_loss_weight: float = 0.3  # GoogLeNet's auxiliary heads (the paper's 0.3)
 
+    @classmethod
+    def from_dict(cls, values, **overrides):
+        """A TrainConfig from a recipe's CONFIG: its keys that are fields, then ``overrides``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
+
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)

@@ -70,8 +70,7 @@ def parse(config, doc, argv=None, registered_model=True):
 
 
 def train_config(config, args):
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in config.items() if k in fields}
+    values = {}
     smoke = config.get("smoke", {})
     epochs = smoke.get("epochs", 1) if args.smoke else args.epochs
     if config.get("milestones") and epochs != config["epochs"]:
@@ -80,7 +79,7 @@ def train_config(config, args):
     values.update(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   deterministic=args.deterministic, jit_compile=args.jit_compile,
                   mixed_precision=args.mixed_precision)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(config, **values)
 
 
 def check_config(config):
