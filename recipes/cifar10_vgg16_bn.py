@@ -31,7 +31,7 @@ CONFIG = dict(
     mean=(0.4914, 0.4822, 0.4465),
     std=(0.2470, 0.2435, 0.2616),
     seed=0,
-    smoke=dict(epochs=1, train_examples=256, test_examples=128),
+    smoke=dict(epochs=1, train_examples=256, test_examples=128, model_kwargs=dict(width=0.125)),
 )
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ CONFIG = dict(
     augment=("crop",),
     crop_padding=2,  # pixels: shifts of up to 2 px
     seed=0,
-    smoke=dict(epochs=1, train_examples=512, test_examples=256),
+    smoke=dict(epochs=1, train_examples=512, test_examples=256, model_kwargs=dict(width=0.25)),
 )
 BASELINE = dict(
     CONFIG,

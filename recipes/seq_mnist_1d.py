@@ -27,7 +27,7 @@ CONFIG = dict(
     schedule="cosine",
     warmup_epochs=0.5,
     seed=0,
-    smoke=dict(epochs=1, train_examples=256, test_examples=128),
+    smoke=dict(epochs=1, train_examples=256, test_examples=128, model_kwargs=dict(levels=2, channels=8)),
 )
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ CONFIG = dict(
     warmup_epochs=1,
     seed=0,
 )
-SMOKE = dict(train_clips=64, test_clips=32, frames=4, size=32, epochs=1, batch_size=16)
+SMOKE = dict(train_clips=64, test_clips=32, frames=4, size=32, epochs=1, batch_size=16, width=1 / 16)
 
 
 def frame_average_model(input_shape, classes):

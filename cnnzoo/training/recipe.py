@@ -26,7 +26,7 @@ RECIPE_KEYS = {
     "mean": "per-channel mean after scaling to [0, 1] (None: no normalization)",
     "std": "per-channel std",
     "test_batch_size": "examples per evaluation batch",
-    "smoke": "overrides for --smoke: epochs, train_examples, test_examples",
+    "smoke": "overrides for --smoke: epochs, train_examples, test_examples, model_kwargs",
     "sequence": "read each image pixel by pixel: (H, W, C) becomes an (H*W, C) sequence",
 }
 
@@ -142,8 +142,11 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None):
         if model_fn is not None:
             model = model_fn(train.images.shape[1:], train.num_classes)
         else:
+            model_kwargs = dict(config.get("model_kwargs", {}))
+            if args.smoke:  # CI checks the code path, not the network's size
+                model_kwargs.update(config.get("smoke", {}).get("model_kwargs", {}))
             model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:],
-                                     classes=train.num_classes, **config.get("model_kwargs", {}))
+                                     classes=train.num_classes, **model_kwargs)
     info = {"name": train.name, "source": train.source, "train_examples": len(train),
             "test_examples": len(test), "sample": train.is_sample, "smoke": args.smoke,
             "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync}
