@@ -5,7 +5,8 @@
 
 Target: >= 94.5% test accuracy (the Fashion-MNIST benchmark table: ResNet-18 94.9%,
 2-conv CNN 92-93%, VGG16 93.5%).
-Measured: see recipes/README.md.
+Measured: 94.84% (best epoch 94.90%) after 30 epochs, 99 min on 2 CPU cores (part of it
+shared with other jobs), seed 0; recipes/results/fashion_mnist.json has the record.
 
 The CIFAR ResNet-20 family at 28x28x1 (3x3 stem, no pooling before the stages),
 with pad-and-crop and horizontal flips (clothes are left-right symmetric; digits are not).
