@@ -6,7 +6,9 @@ keras.io "simple MNIST convnet" trained by this same script on the same machine.
 
 Targets: >= 99.6% test accuracy (single CNNs with augmentation: ~99.6-99.7%); the
 keras.io convnet reaches ~99.2% after 15 epochs (Adam, batch 128).
-Measured: see recipes/README.md (both runs, and the ratio of their times to 99.2%).
+Measured (2 CPU cores, seed 0): ResNet-20 99.69% after 10 epochs (883 s); the keras.io convnet
+99.14% after its 15 epochs. Time to 99.2% test accuracy: ResNet-20 181 s (epoch 2), keras.io
+convnet 142 s (epoch 11): the zoo model is slower to 99.2% (ratio 0.79) and ends 0.55 points higher.
 
 The zoo model: the CIFAR ResNet-20 (3x3 stem, no early pooling: MNIST's 28x28 is small)
 with pad-and-crop shifts, label smoothing and a cosine schedule. No flips: digits are not
