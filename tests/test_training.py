@@ -44,3 +44,21 @@ def test_schedules_and_weight_decay_exclusions():
     assert decayed == {"kernel": True, "bias": False, "gamma": False, "beta": False}
     with pytest.raises(ValueError, match="epochs.*Received: epochs=0"):
         training.TrainConfig(epochs=0)
+
+
+def test_googlenet_auxiliary_losses_are_weighted_and_ema_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    ds = data.Dataset("cifar10", "train", images, rng.integers(0, 10, 32), 10, "test")
+    pipe = data.make_pipeline(ds, 16, training=True)
+    test = data.make_pipeline(ds, 16, training=False)
+    import cnnzoo
+
+    model = cnnzoo.googlenet(aux_logits=True, width=0.125, input_shape=(32, 32, 3), classes=10)
+    config = training.TrainConfig(epochs=1, lr=1e-3, ema=True, aux_loss_weight=0.3)
+    record = training.fit(model, pipe, test, config, str(tmp_path), verbose=0)
+    h = record["history"]
+    # the total loss is the main loss plus 0.3 x each auxiliary loss
+    assert h["val_loss"][-1] == pytest.approx(h["val_main_loss"][-1] + 0.3 * (h["val_aux1_loss"][-1] + h["val_aux2_loss"][-1]), rel=1e-3)
+    assert model.optimizer.use_ema
+    assert record["final_test_accuracy"] is not None and "val_main_accuracy" in record["history"]

@@ -173,7 +173,12 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         if config.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
         compile_model(model, config, steps_per_epoch)
-    accuracy_key = "val_main_accuracy" if has_named_outputs(model) else "val_accuracy"
+    named = has_named_outputs(model)
+    accuracy_key = "val_main_accuracy" if named else "val_accuracy"
+    counter = getattr(train_ds, "epoch_counter", None)
+    if named:  # every output (GoogLeNet's auxiliary heads) learns the same labels
+        keys = list(model.output)
+        train_ds, test_ds = (d.map(lambda x, y: (x, {k: y for k in keys})) for d in (train_ds, test_ds))
     timer = EpochTimer()
     callbacks = [
         timer,
@@ -183,7 +188,6 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         keras.callbacks.CSVLogger(os.path.join(write_dir, "log.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]
-    counter = getattr(train_ds, "epoch_counter", None)
     if counter is not None:
         callbacks.insert(0, counter.callback())
     if config.tensorboard:
