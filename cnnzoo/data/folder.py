@@ -32,14 +32,20 @@ class FolderReport:
         return "\n".join(lines)
 
 
-def _read_image(path, size, channels):
+def read_image(path, size, channels):
+    """One image as ``(H, W, channels)`` uint8, resized to ``size`` (``(height, width)``) unless None.
+
+    Raises:
+        ValueError: the file is not a readable image.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
             img = img.convert("L" if channels == 1 else "RGB")
-            img = img.resize((size[1], size[0]), Image.BILINEAR)
+            if size is not None:
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ValueError(f"{type(e).__name__}: {e}") from None
@@ -54,7 +60,7 @@ def _read_clip(folder, size, channels, frames):
     if not files:
         raise ValueError("no frames")
     picks = np.linspace(0, len(files) - 1, frames).round().astype(int)  # resample to `frames`
-    return np.stack([_read_image(os.path.join(folder, files[i]), size, channels) for i in picks])
+    return np.stack([read_image(os.path.join(folder, files[i]), size, channels) for i in picks])
 
 
 def load_image_folder(root, image_size, channels=3, frames=None, name=None):
@@ -92,7 +98,7 @@ def load_image_folder(root, image_size, channels=3, frames=None, name=None):
                 elif frames is not None:
                     raise ValueError("an image where a clip folder of frames was expected")
                 else:
-                    sample = _read_image(path, image_size, channels)
+                    sample = read_image(path, image_size, channels)
             except ValueError as e:
                 skipped.append((path, str(e)))
                 continue

@@ -1,5 +1,11 @@
 """Video pipelines: UCF101 through tensorflow-datasets, or a local folder of clips.
 
+A local folder holds one sub-folder per class of video files (decoded with PyAV,
+``pip install cnnzoo[video]``) or of frame folders (one image per frame); the
+videos are decoded lazily inside the tf.data pipeline, so a dataset of any size
+streams from disk. UCF101 as distributed (``UCF-101/<class>/*.avi`` and
+``ucfTrainTestlist/``) uses its official train/test lists.
+
 Clip sampling takes ``frames`` frames ``stride`` apart, from a random start
 (training) or the centre (evaluation), looping short videos. Frames are resized
 so the short side is ``size * 8 / 7`` (128 for 112, as torchvision's video
@@ -9,7 +15,15 @@ Kinetics-400 channel statistics. Randomness is stateless, keyed by the seed
 and the example's position.
 """
 
+import os
+import sys
+
+import numpy as np
 import tensorflow as tf
+
+from cnnzoo.data.folder import IMAGE_EXTENSIONS, ImageFolderError, read_image
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -49,9 +63,9 @@ def transform_clip(clip, size, training, seed):
     return (clip - tf.constant(KINETICS_MEAN[:channels])) / tf.constant(KINETICS_STD[:channels])
 
 
-def clip_pipeline(ds, classes, frames=16, stride=2, size=112, training=True, batch_size=8, seed=0):
+def clip_pipeline(ds, classes, frames=16, stride=2, size=112, training=True, batch_size=8, seed=0, shuffle=True):
     """Batched ``(clips, one-hot labels)`` from a dataset of ``(video uint8 (T, H, W, C), label)``."""
-    if training:
+    if training and shuffle:
         ds = ds.shuffle(256, seed=seed, reshuffle_each_iteration=True)
 
     def prepare(index, example):
@@ -79,3 +93,179 @@ def ucf101(split="train", frames=16, stride=2, size=112, training=None, batch_si
     ds = tfds.load(f"ucf101/{config}", split=split, data_dir=data_dir, download=download, shuffle_files=training)
     ds = ds.map(lambda example: (example["video"], example["label"]))
     return clip_pipeline(ds, 101, frames, stride, size, training, batch_size, seed)
+
+
+def decode_video(path):
+    """All frames of a video file or a frame folder as ``(T, H, W, 3)`` uint8.
+
+    Raises:
+        ValueError: naming the path, when it cannot be decoded.
+        ImportError: for a video file when PyAV is not installed.
+    """
+    path = os.fsdecode(path)
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not files:
+            raise ValueError(f"frame folder {path} has no images")
+        frames = []
+        for name in files:  # every frame at the first frame's size
+            try:
+                frames.append(read_image(os.path.join(path, name), frames[0].shape[:2] if frames else None, 3))
+            except ValueError as e:
+                raise ValueError(f"cannot read frame {os.path.join(path, name)}: {e}") from None
+        return np.stack(frames)
+    try:
+        import av
+    except ImportError:
+        raise ImportError(f"decoding video files ({path}) needs PyAV: pip install av (or cnnzoo[video]); "
+                          "frame folders need nothing more") from None
+    try:
+        with av.open(path) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except (av.FFmpegError, OSError, ValueError, IndexError) as e:  # IndexError: no video stream
+        raise ValueError(f"cannot decode {path}: {type(e).__name__}: {e}") from None
+    if not frames:
+        raise ValueError(f"video {path} has no frames")
+    return np.stack(frames)
+
+
+def _decode_or_empty(path):
+    try:
+        return decode_video(path)
+    except ValueError as e:  # a corrupt video is reported and dropped, not a crash mid-epoch
+        print(f"cnnzoo: skipping {e}", file=sys.stderr)
+        return np.zeros((0, 1, 1, 3), np.uint8)
+
+
+def _is_clip(path):
+    return os.path.isdir(path) or path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _class_folders(root):
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if len(classes) < 2:
+        raise ImageFolderError(f"{root} must hold one sub-folder per class, at least two; found {len(classes)} "
+                               f"({', '.join(classes) or 'none'})")
+    return classes
+
+
+def _scan(root, classes):
+    paths, labels, skipped = [], [], []
+    for label, cls in enumerate(classes):
+        folder = os.path.join(root, cls)
+        if not os.path.isdir(folder):
+            raise ImageFolderError(f"class folder {folder} is missing")
+        count = 0
+        for entry in sorted(e for e in os.listdir(folder) if not e.startswith(".")):
+            path = os.path.join(folder, entry)
+            if _is_clip(path):
+                paths.append(path)
+                labels.append(label)
+                count += 1
+            else:
+                skipped.append(path)
+        if count == 0:
+            raise ImageFolderError(f"class folder {folder} has no videos or frame folders")
+    return paths, labels, skipped
+
+
+def _ucf_lists(root):
+    """``(video folder, list folder)`` when ``root`` is UCF101 as distributed, else None."""
+    for lists in (os.path.join(root, "ucfTrainTestlist"), root):
+        if os.path.isfile(os.path.join(lists, "classInd.txt")):
+            videos = os.path.join(root, "UCF-101") if os.path.isdir(os.path.join(root, "UCF-101")) else root
+            return videos, lists
+    return None
+
+
+def _read_ucf_split(videos, lists, split, fold):
+    with open(os.path.join(lists, "classInd.txt")) as f:
+        classes = [line.split()[1] for line in f if line.strip()]  # "1 ApplyEyeMakeup"
+    index = {c: i for i, c in enumerate(classes)}
+    name = os.path.join(lists, f"{'train' if split == 'train' else 'test'}list0{fold}.txt")
+    if not os.path.isfile(name):
+        raise ImageFolderError(f"UCF101 split file {name} is missing (fold={fold})")
+    paths, labels = [], []
+    with open(name) as f:
+        for line in f:
+            if line.strip():
+                rel = line.split()[0]  # "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi [label]"
+                paths.append(os.path.join(videos, rel))
+                labels.append(index[rel.split("/")[0]])
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise ImageFolderError(f"{len(missing)} of the {len(paths)} videos listed in {name} are missing under "
+                               f"{videos}, e.g. {missing[0]}")
+    return paths, labels, classes
+
+
+def list_clips(root, split="train", fold=1, holdout=0.2, seed=0):
+    """The clips of ``split`` in a local folder: ``(paths, labels, class_names)``.
+
+    Layouts, the first that matches:
+    1. ``root/train/<class>/...`` and ``root/test/<class>/...``;
+    2. UCF101 as distributed: ``classInd.txt`` and ``trainlist0{fold}.txt`` / ``testlist0{fold}.txt``
+       in ``root/ucfTrainTestlist`` (or ``root``), videos in ``root/UCF-101`` (or ``root``);
+    3. ``root/<class>/...``: a seeded ``holdout`` fraction of each class is the test split.
+    Entries of a class folder are video files or frame folders; other files are skipped
+    with a message.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'. Received: split={split!r}")
+    if not os.path.isdir(root):
+        raise ImageFolderError(f"not a folder. Received: data_dir={root!r}")
+    if os.path.isdir(os.path.join(root, "train")) and os.path.isdir(os.path.join(root, "test")):
+        classes = _class_folders(os.path.join(root, "train"))
+        paths, labels, skipped = _scan(os.path.join(root, split), classes)
+    elif (ucf := _ucf_lists(root)) is not None:
+        paths, labels, classes = _read_ucf_split(*ucf, split, fold)
+        skipped = []
+    else:
+        if not 0 < holdout < 1:
+            raise ValueError(f"holdout must be in (0, 1). Received: holdout={holdout!r}")
+        classes = _class_folders(root)
+        paths, labels, skipped = _scan(root, classes)
+        rng = np.random.default_rng(seed)
+        labels_arr = np.asarray(labels)
+        test = np.zeros(len(paths), bool)
+        for c in range(len(classes)):
+            idx = np.flatnonzero(labels_arr == c)
+            rng.shuffle(idx)
+            test[idx[: max(1, int(round(len(idx) * holdout)))]] = True
+        keep = test if split == "test" else ~test
+        paths = [p for p, k in zip(paths, keep) if k]
+        labels = [int(lab) for lab, k in zip(labels, keep) if k]
+    if not paths:
+        raise ImageFolderError(f"the {split} split of {root} has no clips (holdout={holdout}: too few clips per class?)")
+    if skipped:
+        print(f"cnnzoo: skipped {len(skipped)} entries that are neither videos nor frame folders, e.g. {skipped[0]}",
+              file=sys.stderr)
+    return paths, labels, classes
+
+
+def folder_clips(root, split="train", frames=16, stride=2, size=112, training=None, batch_size=8, seed=0, fold=1,
+                 holdout=0.2):
+    """Batched clips from a local folder (see `list_clips` for the layouts).
+
+    Returns:
+        ``(dataset, class_names)``: the tf.data pipeline of ``(clips, one-hot labels)``.
+    """
+    training = split == "train" if training is None else training
+    paths, labels, classes = list_clips(root, split, fold, holdout, seed)
+    if any(not os.path.isdir(p) for p in paths):
+        try:
+            import av  # noqa: F401
+        except ImportError:
+            raise ImportError(f"{root} holds video files: decoding them needs PyAV (pip install av, or "
+                              "cnnzoo[video]); or extract the frames into one folder per clip") from None
+    ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int64)))
+    if training:  # shuffle the paths, not decoded videos: cheap and covers the whole set
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+
+    def load(path, label):
+        video = tf.numpy_function(_decode_or_empty, [path], tf.uint8, stateful=False)
+        return tf.ensure_shape(video, [None, None, None, 3]), label
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.filter(lambda video, label: tf.shape(video)[0] > 0)
+    return clip_pipeline(ds, len(classes), frames, stride, size, training, batch_size, seed, shuffle=False), classes

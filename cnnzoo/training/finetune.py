@@ -165,7 +165,7 @@ def predict(model_path, image_paths, top_k=5, labels=None):
     """Top-k classes with probabilities for each image: ``[(path, [(class, prob), ...]), ...]``."""
     import keras
 
-    from cnnzoo.data.folder import _read_image
+    from cnnzoo.data.folder import read_image
 
     model = keras.saving.load_model(model_path, compile=False)
     if labels is None:
@@ -177,7 +177,7 @@ def predict(model_path, image_paths, top_k=5, labels=None):
     results = []
     for path in image_paths:
         try:
-            image = _read_image(path, shape[:2], shape[-1])
+            image = read_image(path, shape[:2], shape[-1])
         except (ValueError, FileNotFoundError) as e:
             results.append((path, f"unreadable: {e}"))
             continue
