@@ -1,12 +1,24 @@
 """Speed and hardware utilisation: training and inference throughput, peak memory and
 build time, side by side with keras.applications, against the machine's measured
-fp32 matmul peak.
+fp32 matmul peak, for a sweep of the settings that matter (XLA, mixed precision,
+steps per execution, thread pools, batch size).
 
 Each case runs in a fresh Python process (``python -m cnnzoo.benchmark --case JSON``)
-so its build time and peak memory are its own. Throughput is the median of
-``repeats`` timed runs of ``steps`` steps each, after ``warmup`` steps, on
-in-memory synthetic batches. Achieved FLOP/s counts 6 x MACs per training
-example and 2 x MACs per inference example (MACs from `cnnzoo.summary`).
+so its build time, peak memory and thread settings are its own. Training
+throughput is measured as the recipes train: ``model.fit`` on an in-memory
+synthetic batch, one epoch of ``steps`` steps per timed run, the median of
+``repeats`` runs after a warm-up epoch. Inference is ``predict_on_batch``.
+Achieved FLOP/s counts 6 x MACs per training example and 2 x MACs per
+inference example (MACs from `cnnzoo.summary`).
+
+Settings (``--settings``, comma-separated; join several with ``+``):
+``base`` (the defaults), ``xla`` (jit_compile), ``mixed`` (mixed_float16 on GPU,
+mixed_bfloat16 on CPU), ``spe=N`` (steps_per_execution), ``threads=INTRA/INTER``
+(TensorFlow's thread pools; 0 = TensorFlow's choice).
+
+The pipeline measurement runs the MNIST and CIFAR recipes' training pipelines
+(their batch size, augmentation and normalization, on synthetic data of the
+real size) against the same model fed one in-memory batch, a full epoch each.
 """
 
 import argparse
@@ -31,6 +43,51 @@ MODELS = {
     "resnet20": ("cnnzoo.resnet20(input_shape={shape})", (32, 32, 3)),
 }
 PAIRS = [("cnnzoo_resnet50", "keras_resnet50"), ("cnnzoo_vgg16", "keras_vgg16")]
+
+# The recipes' training pipelines (tests/test_benchmark.py checks these against recipes/*.py CONFIG).
+PIPELINES = {
+    "mnist_lenet5": dict(model="lenet5", shape=(28, 28, 1), train_examples=60000, batch_size=128,
+                         augment=("crop",), crop_padding=2, mean=None, std=None),
+    "cifar10_resnet": dict(model="resnet20", shape=(32, 32, 3), train_examples=50000, batch_size=128,
+                           augment=("crop", "flip"), crop_padding=4, mean=(0.4914, 0.4822, 0.4465),
+                           std=(0.2470, 0.2435, 0.2616)),
+}
+
+
+def parse_setting(text):
+    """``"xla+spe=8"`` -> ``{"jit_compile": True, "steps_per_execution": 8}``; raises naming the token."""
+    setting = {}
+    for token in text.split("+"):
+        key, _, value = token.strip().partition("=")
+        try:
+            if key == "base" and not value:
+                continue
+            if key == "xla" and not value:
+                setting["jit_compile"] = True
+            elif key == "mixed" and not value:
+                setting["mixed_precision"] = True
+            elif key == "spe" and int(value) >= 1:
+                setting["steps_per_execution"] = int(value)
+            elif key == "threads":
+                intra, inter = (int(v) for v in value.split("/"))
+                if intra < 0 or inter < 0:
+                    raise ValueError
+                setting["threads"] = [intra, inter]
+            else:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"--settings entries are base, xla, mixed, spe=N (N >= 1), threads=INTRA/INTER, joined "
+                             f"with '+'. Received: {token!r} in {text!r}") from None
+    return setting
+
+
+def setting_name(setting):
+    parts = (["xla"] if setting.get("jit_compile") else []) + (["mixed"] if setting.get("mixed_precision") else [])
+    if setting.get("steps_per_execution", 1) != 1:
+        parts.append(f"spe={setting['steps_per_execution']}")
+    if setting.get("threads"):
+        parts.append("threads={}/{}".format(*setting["threads"]))
+    return "+".join(parts) or "base"
 
 
 def matmul_peak(n=2048, repeats=10):
@@ -57,11 +114,41 @@ def _peak_memory_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+class _EpochTimes:
+    """A Keras callback recording each epoch's wall time."""
+
+    def __new__(cls):
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.times = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.times.append(time.perf_counter() - self.start)
+
+        return Timer()
+
+
+def timed_fit(model, source, steps, repeats, warmup=True):
+    """Steps/s of ``repeats`` epochs of ``steps`` steps each, after one warm-up epoch (tracing)."""
+    timer = _EpochTimes()
+    model.fit(source, steps_per_epoch=steps, epochs=int(warmup) + repeats, callbacks=[timer], verbose=0)
+    return [steps / t for t in timer.times[int(warmup):]]
+
+
 def run_case(case):
     """One benchmark case in this process; returns its record."""
+    import tensorflow as tf
+
+    if case.get("threads"):  # before anything creates TensorFlow's thread pools
+        tf.config.threading.set_intra_op_parallelism_threads(case["threads"][0])
+        tf.config.threading.set_inter_op_parallelism_threads(case["threads"][1])
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import cnnzoo
 
@@ -78,22 +165,29 @@ def run_case(case):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(size=(batch,) + shape).astype("float32"))
     y = tf.constant(np.eye(classes, dtype="float32")[rng.integers(0, classes, batch)])
+    spe = case.get("steps_per_execution", 1)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
-                  jit_compile=case.get("jit_compile", False))
+                  jit_compile=case.get("jit_compile", False), steps_per_execution=spe)
     result = {"model": name, "input_shape": list(shape), "batch_size": batch, "macs": macs,
               "build_s": round(build_s, 3), "jit_compile": case.get("jit_compile", False),
-              "mixed_precision": case.get("mixed_precision", False)}
+              "mixed_precision": case.get("mixed_precision", False), "steps_per_execution": spe,
+              "threads": case.get("threads")}
+    result["setting"] = setting_name(result)
+    steps = -(-case["steps"] // spe) * spe  # whole executions
     for mode in case.get("modes", ("train", "infer")):
-        step = (lambda: model.train_on_batch(x, y)) if mode == "train" else (lambda: model.predict_on_batch(x))
-        for _ in range(case["warmup"]):
-            step()
-        runs = []
-        for _ in range(case["repeats"]):
-            start = time.perf_counter()
-            for _ in range(case["steps"]):
-                out = step()
-            np.asarray(out if mode == "infer" else out)  # wait for the result
-            runs.append(batch * case["steps"] / (time.perf_counter() - start))
+        if mode == "train":
+            runs = [steps_per_s * batch for steps_per_s in
+                    timed_fit(model, tf.data.Dataset.from_tensors((x, y)).repeat(), steps, case["repeats"])]
+        else:
+            for _ in range(case["warmup"]):
+                model.predict_on_batch(x)
+            runs = []
+            for _ in range(case["repeats"]):
+                start = time.perf_counter()
+                for _ in range(case["steps"]):
+                    out = model.predict_on_batch(x)
+                np.asarray(out)  # wait for the result
+                runs.append(batch * case["steps"] / (time.perf_counter() - start))
         per_example = (6 if mode == "train" else 2) * macs
         result[mode] = {"examples_per_s": round(statistics.median(runs), 2),
                         "runs_examples_per_s": [round(r, 2) for r in runs],
@@ -111,8 +205,13 @@ def run_isolated(case, timeout=1800):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def pipeline_overhead(steps=30, batch_size=128):
-    """Steps/s of the MNIST and CIFAR recipe pipelines against the same model fed in-memory tensors."""
+def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=1):
+    """One recipe's pipeline: steps/s through it against the same model fed one in-memory batch.
+
+    ``steps`` defaults to a full epoch of the recipe; both sources run the same
+    number of steps per epoch, so per-epoch costs (the pipeline's start, the
+    epoch's shuffle) count as they do in training.
+    """
     import keras
     import numpy as np
     import tensorflow as tf
@@ -120,61 +219,88 @@ def pipeline_overhead(steps=30, batch_size=128):
     import cnnzoo
     from cnnzoo import data
 
-    results = []
+    p = PIPELINES[recipe]
+    batch = p["batch_size"]
+    steps = steps or p["train_examples"] // batch
+    steps = -(-steps // steps_per_execution) * steps_per_execution
     rng = np.random.default_rng(0)
-    for name, model_fn, shape, augment in (
-        ("mnist_lenet5", lambda: cnnzoo.lenet5(input_shape=(28, 28, 1)), (28, 28, 1), ("crop",)),
-        ("cifar10_resnet20", lambda: cnnzoo.resnet20(), (32, 32, 3), ("crop", "flip")),
-    ):
-        n = batch_size * steps
-        ds = data.Dataset(name, "train", rng.integers(0, 256, (n,) + shape, dtype=np.uint8),
-                          rng.integers(0, 10, n), 10, "synthetic")
-        pipe = data.make_pipeline(ds, batch_size, training=True, augment=augment,
-                                  crop_padding=2 if shape[0] == 28 else 4)
-        model = model_fn()
-        model.compile(optimizer="sgd", loss="categorical_crossentropy")
-        x, y = next(iter(pipe))
-        memory = tf.data.Dataset.from_tensors((x, y)).repeat(steps)
-        sources = {"in_memory": memory, "pipeline": pipe}
-        runs = {label: [] for label in sources}
+    n = steps * batch
+    ds = data.Dataset(recipe, "train", rng.integers(0, 256, (n,) + p["shape"], dtype=np.uint8),
+                      rng.integers(0, 10, n), 10, "synthetic")
+    pipe = data.make_pipeline(ds, batch, training=True, augment=p["augment"], crop_padding=p["crop_padding"],
+                              mean=p["mean"], std=p["std"])
+    model = cnnzoo.get_model(p["model"], input_shape=p["shape"], classes=10)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
+                  steps_per_execution=steps_per_execution)
+    x, y = next(iter(pipe))
+    memory = tf.data.Dataset.from_tensors((x, y)).repeat()
+    sources = {"in_memory": memory, "pipeline": pipe.repeat()}
+    model.fit(memory, steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
+    runs = {label: [] for label in sources}
+    for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
         for label, source in sources.items():
-            model.fit(source.take(3), verbose=0)  # warm up (tracing) on both
-        for _ in range(3):  # interleaved, so drifts in machine load hit both alike
-            for label, source in sources.items():
-                start = time.perf_counter()
-                model.fit(source, verbose=0)
-                runs[label].append(steps / (time.perf_counter() - start))
-        timings = {label: statistics.median(r) for label, r in runs.items()}
-        results.append({"recipe": name, "steps_per_s_in_memory": round(timings["in_memory"], 2),
-                        "steps_per_s_pipeline": round(timings["pipeline"], 2),
-                        "overhead_fraction": round(1 - timings["pipeline"] / timings["in_memory"], 4)})
-    del keras
-    return results
+            runs[label] += timed_fit(model, source, steps, 1, warmup=False)
+    timings = {label: statistics.median(r) for label, r in runs.items()}
+    return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
+            "steps_per_execution": steps_per_execution,
+            "steps_per_s_in_memory": round(timings["in_memory"], 2),
+            "steps_per_s_pipeline": round(timings["pipeline"], 2),
+            "overhead_fraction": round(1 - timings["pipeline"] / timings["in_memory"], 4)}
+
+
+def _ratio_key(a, b, case):
+    return f"{a} / {b} (batch {case['batch_size']}, {case['setting']})"
+
+
+def ratios(cases):
+    """cnnzoo / keras.applications throughput for each pair measured at the same batch and setting."""
+    index = {(c["model"], c["batch_size"], c["setting"]): c for c in cases}
+    out = {}
+    for a, b in PAIRS:
+        for (model, batch, setting), case in index.items():
+            other = index.get((b, batch, setting))
+            if model == a and other:
+                out[_ratio_key(a, b, case)] = {m: case[m]["examples_per_s"] / other[m]["examples_per_s"]
+                                               for m in ("train", "infer") if m in case and m in other}
+    return out
 
 
 def markdown(report):
     peak = report["matmul_peak_flops"]
     lines = [f"Machine: {report['machine']}; fp32 matmul peak measured in the same run: {peak / 1e9:.0f} GFLOP/s.", "",
-             "| model | input | batch | train img/s | infer img/s | train % of peak | infer % of peak | build s | peak memory |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | input | batch | setting | train img/s | infer img/s | train % of peak | infer % of peak "
+             "| build s | peak memory |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["cases"]:
-        t, i = r.get("train", {}), r.get("infer", {})
-        lines.append(
-            f"| {r['model']} | {'x'.join(map(str, r['input_shape']))} | {r['batch_size']} | "
-            f"{t.get('examples_per_s', '-')} | {i.get('examples_per_s', '-')} | "
-            f"{100 * t['flops_per_s'] / peak:.0f}% | {100 * i['flops_per_s'] / peak:.0f}% | "
-            f"{r['build_s']} | {r['peak_memory_bytes'] / 2**30:.2f} GiB |" if t and i else
-            f"| {r['model']} | {'x'.join(map(str, r['input_shape']))} | {r['batch_size']} | - | - | - | - | {r['build_s']} | - |")
+        cells = [r["model"], "x".join(map(str, r["input_shape"])), r["batch_size"], r.get("setting", "base")]
+        for mode in ("train", "infer"):
+            cells.append(r[mode]["examples_per_s"] if mode in r else "-")
+        for mode in ("train", "infer"):
+            cells.append(f"{100 * r[mode]['flops_per_s'] / peak:.0f}%" if mode in r else "-")
+        cells += [r["build_s"], f"{r['peak_memory_bytes'] / 2**30:.2f} GiB"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     if report.get("ratios"):
         lines += ["", "| cnnzoo / keras.applications | train ratio | infer ratio |", "|---|---:|---:|"]
-        lines += [f"| {k} | {v['train']:.3f} | {v['infer']:.3f} |" for k, v in report["ratios"].items()]
+        lines += [f"| {k} | {v.get('train', float('nan')):.3f} | {v.get('infer', float('nan')):.3f} |"
+                  for k, v in report["ratios"].items()]
     if report.get("pipelines"):
-        lines += ["", "| recipe pipeline | steps/s in memory | steps/s through the pipeline | overhead |",
-                  "|---|---:|---:|---:|"]
-        lines += [f"| {p['recipe']} | {p['steps_per_s_in_memory']} | {p['steps_per_s_pipeline']} | "
-                  f"{100 * p['overhead_fraction']:.1f}% |" for p in report["pipelines"]]
+        lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | steps/s in memory "
+                  "| steps/s through the pipeline | overhead |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {p['recipe']} | {p['model']} | {p['batch_size']} | {p['steps']} | {p['steps_per_execution']} "
+                  f"| {p['steps_per_s_in_memory']} | {p['steps_per_s_pipeline']} | {100 * p['overhead_fraction']:.1f}% |"
+                  for p in report["pipelines"]]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines)
+
+
+def _positive_ints(text, name):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise SystemExit(f"cnnzoo bench: error: {name} must be positive integers, comma-separated. Received: {text!r}")
+    return values
 
 
 def build_parser(parser=None):
@@ -182,14 +308,22 @@ def build_parser(parser=None):
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="cnnzoo_resnet50,keras_resnet50,cnnzoo_vgg16,keras_vgg16,lenet5,resnet20",
                         help=f"comma-separated, from: {', '.join(MODELS)}")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", default="32", help="one or more, comma-separated (default 32)")
     parser.add_argument("--input-size", type=int, default=None, help="override the spatial size (square)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (the median is reported)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed inference steps first (training: one epoch)")
     parser.add_argument("--modes", default="train,infer")
-    parser.add_argument("--jit-compile", action="store_true")
-    parser.add_argument("--mixed-precision", action="store_true")
+    parser.add_argument("--settings", default="base",
+                        help="comma-separated settings to sweep: base, xla, mixed, spe=N, threads=INTRA/INTER, "
+                             "combined with '+' (e.g. base,xla,spe=16)")
+    parser.add_argument("--jit-compile", action="store_true", help="the same as --settings xla")
+    parser.add_argument("--mixed-precision", action="store_true", help="the same as --settings mixed")
+    parser.add_argument("--pipelines", default="mnist_lenet5,cifar10_resnet",
+                        help=f"recipe pipelines to measure, from: {', '.join(PIPELINES)} ('' for none)")
+    parser.add_argument("--pipeline-steps", default="",
+                        help="steps per pipeline epoch, per recipe as NAME=STEPS (default: a full epoch)")
+    parser.add_argument("--pipeline-spe", type=int, default=1, help="steps_per_execution of the pipeline runs")
     parser.add_argument("--no-pipelines", action="store_true", help="skip the input-pipeline overhead measurement")
     parser.add_argument("--out", default="benchmarks/results", help="folder for results.json and results.md")
     return parser
@@ -200,6 +334,18 @@ def main_bench(args):
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise SystemExit(f"cnnzoo bench: error: unknown --models {unknown}; choose from {', '.join(MODELS)}")
+    batches = _positive_ints(args.batch_size, "--batch-size")
+    try:
+        settings = [parse_setting(t) for t in args.settings.split(",") if t.strip()]
+    except ValueError as e:
+        raise SystemExit(f"cnnzoo bench: error: {e}") from None
+    for setting in settings:  # the flags apply to every setting
+        setting.update({"jit_compile": True} if args.jit_compile else {},
+                       **({"mixed_precision": True} if args.mixed_precision else {}))
+    pipelines = [] if args.no_pipelines else [p.strip() for p in args.pipelines.split(",") if p.strip()]
+    if [p for p in pipelines if p not in PIPELINES]:
+        raise SystemExit(f"cnnzoo bench: error: unknown --pipelines {pipelines}; choose from {', '.join(PIPELINES)}")
+    pipeline_steps = dict(item.split("=") for item in args.pipeline_steps.split(",") if "=" in item)
     import tensorflow as tf
 
     peak = matmul_peak()
@@ -208,20 +354,19 @@ def main_bench(args):
         shape = MODELS[name][1]
         if args.input_size:
             shape = (args.input_size,) * (len(shape) - 1) + shape[-1:]
-        case = dict(model=name, batch_size=args.batch_size, input_shape=shape, steps=args.steps,
-                    repeats=args.repeats, warmup=args.warmup, modes=args.modes.split(","),
-                    jit_compile=args.jit_compile, mixed_precision=args.mixed_precision)
-        cases.append(run_isolated(case))
-        print(f"{name}: " + ", ".join(f"{m} {cases[-1][m]['examples_per_s']} img/s" for m in case["modes"]), flush=True)
-    by_name = {c["model"]: c for c in cases}
-    ratios = {f"{a} / {b}": {m: by_name[a][m]["examples_per_s"] / by_name[b][m]["examples_per_s"]
-                             for m in ("train", "infer") if m in by_name[a]}
-              for a, b in PAIRS if a in by_name and b in by_name}
+        for batch in batches:
+            for setting in settings:
+                case = dict(model=name, batch_size=batch, input_shape=shape, steps=args.steps, repeats=args.repeats,
+                            warmup=args.warmup, modes=args.modes.split(","), **setting)
+                cases.append(run_isolated(case))
+                print(f"{name} batch {batch} {cases[-1]['setting']}: "
+                      + ", ".join(f"{m} {cases[-1][m]['examples_per_s']} img/s" for m in case["modes"]), flush=True)
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     report = {"machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
               + (f", GPUs {gpus}" if gpus else "") + f", TF {tf.__version__}",
-              "matmul_peak_flops": peak, "cases": cases, "ratios": ratios,
-              "pipelines": [] if args.no_pipelines else pipeline_overhead(),
+              "matmul_peak_flops": peak, "cases": cases, "ratios": ratios(cases),
+              "pipelines": [pipeline_overhead(p, int(pipeline_steps.get(p, 0)) or None,
+                                              steps_per_execution=args.pipeline_spe) for p in pipelines],
               "command": "cnnzoo bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:

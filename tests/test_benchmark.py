@@ -2,32 +2,70 @@
 benchmarks/bench.py, not asserted here)."""
 
 import argparse
+import importlib.util
+import os
+
+import pytest
 
 from cnnzoo import benchmark, cli
 
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
 
 def test_one_case_and_the_report(tmp_path):
-    case = dict(model="lenet5", batch_size=4, input_shape=(28, 28, 1), steps=1, repeats=2, warmup=1,
-                modes=["train", "infer"])
+    case = dict(model="lenet5", batch_size=4, input_shape=(28, 28, 1), steps=2, repeats=2, warmup=1,
+                modes=["train", "infer"], steps_per_execution=2)
     record = benchmark.run_case(case)
     # C1 28*28*6*25 + C3 10*10*16*150 + 400*120 + 120*84 + 84*10
-    assert record["macs"] == 416_520
+    assert record["macs"] == 416_520 and record["setting"] == "spe=2"
     assert record["train"]["examples_per_s"] > 0 and len(record["infer"]["runs_examples_per_s"]) == 2
     achieved = record["train"]["examples_per_s"] * 6 * record["macs"]
     assert abs(record["train"]["flops_per_s"] / achieved - 1) < 1e-3
+    keras_like = dict(record, model="keras_vgg16")
+    pair = dict(record, model="cnnzoo_vgg16", train=dict(record["train"], examples_per_s=2 * record["train"]["examples_per_s"]))
+    ratios = benchmark.ratios([pair, keras_like])
+    assert ratios == {"cnnzoo_vgg16 / keras_vgg16 (batch 4, spe=2)": {"train": 2.0, "infer": 1.0}}
     report = {"machine": "test", "matmul_peak_flops": benchmark.matmul_peak(n=256, repeats=2), "cases": [record],
-              "ratios": {"a / b": {"train": 1.0, "infer": 1.0}}, "pipelines": [], "command": "cnnzoo bench"}
+              "ratios": ratios, "pipelines": [], "command": "cnnzoo bench"}
     text = benchmark.markdown(report)
-    assert "| lenet5 | 28x28x1 | 4 |" in text and "a / b" in text
+    assert "| lenet5 | 28x28x1 | 4 | spe=2 |" in text and "(batch 4, spe=2) | 2.000 | 1.000 |" in text
+
+
+def test_pipeline_overhead_measures_both_sources():
+    record = benchmark.pipeline_overhead("mnist_lenet5", steps=3, repeats=1, steps_per_execution=2)
+    assert record["steps"] == 4 and record["batch_size"] == 128  # whole executions
+    assert record["steps_per_s_in_memory"] > 0 and record["steps_per_s_pipeline"] > 0
+
+
+@pytest.mark.parametrize("recipe", sorted(benchmark.PIPELINES))
+def test_benchmarked_pipelines_are_the_recipes(recipe):
+    spec = importlib.util.spec_from_file_location(recipe, os.path.join(ROOT, "recipes", f"{recipe}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config, bench = module.CONFIG, benchmark.PIPELINES[recipe]
+    assert bench["model"] == config["model"] and bench["batch_size"] == config["batch_size"]
+    assert tuple(bench["augment"]) == tuple(config.get("augment", ()))
+    assert bench["crop_padding"] == config.get("crop_padding", 4)
+    assert bench["mean"] == config.get("mean") and bench["std"] == config.get("std")
+
+
+def test_settings_parse_and_bad_ones_are_named():
+    assert benchmark.parse_setting("xla+spe=8") == {"jit_compile": True, "steps_per_execution": 8}
+    assert benchmark.parse_setting("threads=2/1") == {"threads": [2, 1]}
+    assert benchmark.setting_name(benchmark.parse_setting("mixed+threads=1/1")) == "mixed+threads=1/1"
+    for bad in ("spe=0", "xla=1", "fast", "threads=2"):
+        with pytest.raises(ValueError, match=f"Received: '{bad}'"):
+            benchmark.parse_setting(bad)
 
 
 def test_bench_help_documents_it(capsys):
     parser = argparse.ArgumentParser()
     benchmark.build_parser(parser)
     help_text = parser.format_help()
-    assert "--models" in help_text and "--batch-size" in help_text
-    try:
+    assert "--models" in help_text and "--batch-size" in help_text and "--settings" in help_text
+    with pytest.raises(SystemExit) as e:
         cli.main(["bench", "--help"])
-    except SystemExit as e:
-        assert e.code == 0
+    assert e.value.code == 0
     assert "keras.applications" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--batch-size must be positive integers.*'0'"):
+        cli.main(["bench", "--batch-size", "0"])

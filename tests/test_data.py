@@ -170,3 +170,22 @@ def test_bundled_sample_and_offline_error(tmp_path, monkeypatch, capsys):
 def test_bad_names(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.load_arrays(**kwargs)
+
+
+def test_crop_and_flip_are_shifted_windows_of_the_padded_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, (32, 6, 7, 2), dtype=np.uint8)  # no zeros: padding is recognizable
+    ds = data.Dataset("toy", "train", images, np.arange(32) % 10, 10, "test")
+    pipe = data.make_pipeline(ds, 8, training=True, augment=("crop", "flip"), crop_padding=2, one_hot=False, seed=5)
+    shifts, flips = set(), 0
+    for x, y in pipe:
+        for out, label in zip(x.numpy(), y.numpy()):
+            source = images[np.flatnonzero(np.arange(32) % 10 == label)] / 255.0
+            padded = np.pad(source, [(0, 0), (2, 2), (2, 2), (0, 0)])
+            matches = [(dy, dx, f) for dy in range(5) for dx in range(5) for f in (0, 1)
+                       if any(np.allclose((p[dy:dy + 6, dx:dx + 7])[:, ::-1] if f else p[dy:dy + 6, dx:dx + 7], out)
+                              for p in padded)]
+            assert matches, "an augmented image is not a window of its padded source"
+            shifts.add(matches[0][:2])
+            flips += matches[0][2]
+    assert len(shifts) > 5 and 0 < flips < 32  # offsets and flips differ between examples of a batch

@@ -1,8 +1,10 @@
 """tf.data pipelines: shuffle, augment, batch, normalize, prefetch.
 
 Training randomness is a pure function of ``(seed, epoch, position)``: the
-epoch's order is a stateless permutation and pad-and-crop / flip use
-TensorFlow's stateless image ops with per-example seeds. So a run resumed from
+epoch's order is a stateless permutation and pad-and-crop / flip are stateless
+draws keyed by the batch's first position. Examples are gathered, converted and
+augmented a batch at a time (vectorized), so the pipeline costs little next to
+even a small model's step. So a run resumed from
 a checkpoint at epoch k (Keras ``BackupAndRestore``) sees exactly the batches
 an uninterrupted run sees, and parallel mapping stays deterministic.
 ``EpochCounter`` tells the pipeline the epoch: the training engine adds its
@@ -44,14 +46,24 @@ class EpochCounter:
         return SetEpoch()
 
 
-def _augment_example(image, seed, crop, crop_padding, flip):
+def _augment_batch(images, key, crop, crop_padding, flip):
+    """Pad-and-crop and horizontal flips of a whole batch ``(B, H, W, C)``, vectorized.
+
+    One stateless draw per batch, keyed by ``key``, gives every example its own
+    offsets and flip: no per-example function calls in the pipeline.
+    """
+    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
     if crop:
-        shape = tf.shape(image)
-        padded = tf.pad(image, [[crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]])
-        image = tf.image.stateless_random_crop(padded, shape, seed=seed)
+        p = crop_padding
+        padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
+        offsets = tf.random.stateless_uniform([batch, 2], seed=key, minval=0, maxval=2 * p + 1, dtype=tf.int32)
+        rows = offsets[:, :1] + tf.range(height)[None]  # (B, H): each example's window
+        cols = offsets[:, 1:] + tf.range(width)[None]
+        images = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
     if flip:
-        image = tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
-    return image
+        mirrored = tf.random.stateless_uniform([batch], seed=key[::-1]) < 0.5
+        images = tf.where(mirrored[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    return images
 
 
 def make_pipeline(
@@ -112,23 +124,22 @@ def make_pipeline(
         def epoch_indices(_):
             epoch = epoch_var.read_value()
             order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64), epoch])))
-            return tf.data.Dataset.from_tensor_slices(order).enumerate().map(lambda k, i: (i, epoch * n + k))
+            return tf.data.Dataset.from_tensor_slices((order, epoch * n + tf.range(n, dtype=tf.int64)))
 
         ds = tf.data.Dataset.from_tensors(0).flat_map(epoch_indices)
+        ds = ds.batch(batch_size, drop_remainder=True if drop_remainder is None else drop_remainder)
 
-        def load_example(index, position):
-            image = tf.cast(tf.gather(images, index), tf.float32) / 255.0
+        def load_batch(index, position):  # whole batches: one gather, one vectorized augmentation
+            x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
             if crop or flip:
-                image = _augment_example(image, tf.stack([tf.cast(seed, tf.int64), position]),
-                                         crop, crop_padding, flip)
-            return image, tf.gather(labels, index)
+                x = _augment_batch(x, tf.stack([tf.cast(seed, tf.int64), position[0]]), crop, crop_padding, flip)
+            return x, tf.gather(labels, index)
 
-        ds = ds.map(load_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        ds = tf.data.Dataset.from_tensor_slices((images, labels)).map(
-            lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
+        ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size, drop_remainder=bool(drop_remainder))
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
 
     def finish(x, y):
         if randaugment is not None:

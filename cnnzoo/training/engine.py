@@ -67,6 +67,7 @@ class TrainConfig:
     deterministic: bool = False
     jit_compile: bool = False  # XLA measured slower on CPU (shared/REFERENCE.md section 4)
     mixed_precision: bool = False  # also slower on CPU; worth it on GPUs
+    steps_per_execution: int = 1  # training steps per call into TensorFlow: less Python per step
     tensorboard: bool = False
     ema: bool = False  # keep an exponential moving average of the weights (Keras optimizers' use_ema)
     ema_momentum: float = 0.999
@@ -80,7 +81,7 @@ class TrainConfig:
         return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "steps_per_execution"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
@@ -138,9 +139,10 @@ def compile_model(model, config, steps_per_epoch):
         weights = {k: 1.0 if k == "main" else config.aux_loss_weight for k in model.output}
         metrics = {"main": ["accuracy"]}
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics,
-                      jit_compile=config.jit_compile)
+                      jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     else:
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile,
+                      steps_per_execution=config.steps_per_execution)
     return model
 
 

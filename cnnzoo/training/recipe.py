@@ -48,6 +48,9 @@ def build_parser(config, doc):
     parser.add_argument("--jit-compile", action="store_true", help="XLA (measured slower on CPU)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism (slower)")
+    parser.add_argument("--steps-per-execution", type=int, default=config.get("steps_per_execution", 1),
+                        help="training steps per call into TensorFlow (cuts per-step Python overhead of small "
+                             f"models; default {config.get('steps_per_execution', 1)}, see benchmarks/README.md)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
     return parser
 
@@ -61,7 +64,7 @@ def parse(config, doc, argv=None, registered_model=True):
     if registered_model and args.model not in cnnzoo.list_models():
         parser.error(f"--model must be a registered model ({', '.join(cnnzoo.list_models())}). "
                      f"Received: {args.model!r}")
-    for name in ("epochs", "batch_size"):
+    for name in ("epochs", "batch_size", "steps_per_execution"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}")
     if not args.lr > 0:
@@ -78,7 +81,7 @@ def train_config(config, args):
         values["milestones"] = tuple(max(1, round(m * epochs / config["epochs"])) for m in config["milestones"])
     values.update(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   deterministic=args.deterministic, jit_compile=args.jit_compile,
-                  mixed_precision=args.mixed_precision)
+                  mixed_precision=args.mixed_precision, steps_per_execution=args.steps_per_execution)
     return TrainConfig.from_dict(config, **values)
 
 
