@@ -9,9 +9,15 @@ published), so every row traces back to a real run and its command.
 import glob
 import json
 import os
+import re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def portable(command):
+    """The command with the data folder written as DATA (the JSON keeps the path of the run)."""
+    return re.sub(r"--data-dir\s+\S+", "--data-dir DATA", command or "?")
 
 
 def rows():
@@ -26,7 +32,7 @@ def rows():
             f"| {r['model']} | {r['dataset'].get('name', '?')} | "
             f"{'' if acc is None else f'{100 * acc:.2f}%'} | {r['epochs_run']} | "
             f"{r['wall_time_s'] / 60:.1f} min | {machine}, TF {env.get('tensorflow', '?')} | "
-            f"`{r.get('command', '?')}` |"
+            f"`{portable(r.get('command'))}` |"
         )
     return out
 
@@ -34,7 +40,9 @@ def rows():
 def main():
     table = "\n".join(
         ["| model | dataset | test accuracy | epochs | wall time | machine | command |",
-         "|---|---|---:|---:|---:|---|---|", *rows()]
+         "|---|---|---:|---:|---:|---|---|", *rows(), "",
+         "DATA: the folder with the dataset's native files (on the project's machines `../shared/data`);",
+         "without `--data-dir` the recipes read `CNNZOO_DATA_DIR`."]
     )
     readme = os.path.join(HERE, "README.md")
     with open(readme) as f:

@@ -120,8 +120,7 @@ class RBFOutput(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive int. Received: units={units!r}")
+        rank_lib.positive_int(units, "units")
         self.units = units
 
     def build(self, input_shape):

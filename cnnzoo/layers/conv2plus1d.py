@@ -42,11 +42,9 @@ class Conv2Plus1D(keras.layers.Layer):
     def __init__(self, filters, mid_filters=None, kernel_size=3, strides=1, norm="batch", activation="relu",
                  use_bias=False, kernel_initializer="he_normal", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        for value, name in ((filters, "filters"), (kernel_size, "kernel_size")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-        if mid_filters is not None and (isinstance(mid_filters, bool) or not isinstance(mid_filters, int) or mid_filters < 1):
-            raise ValueError(f"mid_filters must be a positive int or None. Received: mid_filters={mid_filters!r}")
+        rank_lib.positive_int(filters, "filters")
+        rank_lib.positive_int(kernel_size, "kernel_size")
+        rank_lib.positive_int(mid_filters, "mid_filters", allow_none=True)
         rank_lib.normalize_tuple(strides, 3, "strides")
         if check_data_format(data_format) != "channels_last":
             raise ValueError("Conv2Plus1D supports channels_last only. Received: data_format='channels_first'")

@@ -96,10 +96,8 @@ class ConvNormAct(keras.layers.Layer):
             raise ValueError(f"conv_type must be 'standard' or '2plus1d'. Received: conv_type={conv_type!r}")
         self.conv_type = conv_type
         self.mid_filters = mid_filters
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"filters must be a positive int. Received: filters={filters!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"groups must be a positive int. Received: groups={groups!r}")
+        rank_lib.positive_int(filters, "filters")
+        rank_lib.positive_int(groups, "groups")
         if filters % groups:
             raise ValueError(
                 f"filters must be divisible by groups. Received: filters={filters}, groups={groups}"

@@ -6,15 +6,10 @@ Szegedy et al. 2015, "Going Deeper with Convolutions", Figure 2(b).
 import keras
 from keras import ops
 
+from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm
 from cnnzoo.layers.pooling import Pooling
-
-
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
@@ -57,13 +52,13 @@ class InceptionModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters_1x1 = _positive(filters_1x1, "filters_1x1")
-        self.filters_3x3_reduce = _positive(filters_3x3_reduce, "filters_3x3_reduce")
-        self.filters_3x3 = _positive(filters_3x3, "filters_3x3")
-        self.filters_5x5_reduce = _positive(filters_5x5_reduce, "filters_5x5_reduce")
-        self.filters_5x5 = _positive(filters_5x5, "filters_5x5")
-        self.filters_pool_proj = _positive(filters_pool_proj, "filters_pool_proj")
-        self.kernel_size_5x5 = _positive(kernel_size_5x5, "kernel_size_5x5")
+        self.filters_1x1 = rank_lib.positive_int(filters_1x1, "filters_1x1")
+        self.filters_3x3_reduce = rank_lib.positive_int(filters_3x3_reduce, "filters_3x3_reduce")
+        self.filters_3x3 = rank_lib.positive_int(filters_3x3, "filters_3x3")
+        self.filters_5x5_reduce = rank_lib.positive_int(filters_5x5_reduce, "filters_5x5_reduce")
+        self.filters_5x5 = rank_lib.positive_int(filters_5x5, "filters_5x5")
+        self.filters_pool_proj = rank_lib.positive_int(filters_pool_proj, "filters_pool_proj")
+        self.kernel_size_5x5 = rank_lib.positive_int(kernel_size_5x5, "kernel_size_5x5")
         self.norm = check_norm(norm)
         self.activation = check_activation(activation)
         self.use_bias = use_bias

@@ -96,6 +96,16 @@ def normalize_tuple(value, rank, name, minimum=1):
     return values
 
 
+def positive_int(value, name, allow_none=False):
+    """``value`` when it is an int >= 1 (or None with ``allow_none``); raises naming ``name``."""
+    if value is None and allow_none:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        kind = "a positive int or None" if allow_none else "a positive int"
+        raise ValueError(f"{name} must be {kind}. Received: {name}={value!r}")
+    return value
+
+
 def check_positive_ints(value, name):
     """Validates an int-or-tuple argument whose rank is not known yet."""
     if isinstance(value, int) and not isinstance(value, bool):

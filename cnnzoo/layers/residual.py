@@ -91,8 +91,7 @@ class ResidualBlock(keras.layers.Layer):
         rank_lib.check_positive_ints(kernel_size, "kernel_size")
         self.kernel_size = kernel_size
         self.conv_type = conv_type
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"filters must be a positive int. Received: filters={filters!r}")
+        rank_lib.positive_int(filters, "filters")
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut must be one of {SHORTCUTS}. Received: shortcut={shortcut!r}")
         if rank is not None:
@@ -101,8 +100,7 @@ class ResidualBlock(keras.layers.Layer):
         else:
             rank_lib.check_positive_ints(strides, "strides")
         for value, name in ((groups, "groups"), (base_width, "base_width"), (dilation_rate, "dilation_rate")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+            rank_lib.positive_int(value, name)
         if isinstance(drop_path_rate, bool) or not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(
                 f"drop_path_rate must be in [0, 1). Received: drop_path_rate={drop_path_rate!r}"

@@ -57,8 +57,7 @@ def check_common_args(family, *, include_top, weights, pooling, classes, classif
     """Validates the arguments every builder takes; raises naming the argument."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ValueError(f"classes must be a positive int. Received: classes={classes!r}")
+    rank_lib.positive_int(classes, "classes")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ValueError(f"width must be a positive number. Received: width={width!r}")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
@@ -72,7 +71,7 @@ def check_common_args(family, *, include_top, weights, pooling, classes, classif
             "cnnzoo downloads no weights: pass a path to a .weights.h5 or .keras file "
             "(see cnnzoo.interop to import keras.applications weights). Received: weights='imagenet'"
         )
-    if features_only and include_top and not isinstance(include_top, bool):
+    if not isinstance(include_top, bool):
         raise TypeError(f"include_top must be a bool. Received: include_top={include_top!r}")
     check_activation(classifier_activation, "classifier_activation")
     check_norm(norm)

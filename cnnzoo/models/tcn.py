@@ -14,6 +14,7 @@ import keras
 
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.pooling import GlobalPooling, LastTimeStep
+from cnnzoo.layers.rank import positive_int
 from cnnzoo.layers.residual import BasicBlock
 from cnnzoo.models import common
 from cnnzoo.registry import register_model
@@ -41,8 +42,7 @@ def tcn(include_top=True, weights=None, input_tensor=None, input_shape=None, poo
         activation=activation, features_only=features_only,
     )
     for value, arg in ((levels, "levels"), (channels, "channels"), (kernel_size, "kernel_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive int. Received: {arg}={value!r}")
+        positive_int(value, arg)
     inputs, x, rank = common.model_input("tcn", input_shape=input_shape, input_tensor=input_tensor,
                                          default_shape=(784, 1), min_size=1)
     if rank != 1:
