@@ -25,7 +25,7 @@ def test_one_case_and_the_report(tmp_path):
     pair = dict(record, model="cnnzoo_vgg16", train=dict(record["train"], examples_per_s=2 * record["train"]["examples_per_s"]))
     ratios = benchmark.ratios([pair, keras_like])
     assert ratios == {"cnnzoo_vgg16 / keras_vgg16 (batch 4, spe=2)": {"train": 2.0, "infer": 1.0}}
-    report = {"machine": "test", "matmul_peak_flops": benchmark.matmul_peak(n=256, repeats=2), "cases": [record],
+    report = {"machine": "test", "matmul_peak_flops": benchmark.matmul_peak(sizes=(128, 256), repeats=2), "cases": [record],
               "ratios": ratios, "pipelines": [], "command": "cnnzoo bench"}
     text = benchmark.markdown(report)
     assert "| lenet5 | 28x28x1 | 4 | spe=2 |" in text and "(batch 4, spe=2) | 2.000 | 1.000 |" in text

@@ -62,3 +62,17 @@ def test_googlenet_auxiliary_losses_are_weighted_and_ema_trains(tmp_path):
     assert h["val_loss"][-1] == pytest.approx(h["val_main_loss"][-1] + 0.3 * (h["val_aux1_loss"][-1] + h["val_aux2_loss"][-1]), rel=1e-3)
     assert model.optimizer.use_ema
     assert record["final_test_accuracy"] is not None and "val_main_accuracy" in record["history"]
+
+
+def test_steps_per_execution_trains_the_same_epochs(tmp_path):
+    write_mnist(tmp_path, n=64)
+    ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
+    pipe = data.make_pipeline(ds, 8, training=True)  # 8 steps per epoch, 3 executions of 3 (the last one short)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    config = training.TrainConfig(epochs=2, batch_size=8, lr=0.05, steps_per_execution=3)
+    record = training.fit(model, pipe, data.make_pipeline(ds, 32, training=False), config, str(tmp_path / "run"),
+                          verbose=0)
+    assert record["epochs_run"] == 2 and model.optimizer.iterations.numpy() == 16  # every step ran
+    assert record["config"]["steps_per_execution"] == 3
+    with pytest.raises(ValueError, match="steps_per_execution must be a positive int. Received: steps_per_execution=0"):
+        training.TrainConfig(steps_per_execution=0)
