@@ -13,7 +13,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Importing the layers registers the blocks for deserialization without custom_objects.
-from cnnzoo import layers  # noqa: E402
+from cnnzoo import layers, schedules  # noqa: E402,F401
 from cnnzoo.models.alexnet import alexnet  # noqa: E402
 from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, googlenet, without_aux  # noqa: E402
 from cnnzoo.models.lenet import lenet5  # noqa: E402

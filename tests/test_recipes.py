@@ -71,7 +71,14 @@ def test_video_recipe_smoke(name, args, tmp_path):
     result = run_recipe(name, *args, "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy" in result.stdout
-    assert list(tmp_path.glob("run/**/results.json"))
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("run/**/results.json")]
+    assert records
+    if name == "video_moving_digits":  # every model's accuracy split into motion pair and direction
+        assert len(records) == 3 and "direction within the pair" in result.stdout
+        for r in records:
+            rev = r["time_reversal"]
+            assert rev["accuracy"] == pytest.approx(r["final_test_accuracy"], abs=1e-6)
+            assert sum(map(sum, rev["confusion"])) == 32 and rev["pair_accuracy"] >= rev["accuracy"]
 
 
 def test_finetune_recipe_smoke(tmp_path):

@@ -76,3 +76,18 @@ def test_steps_per_execution_trains_the_same_epochs(tmp_path):
     assert record["config"]["steps_per_execution"] == 3
     with pytest.raises(ValueError, match="steps_per_execution must be a positive int. Received: steps_per_execution=0"):
         training.TrainConfig(steps_per_execution=0)
+
+
+def test_saved_models_load_without_custom_objects(tmp_path):
+    """best.keras / final.keras carry the warm-up schedule; keras.models.load_model reads them as saved."""
+    write_mnist(tmp_path, n=32)
+    ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    config = training.TrainConfig(epochs=1, batch_size=8, optimizer="sgd", lr=0.1, warmup_epochs=0.5)
+    training.fit(model, data.make_pipeline(ds, 8, training=True), data.make_pipeline(ds, 32, training=False), config,
+                 str(tmp_path / "run"), verbose=0)
+    for name in ("best.keras", "final.keras"):
+        loaded = keras.models.load_model(str(tmp_path / "run" / name))
+        schedule = loaded.optimizer._learning_rate
+        assert type(schedule).__name__ == "WarmupSchedule" and schedule.warmup_steps == 2
+        assert float(schedule(0)) == pytest.approx(0.05) and loaded.optimizer.iterations.numpy() == 4

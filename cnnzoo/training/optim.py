@@ -2,28 +2,12 @@
 
 import keras
 
+from cnnzoo.schedules import WarmupSchedule
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 # Weight decay skips norm scales/offsets and biases (they are not weights to shrink).
 NO_DECAY = ["bias", "gamma", "beta"]
-
-
-class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 over ``warmup_steps``, then ``after``."""
-
-    def __init__(self, after, warmup_steps, peak):
-        self.after = after
-        self.warmup_steps = warmup_steps
-        self.peak = peak
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * (step + 1) / max(self.warmup_steps, 1)
-        return keras.ops.where(step < self.warmup_steps, warm, self.after(step - self.warmup_steps))
-
-    def get_config(self):
-        return {"after": keras.optimizers.schedules.serialize(self.after),
-                "warmup_steps": self.warmup_steps, "peak": self.peak}
 
 
 def make_schedule(kind, lr, epochs, steps_per_epoch, warmup_epochs=0, milestones=(), gamma=0.1):
