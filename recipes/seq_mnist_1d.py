@@ -6,7 +6,9 @@
 Each 28x28 image is read as a 784 x 1 sequence; the TCN (cnnzoo.tcn: 8 causal residual
 levels, 25 channels, kernel 7, dilations 1..128, receptive field 3,067 steps) classifies
 from its last step. Reference: TCN 99.0% (Bai, Kolter, Koltun 2018).
-Measured: not yet measured on this machine.
+Measured (2 CPU cores, seed 0): 98.89% after 8 epochs, 38.5 minutes (about 290 s an epoch),
+0.11 points short of the paper's 99.0%; the curve was still rising (98.55, 98.83, 98.83,
+98.89% over the last four epochs): more epochs (--epochs 20) should close the gap, not measured.
 """
 
 import os
