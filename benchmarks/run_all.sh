@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every measurement in benchmarks/README.md, one folder of results.json + results.md each.
+# PYTHON=.venv/bin/python bash benchmarks/run_all.sh  (PYTHON: an interpreter with cnnzoo installed)
 # About 25 minutes on the project's 2-core CPU machine; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench() { out=$1; shift; python -m cnnzoo.benchmark "$@" --out "benchmarks/results/$out"; }
+bench() { out=$1; shift; "${PYTHON:-python}" -m cnnzoo.benchmark "$@" --out "benchmarks/results/$out"; }
 
 # cnnzoo against keras.applications, same architecture, batch and settings
 bench resnet50_vs_keras --models cnnzoo_resnet50,keras_resnet50 --batch-size 32 --steps 3 --warmup 1 --no-pipelines

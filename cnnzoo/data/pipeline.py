@@ -129,19 +129,17 @@ def make_pipeline(
         ds = tf.data.Dataset.from_tensors(0).flat_map(epoch_indices)
         ds = ds.batch(batch_size, drop_remainder=True if drop_remainder is None else drop_remainder)
 
-        def load_batch(index, position):  # whole batches: one gather, one vectorized augmentation
-            x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
+        def load_batch(index, position):  # whole batches: one gather, one vectorized augmentation (on uint8)
+            x = tf.gather(images, index)
             if crop or flip:
                 x = _augment_batch(x, tf.stack([tf.cast(seed, tf.int64), position[0]]), crop, crop_padding, flip)
             return x, tf.gather(labels, index)
-
-        ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
         ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size, drop_remainder=bool(drop_remainder))
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+        load_batch = None
 
     def finish(x, y):
+        x = tf.cast(x, tf.float32) / 255.0
         if randaugment is not None:
             x = randaugment(x, training=True)
         y = tf.one_hot(y, classes) if (one_hot or mixers) else y
@@ -152,9 +150,15 @@ def make_pipeline(
             x = (x - mean_t) / std_t
         return x, y
 
-    # Keras's random layers advance a seed variable per call: run them in sequence.
+    # Keras's random layers advance a seed variable per call: run them in sequence, in a map of
+    # their own; otherwise loading and finishing a batch is one map (one function call a batch).
     stateful = randaugment is not None or bool(mixers)
-    ds = ds.map(finish, num_parallel_calls=None if stateful else tf.data.AUTOTUNE, deterministic=True)
+    if load_batch is not None and not stateful:
+        ds = ds.map(lambda i, p: finish(*load_batch(i, p)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        if load_batch is not None:
+            ds = ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(finish, num_parallel_calls=None if stateful else tf.data.AUTOTUNE, deterministic=True)
     if training:
         # cardinality is lost through flat_map; Keras needs it for progress and schedules
         batches = n // batch_size if (drop_remainder is None or drop_remainder) else -(-n // batch_size)

@@ -67,7 +67,9 @@ class TrainConfig:
     deterministic: bool = False
     jit_compile: bool = False  # XLA measured slower on CPU (shared/REFERENCE.md section 4)
     mixed_precision: bool = False  # also slower on CPU; worth it on GPUs
-    steps_per_execution: int = 1  # training steps per call into TensorFlow: less Python per step
+    # training steps per call into TensorFlow: measured +50% for LeNet-5 on 2 CPU cores, no change
+    # for ResNet-20 or larger (benchmarks/README.md); the same arithmetic either way
+    steps_per_execution: int = 32
     tensorboard: bool = False
     ema: bool = False  # keep an exponential moving average of the weights (Keras optimizers' use_ema)
     ema_momentum: float = 0.999

@@ -48,9 +48,10 @@ def build_parser(config, doc):
     parser.add_argument("--jit-compile", action="store_true", help="XLA (measured slower on CPU)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism (slower)")
-    parser.add_argument("--steps-per-execution", type=int, default=config.get("steps_per_execution", 1),
-                        help="training steps per call into TensorFlow (cuts per-step Python overhead of small "
-                             f"models; default {config.get('steps_per_execution', 1)}, see benchmarks/README.md)")
+    spe = config.get("steps_per_execution", TrainConfig.steps_per_execution)
+    parser.add_argument("--steps-per-execution", type=int, default=spe,
+                        help="training steps per call into TensorFlow (cuts the per-step overhead of small "
+                             f"models; default {spe}, see benchmarks/README.md)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
     return parser
 
