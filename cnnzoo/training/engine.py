@@ -127,8 +127,9 @@ def has_named_outputs(model):
         return False
 
 
-def compile_model(model, config, steps_per_epoch):
+def compile_model(model, config, steps_per_epoch, steps_per_execution=None):
     """Compiles ``model`` for single-label classification with ``config``."""
+    spe = config.steps_per_execution if steps_per_execution is None else steps_per_execution
     schedule = make_schedule(
         config.schedule, config.lr, config.epochs, steps_per_epoch, config.warmup_epochs,
         config.milestones, config.gamma,
@@ -141,10 +142,10 @@ def compile_model(model, config, steps_per_epoch):
         weights = {k: 1.0 if k == "main" else config.aux_loss_weight for k in model.output}
         metrics = {"main": ["accuracy"]}
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics,
-                      jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
+                      jit_compile=config.jit_compile, steps_per_execution=spe)
     else:
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile,
-                      steps_per_execution=config.steps_per_execution)
+                      steps_per_execution=spe)
     return model
 
 
@@ -173,10 +174,14 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         steps_per_epoch = int(train_ds.cardinality().numpy())
         if steps_per_epoch < 1:
             raise ValueError("train_ds must have a known, positive number of batches")
+    # Keras 3.15's multi-step loop fails under Mirrored/MultiWorkerMirrored strategies ("You must
+    # feed a value for placeholder tensor ... while/cond"): one step per execution there.
+    distributed = strategy.num_replicas_in_sync > 1 or "Mirrored" in type(strategy).__name__
+    spe = 1 if distributed else config.steps_per_execution
     with strategy.scope():
         if config.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
-        compile_model(model, config, steps_per_epoch)
+        compile_model(model, config, steps_per_epoch, steps_per_execution=spe)
     named = has_named_outputs(model)
     accuracy_key = "val_main_accuracy" if named else "val_accuracy"
     counter = getattr(train_ds, "epoch_counter", None)
@@ -218,6 +223,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         "epochs_run": len(losses),
         "wall_time_s": round(wall, 2),
         "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None,
+        "steps_per_execution_used": spe,
         "final_test_accuracy": accuracies[-1] if accuracies else None,
         "best_test_accuracy": max(accuracies) if accuracies else None,
         "history": hist,
