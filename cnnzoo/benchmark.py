@@ -123,30 +123,21 @@ def _peak_memory_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-class _EpochTimes:
-    """A Keras callback recording each epoch's wall time."""
-
-    def __new__(cls):
-        import keras
-
-        class Timer(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.times = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.times.append(time.perf_counter() - self.start)
-
-        return Timer()
-
-
 def timed_fit(model, source, steps, repeats, warmup=True):
     """Steps/s of ``repeats`` epochs of ``steps`` steps each, after one warm-up epoch (tracing)."""
-    timer = _EpochTimes()
-    model.fit(source, steps_per_epoch=steps, epochs=int(warmup) + repeats, callbacks=[timer], verbose=0)
-    return [steps / t for t in timer.times[int(warmup):]]
+    import keras
+
+    durations = []
+
+    class Timer(keras.callbacks.Callback):  # engine.EpochTimer rounds to 10 ms: too coarse here
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            durations.append(time.perf_counter() - self.start)
+
+    model.fit(source, steps_per_epoch=steps, epochs=int(warmup) + repeats, callbacks=[Timer()], verbose=0)
+    return [steps / t for t in durations[int(warmup):]]
 
 
 def run_case(case):
@@ -352,12 +343,20 @@ def main_bench(args):
     except ValueError as e:
         raise SystemExit(f"cnnzoo bench: error: {e}") from None
     for setting in settings:  # the flags apply to every setting
-        setting.update({"jit_compile": True} if args.jit_compile else {},
-                       **({"mixed_precision": True} if args.mixed_precision else {}))
+        if args.jit_compile:
+            setting["jit_compile"] = True
+        if args.mixed_precision:
+            setting["mixed_precision"] = True
     pipelines = [] if args.no_pipelines else [p.strip() for p in args.pipelines.split(",") if p.strip()]
     if [p for p in pipelines if p not in PIPELINES]:
         raise SystemExit(f"cnnzoo bench: error: unknown --pipelines {pipelines}; choose from {', '.join(PIPELINES)}")
-    pipeline_steps = dict(item.split("=") for item in args.pipeline_steps.split(",") if "=" in item)
+    pipeline_steps = {}
+    for item in filter(None, args.pipeline_steps.split(",")):
+        name, _, steps = item.partition("=")
+        if name not in PIPELINES or not steps.isdigit() or int(steps) < 1:
+            raise SystemExit(f"cnnzoo bench: error: --pipeline-steps entries are NAME=STEPS with NAME in "
+                             f"{', '.join(PIPELINES)}. Received: {item!r}")
+        pipeline_steps[name] = int(steps)
     import tensorflow as tf
 
     peak_by_size = {}
@@ -378,7 +377,7 @@ def main_bench(args):
     report = {"machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
               + (f", GPUs {gpus}" if gpus else "") + f", TF {tf.__version__}",
               "matmul_peak_flops": peak, "matmul_flops_by_size": peak_by_size, "cases": cases, "ratios": ratios(cases),
-              "pipelines": [pipeline_overhead(p, int(pipeline_steps.get(p, 0)) or None,
+              "pipelines": [pipeline_overhead(p, pipeline_steps.get(p),
                                               steps_per_execution=args.pipeline_spe) for p in pipelines],
               "command": "cnnzoo bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])}
     os.makedirs(args.out, exist_ok=True)

@@ -69,3 +69,8 @@ def test_bench_help_documents_it(capsys):
     assert "keras.applications" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="--batch-size must be positive integers.*'0'"):
         cli.main(["bench", "--batch-size", "0"])
+
+
+def test_bad_pipeline_steps_are_named():
+    with pytest.raises(SystemExit, match="--pipeline-steps entries are NAME=STEPS.*Received: 'cifar10_resnet=0'"):
+        cli.main(["bench", "--models", "", "--pipeline-steps", "cifar10_resnet=0"])

@@ -63,6 +63,32 @@ def _read_clip(folder, size, channels, frames):
     return np.stack([read_image(os.path.join(folder, files[i]), size, channels) for i in picks])
 
 
+def class_folders(root):
+    """The sorted class sub-folders of ``root``; raises unless it is a folder with at least two."""
+    if not os.path.isdir(root):
+        raise ImageFolderError(f"not a folder. Received: data_dir={root!r}")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if len(classes) < 2:
+        raise ImageFolderError(
+            f"{root} must hold one sub-folder per class, at least two; found {len(classes)} "
+            f"({', '.join(classes) or 'none'})")
+    return classes
+
+
+def holdout_mask(labels, num_classes, fraction, seed=0):
+    """A seeded per-class hold-out: True for ``fraction`` of each class (at least one)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1). Received: fraction={fraction!r}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for c in range(num_classes):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        mask[idx[: max(1, int(round(len(idx) * fraction)))]] = True
+    return mask
+
+
 def load_image_folder(root, image_size, channels=3, frames=None, name=None):
     """Reads ``root/<class>/<image>`` (or ``root/<class>/<clip folder>/<frame>``).
 
@@ -76,13 +102,7 @@ def load_image_folder(root, image_size, channels=3, frames=None, name=None):
     Returns:
         ``(Dataset, FolderReport)``.
     """
-    if not os.path.isdir(root):
-        raise ImageFolderError(f"not a folder. Received: data_dir={root!r}")
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-    if len(classes) < 2:
-        raise ImageFolderError(
-            f"{root} must hold one sub-folder per class, at least two; found {len(classes)} "
-            f"({', '.join(classes) or 'none'})")
+    classes = class_folders(root)
     images, labels, skipped = [], [], []
     for label, cls in enumerate(classes):
         folder = os.path.join(root, cls)
@@ -114,15 +134,6 @@ def load_image_folder(root, image_size, channels=3, frames=None, name=None):
 
 def split(dataset, fraction, seed=0):
     """A seeded, per-class split: ``(train, validation)`` with ``fraction`` of each class held out."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1). Received: fraction={fraction!r}")
-    rng = np.random.default_rng(seed)
-    val_idx = []
-    for c in range(dataset.num_classes):
-        idx = np.flatnonzero(dataset.labels == c)
-        rng.shuffle(idx)
-        val_idx.extend(idx[: max(1, int(round(len(idx) * fraction)))])
-    mask = np.zeros(len(dataset), bool)
-    mask[val_idx] = True
+    mask = holdout_mask(dataset.labels, dataset.num_classes, fraction, seed)
     take = lambda m, s: dataclasses.replace(dataset, images=dataset.images[m], labels=dataset.labels[m], split=s)  # noqa: E731
     return take(~mask, "train"), take(mask, "validation")

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.data.folder import IMAGE_EXTENSIONS, ImageFolderError, read_image
+from cnnzoo.data.folder import IMAGE_EXTENSIONS, ImageFolderError, class_folders, holdout_mask, read_image
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 
@@ -141,14 +141,6 @@ def _is_clip(path):
     return os.path.isdir(path) or path.lower().endswith(VIDEO_EXTENSIONS)
 
 
-def _class_folders(root):
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-    if len(classes) < 2:
-        raise ImageFolderError(f"{root} must hold one sub-folder per class, at least two; found {len(classes)} "
-                               f"({', '.join(classes) or 'none'})")
-    return classes
-
-
 def _scan(root, classes):
     paths, labels, skipped = [], [], []
     for label, cls in enumerate(classes):
@@ -215,7 +207,7 @@ def list_clips(root, split="train", fold=1, holdout=0.2, seed=0):
     if not os.path.isdir(root):
         raise ImageFolderError(f"not a folder. Received: data_dir={root!r}")
     if os.path.isdir(os.path.join(root, "train")) and os.path.isdir(os.path.join(root, "test")):
-        classes = _class_folders(os.path.join(root, "train"))
+        classes = class_folders(os.path.join(root, "train"))
         paths, labels, skipped = _scan(os.path.join(root, split), classes)
     elif (ucf := _ucf_lists(root)) is not None:
         paths, labels, classes = _read_ucf_split(*ucf, split, fold)
@@ -223,15 +215,9 @@ def list_clips(root, split="train", fold=1, holdout=0.2, seed=0):
     else:
         if not 0 < holdout < 1:
             raise ValueError(f"holdout must be in (0, 1). Received: holdout={holdout!r}")
-        classes = _class_folders(root)
+        classes = class_folders(root)
         paths, labels, skipped = _scan(root, classes)
-        rng = np.random.default_rng(seed)
-        labels_arr = np.asarray(labels)
-        test = np.zeros(len(paths), bool)
-        for c in range(len(classes)):
-            idx = np.flatnonzero(labels_arr == c)
-            rng.shuffle(idx)
-            test[idx[: max(1, int(round(len(idx) * holdout)))]] = True
+        test = holdout_mask(labels, len(classes), holdout, seed)
         keep = test if split == "test" else ~test
         paths = [p for p, k in zip(paths, keep) if k]
         labels = [int(lab) for lab, k in zip(labels, keep) if k]

@@ -176,7 +176,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
             raise ValueError("train_ds must have a known, positive number of batches")
     # Keras 3.15's multi-step loop fails under Mirrored/MultiWorkerMirrored strategies ("You must
     # feed a value for placeholder tensor ... while/cond"): one step per execution there.
-    distributed = strategy.num_replicas_in_sync > 1 or "Mirrored" in type(strategy).__name__
+    distributed = isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
     spe = 1 if distributed else config.steps_per_execution
     with strategy.scope():
         if config.sync_batch_norm:
