@@ -44,6 +44,8 @@ MODELS = {
 }
 PAIRS = [("cnnzoo_resnet50", "keras_resnet50"), ("cnnzoo_vgg16", "keras_vgg16")]
 
+RECIPE_STEPS_PER_EXECUTION = 32  # TrainConfig's default (tests/test_benchmark.py checks)
+
 # The recipes' training pipelines (tests/test_benchmark.py checks these against recipes/*.py CONFIG).
 PIPELINES = {
     "mnist_lenet5": dict(model="lenet5", shape=(28, 28, 1), train_examples=60000, batch_size=128,
@@ -88,6 +90,14 @@ def setting_name(setting):
     if setting.get("threads"):
         parts.append("threads={}/{}".format(*setting["threads"]))
     return "+".join(parts) or "base"
+
+
+def machine_name():
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return (f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
+            + (f", GPUs {gpus}" if gpus else "") + f", TF {tf.__version__}")
 
 
 def matmul_peak(sizes=(1024, 2048, 4096), repeats=5, detail=None):
@@ -205,8 +215,10 @@ def run_isolated(case, timeout=1800):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=1):
+def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, background=None):
     """One recipe's pipeline: steps/s through it against the same model fed one in-memory batch.
+
+    ``background`` is `make_pipeline`'s (None: its default for this machine).
 
     ``steps`` defaults to a full epoch of the recipe; both sources run the same
     number of steps per epoch, so per-epoch costs (the pipeline's start, the
@@ -228,7 +240,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=1):
     ds = data.Dataset(recipe, "train", rng.integers(0, 256, (n,) + p["shape"], dtype=np.uint8),
                       rng.integers(0, 10, n), 10, "synthetic")
     pipe = data.make_pipeline(ds, batch, training=True, augment=p["augment"], crop_padding=p["crop_padding"],
-                              mean=p["mean"], std=p["std"])
+                              mean=p["mean"], std=p["std"], background=background)
     model = cnnzoo.get_model(p["model"], input_shape=p["shape"], classes=10)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   steps_per_execution=steps_per_execution)
@@ -242,7 +254,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=1):
             runs[label] += timed_fit(model, source, steps, 1, warmup=False)
     timings = {label: statistics.median(r) for label, r in runs.items()}
     return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
-            "steps_per_execution": steps_per_execution,
+            "steps_per_execution": steps_per_execution, "repeats": repeats,
+            "background": bool(background) if background is not None else data.pipeline.default_background(),
             "steps_per_s_in_memory": round(timings["in_memory"], 2),
             "steps_per_s_pipeline": round(timings["pipeline"], 2),
             "overhead_fraction": round(1 - timings["pipeline"] / timings["in_memory"], 4)}
@@ -287,9 +300,11 @@ def markdown(report):
         lines += [f"| {k} | {v.get('train', float('nan')):.3f} | {v.get('infer', float('nan')):.3f} |"
                   for k, v in report["ratios"].items()]
     if report.get("pipelines"):
-        lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | steps/s in memory "
-                  "| steps/s through the pipeline | overhead |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | background threads | repeats "
+                  "| steps/s in memory | steps/s through the pipeline | overhead |",
+                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
         lines += [f"| {p['recipe']} | {p['model']} | {p['batch_size']} | {p['steps']} | {p['steps_per_execution']} "
+                  f"| {'yes' if p.get('background') else 'no'} | {p.get('repeats', 3)} "
                   f"| {p['steps_per_s_in_memory']} | {p['steps_per_s_pipeline']} | {100 * p['overhead_fraction']:.1f}% |"
                   for p in report["pipelines"]]
     lines += ["", f"Command: `{report['command']}`"]
@@ -326,7 +341,11 @@ def build_parser(parser=None):
                         help=f"recipe pipelines to measure, from: {', '.join(PIPELINES)} ('' for none)")
     parser.add_argument("--pipeline-steps", default="",
                         help="steps per pipeline epoch, per recipe as NAME=STEPS (default: a full epoch)")
-    parser.add_argument("--pipeline-spe", type=int, default=1, help="steps_per_execution of the pipeline runs")
+    parser.add_argument("--pipeline-spe", type=int, default=RECIPE_STEPS_PER_EXECUTION,
+                        help="steps_per_execution of the pipeline runs (default: the recipes', %(default)s)")
+    parser.add_argument("--pipeline-background", choices=("auto", "on", "off"), default="auto",
+                        help="prepare batches on tf.data's background threads (make_pipeline's background); "
+                             "auto: the recipes' default for this machine")
     parser.add_argument("--no-pipelines", action="store_true", help="skip the input-pipeline overhead measurement")
     parser.add_argument("--out", default="benchmarks/results", help="folder for results.json and results.md")
     return parser
@@ -373,12 +392,12 @@ def main_bench(args):
                 cases.append(run_isolated(case))
                 print(f"{name} batch {batch} {cases[-1]['setting']}: "
                       + ", ".join(f"{m} {cases[-1][m]['examples_per_s']} img/s" for m in case["modes"]), flush=True)
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    report = {"machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
-              + (f", GPUs {gpus}" if gpus else "") + f", TF {tf.__version__}",
+    report = {"machine": machine_name(),
               "matmul_peak_flops": peak, "matmul_flops_by_size": peak_by_size, "cases": cases, "ratios": ratios(cases),
-              "pipelines": [pipeline_overhead(p, pipeline_steps.get(p),
-                                              steps_per_execution=args.pipeline_spe) for p in pipelines],
+              "pipelines": [pipeline_overhead(p, pipeline_steps.get(p), repeats=args.repeats,
+                                              steps_per_execution=args.pipeline_spe,
+                                              background={"auto": None, "on": True, "off": False}[args.pipeline_background])
+                            for p in pipelines],
               "command": "cnnzoo bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:

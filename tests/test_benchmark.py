@@ -32,8 +32,8 @@ def test_one_case_and_the_report(tmp_path):
 
 
 def test_pipeline_overhead_measures_both_sources():
-    record = benchmark.pipeline_overhead("mnist_lenet5", steps=3, repeats=1, steps_per_execution=2)
-    assert record["steps"] == 4 and record["batch_size"] == 128  # whole executions
+    record = benchmark.pipeline_overhead("mnist_lenet5", steps=3, repeats=1, steps_per_execution=2, background=True)
+    assert record["steps"] == 4 and record["batch_size"] == 128 and record["background"]  # whole executions
     assert record["steps_per_s_in_memory"] > 0 and record["steps_per_s_pipeline"] > 0
 
 
@@ -47,6 +47,9 @@ def test_benchmarked_pipelines_are_the_recipes(recipe):
     assert tuple(bench["augment"]) == tuple(config.get("augment", ()))
     assert bench["crop_padding"] == config.get("crop_padding", 4)
     assert bench["mean"] == config.get("mean") and bench["std"] == config.get("std")
+    from cnnzoo.training import TrainConfig
+
+    assert benchmark.RECIPE_STEPS_PER_EXECUTION == TrainConfig.steps_per_execution
 
 
 def test_settings_parse_and_bad_ones_are_named():

@@ -189,3 +189,43 @@ def test_crop_and_flip_are_shifted_windows_of_the_padded_image():
             shifts.add(matches[0][:2])
             flips += matches[0][2]
     assert len(shifts) > 5 and 0 < flips < 32  # offsets and flips differ between examples of a batch
+
+
+@pytest.mark.parametrize("n,batch,per_call", [(37, 5, 3), (40, 8, 32), (9, 16, 1)])
+def test_pipeline_blocks_cover_every_example_once(n, batch, per_call, monkeypatch):
+    """Batches prepared several at a time: evaluation keeps order and the last partial batch; training
+    (drop_remainder) sees each example at most once an epoch; in the background or not, the same batches."""
+    from cnnzoo.data import pipeline
+
+    monkeypatch.setattr(pipeline, "batches_per_call", lambda *a, **k: per_call)
+    images = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) * np.ones((1, 4, 3, 1), np.uint8)
+    ds = data.Dataset("toy", "test", images, np.arange(n) % 10, 10, "test")
+    evaluated = list(data.make_pipeline(ds, batch, training=False, one_hot=False))
+    assert [len(y) for _, y in evaluated] == [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    np.testing.assert_array_equal(np.round(np.concatenate([x[:, 0, 0, 0] for x, _ in evaluated]) * 255), np.arange(n))
+    for background in (False, True):
+        trained = list(data.make_pipeline(ds, batch, training=True, seed=2, augment=("crop", "flip"),
+                                          crop_padding=1, background=background, one_hot=False))
+        assert [len(y) for _, y in trained] == [batch] * (n // batch)
+        seen = np.concatenate([x[:, 1, 1, 0] for x, _ in trained] + [[]]) * 255  # no 1-pixel shift moves it out
+        assert len(set(np.round(seen).astype(int))) == len(seen) == n // batch * batch
+        if background:
+            for (a, b), (c, d) in zip(trained, previous):
+                np.testing.assert_array_equal(a, c) and np.testing.assert_array_equal(b, d)
+        previous = trained
+    kept = list(data.make_pipeline(ds, batch, training=True, drop_remainder=False))
+    assert sum(len(y) for _, y in kept) == n
+
+
+def test_crop_needs_images():
+    ds = data.Dataset("seq", "train", np.zeros((4, 10, 1), np.uint8), np.arange(4), 10, "test")
+    with pytest.raises(ValueError, match=r"augment 'crop' and 'flip' need images.*\(4, 10, 1\)"):
+        data.make_pipeline(ds, 2, training=True, augment=("crop",))
+
+
+def test_batches_per_call_stays_within_its_memory_budget():
+    from cnnzoo.data.pipeline import batches_per_call
+
+    assert batches_per_call(128, (28, 28, 1)) == 32
+    assert batches_per_call(128, (32, 32, 3)) == 10  # 16 MiB of float32 blocks
+    assert batches_per_call(64, (224, 224, 3)) == 1
