@@ -23,9 +23,16 @@ import sys
 import time
 
 
+# the benchmarked network, cnnzoo's defaults, and the benchmarked network without its normalization
+NETWORKS = {"cnnzoo_resnet50": "resnet50(stride_in_1x1=True, conv_bias=True), as benchmarked",
+            "resnet50": "resnet50(): cnnzoo's defaults, no convolution bias",
+            "resnet50_no_norm": "resnet50(stride_in_1x1=True, conv_bias=True, norm=None): no batch norm"}
+
+
 def conv_shapes(model):
     """Every Conv2D call of ``model`` as (input shape, kernel shape, strides, padding), in order."""
     import keras
+    import numpy as np
 
     calls = []
     original = keras.layers.Conv2D.call
@@ -36,7 +43,7 @@ def conv_shapes(model):
 
     keras.layers.Conv2D.call = recording
     try:
-        model(keras.Input(model.inputs[0].shape[1:]))
+        model(np.zeros((1,) + tuple(model.inputs[0].shape[1:]), "float32"))  # eagerly: blocks run their layers
     finally:
         keras.layers.Conv2D.call = original
     return calls
@@ -115,8 +122,10 @@ def main(argv=None):
               f"train {rows[-1]['train_flops_per_s'] / 1e9:.0f} GFLOP/s", flush=True)
     conv_macs = sum(r["macs_per_example"] * r["count"] for r in rows)
     conv = {name: sum(r[f"{name}_s"] * r["count"] for r in rows) for name in ("forward", "train")}
-    network = benchmark.run_isolated(dict(model="cnnzoo_resnet50", batch_size=args.batch_size, steps=args.network_steps,
-                                          repeats=args.repeats, warmup=1, modes=["train", "infer"]))
+    networks = {name: benchmark.run_isolated(dict(model=name, batch_size=args.batch_size, steps=args.network_steps,
+                                                  repeats=args.repeats, warmup=1, modes=["train", "infer"]))
+                for name in NETWORKS}
+    network = networks["cnnzoo_resnet50"]
     step = {"train": args.batch_size / network["train"]["examples_per_s"],
             "forward": args.batch_size / network["infer"]["examples_per_s"]}
     report = {
@@ -130,6 +139,10 @@ def main(argv=None):
         "network_share_of_peak": {k: (6 if k == "train" else 2) * total_macs * args.batch_size / step[k] / peak
                                   for k in step},
         "conv_share_of_step": {k: conv[k] / step[k] for k in conv},
+        "networks": {name: {"description": NETWORKS[name], "macs": n["macs"],
+                            "train_s": args.batch_size / n["train"]["examples_per_s"],
+                            "forward_s": args.batch_size / n["infer"]["examples_per_s"],
+                            "train_share_of_peak": n["train"]["flops_per_s"] / peak} for name, n in networks.items()},
         "command": "python benchmarks/conv_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     os.makedirs(args.out, exist_ok=True)
@@ -159,6 +172,9 @@ def markdown(r):
         lines.append(f"| {k} ({1e3 * r['conv_total_s'][k]:.0f} ms / {1e3 * r['network_step_s'][k]:.0f} ms a batch) "
                      f"| {100 * r['conv_share_of_peak'][k]:.0f}% of peak | {100 * r['network_share_of_peak'][k]:.0f}% of peak "
                      f"| {100 * r['conv_share_of_step'][k]:.0f}% |")
+    lines += ["", "| network | train ms a batch | train % of peak | forward ms a batch |", "|---|---:|---:|---:|"]
+    lines += [f"| {n['description']} | {1e3 * n['train_s']:.0f} | {100 * n['train_share_of_peak']:.0f}% "
+              f"| {1e3 * n['forward_s']:.0f} |" for n in r["networks"].values()]
     lines += ["", f"Command: `{r['command']}`"]
     return "\n".join(lines)
 

@@ -37,6 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MODELS = {
     "cnnzoo_resnet50": ("cnnzoo.resnet50(stride_in_1x1=True, conv_bias=True, input_shape={shape})", (224, 224, 3)),
     "keras_resnet50": ("keras.applications.ResNet50(weights=None, input_shape={shape})", (224, 224, 3)),
+    "resnet50": ("cnnzoo.resnet50(input_shape={shape})", (224, 224, 3)),  # cnnzoo's defaults: no conv bias
+    "resnet50_no_norm": ("cnnzoo.resnet50(stride_in_1x1=True, conv_bias=True, norm=None, input_shape={shape})",
+                         (224, 224, 3)),
     "cnnzoo_vgg16": ("cnnzoo.vgg16(input_shape={shape})", (224, 224, 3)),
     "keras_vgg16": ("keras.applications.VGG16(weights=None, input_shape={shape})", (224, 224, 3)),
     "lenet5": ("cnnzoo.lenet5(input_shape={shape})", (28, 28, 1)),

@@ -9,6 +9,8 @@ import math
 import keras
 from keras import ops
 
+from cnnzoo import backends
+
 # PyTorch's defaults (momentum 0.1 there is 1 - 0.9 here, eps 1e-5): the
 # reference parameter counts and published recipes come from that world.
 BATCH_NORM_MOMENTUM = 0.9
@@ -48,7 +50,7 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
     """
     norm = check_norm(norm)
     if norm == "batch":
-        return keras.layers.BatchNormalization(
+        return BatchNormalization(
             axis=axis,
             momentum=BATCH_NORM_MOMENTUM,
             epsilon=BATCH_NORM_EPSILON,
@@ -72,6 +74,36 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
         name=name,
         dtype=dtype,
     )
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training step uses the backend's fused kernel, if it has one.
+
+    Keras 3 computes batch norm from separate ops; on TensorFlow a training
+    step of ResNet-50 spent 30% of its time there. Where `cnnzoo.backends` has
+    a fused kernel (TensorFlow's), training-mode calls use it: the same
+    outputs, batch statistics and moving averages, within float rounding
+    (tests/test_layers.py compares them). Everything else (inference, masks,
+    renorm, synchronized statistics, other backends) is Keras's own code.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fused = None
+        if (training and self.trainable and mask is None and not self.renorm and not self.synchronized
+                and self.axis in (-1, len(inputs.shape) - 1) and 2 <= len(inputs.shape) <= 5
+                and keras.backend.standardize_dtype(inputs.dtype) != "float64"):
+            fused = backends.batch_norm_training()
+        if fused is None:
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, "float32")  # as Keras: statistics in float32 under mixed precision
+        channels = x.shape[-1]
+        gamma = ops.cast(self.gamma, "float32") if self.scale else ops.ones((channels,), "float32")
+        beta = ops.cast(self.beta, "float32") if self.center else ops.zeros((channels,), "float32")
+        outputs, mean, variance = fused(x, gamma, beta, self.epsilon)
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(ops.cast(moving, "float32") * self.momentum + batch * (1.0 - self.momentum))
+        return ops.cast(outputs, self.compute_dtype)
 
 
 def check_activation(activation, name="activation"):
