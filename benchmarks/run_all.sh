@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Every measurement in benchmarks/README.md, one folder of results.json + results.md each.
 # PYTHON=.venv/bin/python bash benchmarks/run_all.sh  (PYTHON: an interpreter with cnnzoo installed)
-# About 25 minutes on the project's 2-core CPU machine; run it on an otherwise idle machine.
+# About 35 minutes on the project's 2-core CPU machine; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench() { out=$1; shift; "${PYTHON:-python}" -m cnnzoo.benchmark "$@" --out "benchmarks/results/$out"; }
 
 # cnnzoo against keras.applications, same architecture, batch and settings
-bench resnet50_vs_keras --models cnnzoo_resnet50,keras_resnet50 --batch-size 32 --steps 3 --warmup 1 --no-pipelines
+bench resnet50_vs_keras --models cnnzoo_resnet50,keras_resnet50 --batch-size 32 --steps 6 --repeats 5 --warmup 2 \
+    --no-pipelines
 bench vgg16_vs_keras --models cnnzoo_vgg16,keras_vgg16 --batch-size 16 --steps 2 --warmup 1 --no-pipelines
 # the settings that matter, on ResNet-50 at 224x224
 bench resnet50_settings --models cnnzoo_resnet50 --batch-size 32 --steps 3 --warmup 1 --settings xla,mixed,threads=1/1 --no-pipelines
 bench resnet50_batch --models cnnzoo_resnet50 --batch-size 8,64 --steps 3 --warmup 1 --no-pipelines
+# where a ResNet-50 training step's time goes: its convolutions alone, and the network with and without batch norm
+"${PYTHON:-python}" benchmarks/conv_ceiling.py --out benchmarks/results/resnet50_conv_ceiling
 # small models, where the per-step overhead shows
 bench lenet5_settings --models lenet5 --batch-size 128 --steps 64 \
     --settings base,spe=8,spe=32,xla,mixed,threads=1/1,threads=2/1,threads=1/2 --no-pipelines
