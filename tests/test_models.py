@@ -131,7 +131,7 @@ def test_trainable_parameter_counts_match_reference(name, kwargs, expected):
 
 
 def _flat_layers(model, kind):
-    return [l for l in model._flatten_layers(include_self=False) if type(l) is kind]
+    return [l for l in model._flatten_layers(include_self=False) if isinstance(l, kind)]
 
 
 def test_resnet50_paper_layout_matches_keras_applications():

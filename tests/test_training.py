@@ -91,3 +91,29 @@ def test_saved_models_load_without_custom_objects(tmp_path):
         schedule = loaded.optimizer._learning_rate
         assert type(schedule).__name__ == "WarmupSchedule" and schedule.warmup_steps == 2
         assert float(schedule(0)) == pytest.approx(0.05) and loaded.optimizer.iterations.numpy() == 4
+
+
+def test_a_half_written_backup_resumes_from_the_epoch_before(tmp_path):
+    """A run killed while writing its backup leaves a broken latest.weights.h5: the rerun resumes from the
+    previous epoch's copy instead of failing (the SIGKILL recipe test once landed in that window)."""
+    from cnnzoo.training.engine import ChiefBackupAndRestore
+
+    x = np.random.default_rng(0).standard_normal((32, 4)).astype("float32")
+    y = np.eye(2, dtype="float32")[np.arange(32) % 2]
+
+    def model():
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        m.compile(optimizer="sgd", loss="categorical_crossentropy")
+        return m
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt("killed")
+
+    backup = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        model().fit(x, y, epochs=3, verbose=0, callbacks=[ChiefBackupAndRestore(str(backup)), Crash()])
+    (backup / "latest.weights.h5").write_bytes(b"half-written")
+    history = model().fit(x, y, epochs=3, verbose=0, callbacks=[ChiefBackupAndRestore(str(backup))])
+    assert len(history.history["loss"]) == 2  # resumed at epoch 1 (the copy before the broken one)

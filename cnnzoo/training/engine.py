@@ -31,6 +31,9 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, chief=True, **kwargs):
+        # double_checkpoint keeps the previous epoch's backup: a run killed while writing the
+        # latest one resumes from the one before instead of failing on a half-written file
+        kwargs.setdefault("double_checkpoint", True)
         super().__init__(backup_dir, **kwargs)
         self.chief = chief
 
