@@ -16,8 +16,6 @@ Writes results.json and results.md to --out.
 
 import argparse
 import collections
-import json
-import os
 import statistics
 import sys
 import time
@@ -145,13 +143,7 @@ def main(argv=None):
                             "train_share_of_peak": n["train"]["flops_per_s"] / peak} for name, n in networks.items()},
         "command": "python benchmarks/conv_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    text = markdown(report)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
+    benchmark.write_report(report, args.out, markdown)
 
 
 def markdown(r):

@@ -402,14 +402,19 @@ def main_bench(args):
                                               background={"auto": None, "on": True, "off": False}[args.pipeline_background])
                             for p in pipelines],
               "command": "cnnzoo bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])}
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
+    write_report(report, args.out, markdown)
+    return 0
+
+
+def write_report(report, out, to_markdown):
+    """``out``/results.json and ``out``/results.md (``to_markdown(report)``, also printed)."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(report, f, indent=2)
-    text = markdown(report)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
+    text = to_markdown(report)
+    with open(os.path.join(out, "results.md"), "w") as f:
         f.write(text + "\n")
     print(text)
-    return 0
 
 
 def main(argv=None):

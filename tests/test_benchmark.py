@@ -3,6 +3,7 @@ benchmarks/bench.py, not asserted here)."""
 
 import argparse
 import importlib.util
+import json
 import os
 
 import pytest
@@ -77,3 +78,12 @@ def test_bench_help_documents_it(capsys):
 def test_bad_pipeline_steps_are_named():
     with pytest.raises(SystemExit, match="--pipeline-steps entries are NAME=STEPS.*Received: 'cifar10_resnet=0'"):
         cli.main(["bench", "--models", "", "--pipeline-steps", "cifar10_resnet=0"])
+
+
+def test_bench_command_writes_its_report(tmp_path):
+    out = tmp_path / "report"
+    assert cli.main(["bench", "--models", "lenet5", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup", "0",
+                     "--modes", "train", "--no-pipelines", "--out", str(out)]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["cases"][0]["model"] == "lenet5" and report["cases"][0]["train"]["examples_per_s"] > 0
+    assert "| lenet5 | 28x28x1 | 2 | base |" in (out / "results.md").read_text()
