@@ -99,6 +99,7 @@ def main(argv=None):
 
     import cnnzoo
     from cnnzoo import benchmark
+    from cnnzoo.layers import conv_output_length
 
     peak_by_size = {}
     peak = benchmark.matmul_peak(detail=peak_by_size)
@@ -108,8 +109,7 @@ def main(argv=None):
     counts = collections.Counter((c, i == 0) for i, c in enumerate(calls))  # the stem needs no input gradient
     rows = []
     for ((shape, kernel, strides, padding), stem), count in counts.items():
-        out_h = -(-(shape[0] - (kernel[0] - 1 if padding == "valid" else 0)) // strides[0])
-        out_w = -(-(shape[1] - (kernel[1] - 1 if padding == "valid" else 0)) // strides[1])
+        out_h, out_w = (conv_output_length(shape[i], kernel[i], strides[i], padding) for i in (0, 1))
         macs = out_h * out_w * kernel[0] * kernel[1] * kernel[2] * kernel[3]
         t = time_conv(shape, kernel, strides, padding, args.batch_size, not stem, args.repeats, args.inner)
         rows.append({"input": list(shape), "kernel": list(kernel), "strides": list(strides), "padding": padding,

@@ -379,8 +379,6 @@ def main_bench(args):
             raise SystemExit(f"cnnzoo bench: error: --pipeline-steps entries are NAME=STEPS with NAME in "
                              f"{', '.join(PIPELINES)}. Received: {item!r}")
         pipeline_steps[name] = int(steps)
-    import tensorflow as tf
-
     peak_by_size = {}
     peak = matmul_peak(detail=peak_by_size)
     cases = []
