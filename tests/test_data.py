@@ -211,7 +211,8 @@ def test_pipeline_blocks_cover_every_example_once(n, batch, per_call, monkeypatc
         assert len(set(np.round(seen).astype(int))) == len(seen) == n // batch * batch
         if background:
             for (a, b), (c, d) in zip(trained, previous):
-                np.testing.assert_array_equal(a, c) and np.testing.assert_array_equal(b, d)
+                np.testing.assert_array_equal(a, c)
+                np.testing.assert_array_equal(b, d)
         previous = trained
     kept = list(data.make_pipeline(ds, batch, training=True, drop_remainder=False))
     assert sum(len(y) for _, y in kept) == n
