@@ -56,13 +56,14 @@ def _choose(views, choice):
     return tf.gather(tf.concat(views, axis=0), choice * batch + tf.range(batch))
 
 
-def _augment_block(padded_rows, index, key, shape, crop, crop_padding, flip):
+def _augment_block(store, index, key, shape, crop, crop_padding, flip):
     """Pad-and-crop and horizontal flips of the examples ``index``, vectorized.
 
-    ``padded_rows`` holds every image zero-padded by ``crop_padding`` and
-    flattened over rows, ``(N * (H + 2p), W + 2p, C)``: a crop is a gather of
+    With ``crop``, ``store`` holds every image zero-padded by ``crop_padding``
+    and flattened over rows, ``(N * (H + 2p), W + 2p, C)``: a crop is a gather of
     ``H`` consecutive rows, then one of ``2p + 1`` column windows. One stateless
     draw keyed by ``key`` gives every example its own offsets and flip.
+    Without it, ``store`` holds the images as they are.
     """
     height, width = shape[0], shape[1]
     batch = tf.shape(index)[0]
@@ -70,10 +71,10 @@ def _augment_block(padded_rows, index, key, shape, crop, crop_padding, flip):
         span = 2 * crop_padding + 1
         offsets = tf.random.stateless_uniform([batch, 2], seed=key, minval=0, maxval=span, dtype=tf.int32)
         rows = index[:, None] * (height + 2 * crop_padding) + offsets[:, :1] + tf.range(height)[None]
-        images = tf.gather(padded_rows, rows)  # (B, H, W + 2p, C)
+        images = tf.gather(store, rows)  # (B, H, W + 2p, C)
         images = _choose([images[:, :, s:s + width] for s in range(span)], offsets[:, 1])
-    else:
-        images = tf.reshape(tf.gather(padded_rows, index), (-1,) + tuple(shape))
+    else:  # without crop the store holds whole, unpadded images
+        images = tf.gather(store, index)
     if flip:
         mirrored = tf.cast(tf.random.stateless_uniform([batch], seed=key[::-1]) < 0.5, tf.int32)
         images = _choose([images, tf.reverse(images, axis=[2])], mirrored)

@@ -69,7 +69,9 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     jit_compile: bool = False  # XLA measured slower on CPU (shared/REFERENCE.md section 4)
-    mixed_precision: bool = False  # also slower on CPU; worth it on GPUs
+    # faster on this CPU (bfloat16 instructions, benchmarks/README.md) and on GPUs, but the recipes'
+    # accuracies were measured in fp32; off until bf16 accuracy is measured for them
+    mixed_precision: bool = False
     # training steps per call into TensorFlow: measured +50% for LeNet-5 on 2 CPU cores, no change
     # for ResNet-20 or larger (benchmarks/README.md); the same arithmetic either way
     steps_per_execution: int = 32
