@@ -18,7 +18,8 @@ mixed_bfloat16 on CPU), ``spe=N`` (steps_per_execution), ``threads=INTRA/INTER``
 
 The pipeline measurement runs the MNIST and CIFAR recipes' training pipelines
 (their batch size, augmentation and normalization, on synthetic data of the
-real size) against the same model fed one in-memory batch, a full epoch each.
+real size) against the same model fed one in-memory batch, a full epoch each, in
+turns (`pipeline_overhead`).
 """
 
 import argparse
@@ -218,6 +219,29 @@ def run_isolated(case, timeout=1800):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def pipeline_cost_per_batch(pipe, steps, steps_per_execution=32):
+    """Seconds per batch to draw ``steps`` batches from ``pipe`` in a compiled loop, with no model: its own cost."""
+    import tensorflow as tf
+
+    iterator = iter(pipe.repeat())
+
+    @tf.function
+    def draw():
+        total = tf.constant(0.0)
+        for _ in tf.range(steps_per_execution):
+            x, _ = next(iterator)
+            total += tf.reshape(x, [-1])[0]
+        return total
+
+    draw()
+    calls = max(1, steps // steps_per_execution)
+    start = time.perf_counter()
+    for _ in range(calls):
+        last = draw()
+    last.numpy()  # waits for the last call
+    return (time.perf_counter() - start) / (calls * steps_per_execution)
+
+
 def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, background=None):
     """One recipe's pipeline: steps/s through it against the same model fed one in-memory batch.
 
@@ -225,7 +249,11 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
 
     ``steps`` defaults to a full epoch of the recipe; both sources run the same
     number of steps per epoch, so per-epoch costs (the pipeline's start, the
-    epoch's shuffle) count as they do in training.
+    epoch's shuffle) count as they do in training. The two run in turns, in
+    ABBA order, ``repeats`` times each; the overhead is the median over pairs of
+    neighbouring runs, which cancels the slow drifts of a shared machine (+-10%
+    between epochs here). Process CPU time per step is recorded beside it, and
+    the pipeline's own cost per batch with no model (`pipeline_cost_per_batch`).
     """
     import keras
     import numpy as np
@@ -248,20 +276,27 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   steps_per_execution=steps_per_execution)
     x, y = next(iter(pipe))
-    memory = tf.data.Dataset.from_tensors((x, y)).repeat()
-    sources = {"in_memory": memory, "pipeline": pipe.repeat()}
-    model.fit(memory, steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
-    runs = {label: [] for label in sources}
-    for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
-        for label, source in sources.items():
-            runs[label] += timed_fit(model, source, steps, 1, warmup=False)
-    timings = {label: statistics.median(r) for label, r in runs.items()}
+    sources = {"in_memory": tf.data.Dataset.from_tensors((x, y)).repeat(), "pipeline": pipe.repeat()}
+    model.fit(sources["in_memory"], steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
+    speed, cpu = {label: [] for label in sources}, {label: [] for label in sources}
+    for i in range(repeats):  # ABBA: a linear drift in machine speed hits both alike
+        for label in (("in_memory", "pipeline") if i % 2 == 0 else ("pipeline", "in_memory")):
+            before = time.process_time()
+            speed[label] += timed_fit(model, sources[label], steps, 1, warmup=False)
+            cpu[label].append((time.process_time() - before) / steps)
+    paired = sorted(1 - a / b for a, b in zip(speed["pipeline"], speed["in_memory"]))
+    cpu_ms = {label: statistics.median(v) * 1e3 for label, v in cpu.items()}
     return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
             "steps_per_execution": steps_per_execution, "repeats": repeats,
             "background": bool(background) if background is not None else data.pipeline.default_background(),
-            "steps_per_s_in_memory": round(timings["in_memory"], 2),
-            "steps_per_s_pipeline": round(timings["pipeline"], 2),
-            "overhead_fraction": round(1 - timings["pipeline"] / timings["in_memory"], 4)}
+            "steps_per_s_in_memory": round(statistics.median(speed["in_memory"]), 2),
+            "steps_per_s_pipeline": round(statistics.median(speed["pipeline"]), 2),
+            "overhead_fraction": round(statistics.median(paired), 4),
+            "overhead_quartiles": [round(q, 4) for q in (statistics.quantiles(paired, n=4)[::2]
+                                                         if len(paired) > 1 else paired * 2)],
+            "cpu_ms_per_step_in_memory": round(cpu_ms["in_memory"], 3),
+            "cpu_ms_per_step_pipeline": round(cpu_ms["pipeline"], 3),
+            "pipeline_alone_us_per_batch": round(1e6 * pipeline_cost_per_batch(pipe, steps, steps_per_execution), 1)}
 
 
 def _ratio_key(a, b, case):
@@ -304,11 +339,16 @@ def markdown(report):
                   for k, v in report["ratios"].items()]
     if report.get("pipelines"):
         lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | background threads | repeats "
-                  "| steps/s in memory | steps/s through the pipeline | overhead |",
-                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+                  "| steps/s in memory | steps/s through the pipeline | overhead (quartiles) "
+                  "| CPU ms/step in memory / pipeline | pipeline alone us/batch |",
+                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {p['recipe']} | {p['model']} | {p['batch_size']} | {p['steps']} | {p['steps_per_execution']} "
                   f"| {'yes' if p.get('background') else 'no'} | {p.get('repeats', 3)} "
-                  f"| {p['steps_per_s_in_memory']} | {p['steps_per_s_pipeline']} | {100 * p['overhead_fraction']:.1f}% |"
+                  f"| {p['steps_per_s_in_memory']} | {p['steps_per_s_pipeline']} | {100 * p['overhead_fraction']:.1f}% "
+                  + ("({:.1f}% to {:.1f}%)".format(*(100 * q for q in p["overhead_quartiles"]))
+                     if "overhead_quartiles" in p else "")
+                  + f" | {p.get('cpu_ms_per_step_in_memory', '-')} / {p.get('cpu_ms_per_step_pipeline', '-')} "
+                  f"| {p.get('pipeline_alone_us_per_batch', '-')} |"
                   for p in report["pipelines"]]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines)

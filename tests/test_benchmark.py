@@ -33,9 +33,16 @@ def test_one_case_and_the_report(tmp_path):
 
 
 def test_pipeline_overhead_measures_both_sources():
-    record = benchmark.pipeline_overhead("mnist_lenet5", steps=3, repeats=1, steps_per_execution=2, background=True)
+    record = benchmark.pipeline_overhead("mnist_lenet5", steps=3, repeats=2, steps_per_execution=2, background=True)
     assert record["steps"] == 4 and record["batch_size"] == 128 and record["background"]  # whole executions
     assert record["steps_per_s_in_memory"] > 0 and record["steps_per_s_pipeline"] > 0
+    low, high = record["overhead_quartiles"]
+    assert low <= record["overhead_fraction"] <= high
+    assert record["cpu_ms_per_step_in_memory"] > 0 and record["cpu_ms_per_step_pipeline"] > 0
+    assert record["pipeline_alone_us_per_batch"] > 0
+    text = benchmark.markdown({"machine": "m", "matmul_peak_flops": 1e9, "cases": [], "pipelines": [record],
+                               "command": "cnnzoo bench"})
+    assert "| mnist_lenet5 | lenet5 | 128 | 4 | 2 | yes | 2 |" in text and "% to " in text
 
 
 @pytest.mark.parametrize("recipe", sorted(benchmark.PIPELINES))

@@ -230,3 +230,30 @@ def test_batches_per_call_stays_within_its_memory_budget():
     assert batches_per_call(128, (28, 28, 1)) == 32
     assert batches_per_call(128, (32, 32, 3)) == 10  # 16 MiB of float32 blocks
     assert batches_per_call(64, (224, 224, 3)) == 1
+
+
+@pytest.mark.parametrize("mean,std", [((0.5, 0.25, 0.1), (0.2, 0.3, 0.4)), (0.5, 0.25), (None, (1.0, 2.0, 4.0)),
+                                      (np.full((6, 5, 3), 0.3), None)])
+def test_normalization_is_per_channel_or_broadcast(mean, std):
+    """Per-channel mean/std are applied along flattened rows (fast on CPU); the values are (x / 255 - mean) / std."""
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (12, 6, 5, 3), dtype=np.uint8)
+    ds = data.Dataset("toy", "test", images, np.arange(12) % 10, 10, "test")
+    x = np.concatenate([x for x, _ in data.make_pipeline(ds, 4, training=False, mean=mean, std=std)])
+    expected = (images / 255.0 - (0.0 if mean is None else np.asarray(mean))) / (1.0 if std is None else np.asarray(std))
+    np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
+    # with a stateful layer, [0, 1] images are mixed batch by batch, then normalized
+    mixed = np.concatenate([x for x, _ in data.make_pipeline(ds, 4, training=True, augment=("mixup",), mean=mean, std=std)])
+    low, high = (np.array([0.0, 1.0])[:, None] - np.ravel(0.0 if mean is None else mean)[:3]) / np.ravel(
+        1.0 if std is None else std)[:3]
+    assert np.all(mixed >= low.min() - 1e-5) and np.all(mixed <= high.max() + 1e-5) and np.ptp(mixed) > 0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(mean=(0.1, 0.2)), r"mean must be .* broadcast to an example of shape \(6, 5, 3\). Received: mean=\(0.1, 0.2\)"),
+    (dict(std=(1.0, 0.0, 1.0)), r"std must be positive. Received: std=\(1.0, 0.0, 1.0\)"),
+])
+def test_bad_normalization_is_named(kwargs, match):
+    ds = data.Dataset("toy", "test", np.zeros((4, 6, 5, 3), np.uint8), np.arange(4), 10, "test")
+    with pytest.raises(ValueError, match=match):
+        data.make_pipeline(ds, 2, training=False, **kwargs)

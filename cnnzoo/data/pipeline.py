@@ -46,39 +46,62 @@ class EpochCounter:
         return SetEpoch()
 
 
-def _choose(views, choice):
-    """Per example ``i``, ``views[choice[i]][i]``: one gather of whole examples from same-shaped views.
+def _augment_block(store, index, key, shape, crop_padding, flip):
+    """Pad-and-crop and horizontal flips of the examples ``index``, vectorized: two gathers of contiguous rows.
 
-    Picking among a few static slices costs a copy per view; per-pixel gathers
-    (``batch_dims`` gathers, image transforms) cost 3x more on CPU (benchmarks/README.md).
+    ``store`` holds every image zero-padded by ``crop_padding`` and transposed,
+    flattened over its columns: ``(N * (W + 2p), H + 2p, C)``, so a column of an
+    image is one contiguous row of ``store``. One stateless draw keyed by
+    ``key`` gives every example its row and column offsets and its flip. A crop
+    gathers ``W`` consecutive columns (in reverse order for a flip, which so
+    costs nothing), transposes them back to rows and gathers ``H`` consecutive
+    rows. Row gathers cost a fraction of per-pixel gathers, image transforms
+    or choosing among shifted views (benchmarks/README.md).
     """
-    batch = tf.shape(choice)[0]
-    return tf.gather(tf.concat(views, axis=0), choice * batch + tf.range(batch))
-
-
-def _augment_block(store, index, key, shape, crop, crop_padding, flip):
-    """Pad-and-crop and horizontal flips of the examples ``index``, vectorized.
-
-    With ``crop``, ``store`` holds every image zero-padded by ``crop_padding``
-    and flattened over rows, ``(N * (H + 2p), W + 2p, C)``: a crop is a gather of
-    ``H`` consecutive rows, then one of ``2p + 1`` column windows. One stateless
-    draw keyed by ``key`` gives every example its own offsets and flip.
-    Without it, ``store`` holds the images as they are.
-    """
-    height, width = shape[0], shape[1]
+    height, width, channels = shape
+    padded_height, padded_width = height + 2 * crop_padding, width + 2 * crop_padding
     batch = tf.shape(index)[0]
-    if crop:
-        span = 2 * crop_padding + 1
-        offsets = tf.random.stateless_uniform([batch, 2], seed=key, minval=0, maxval=span, dtype=tf.int32)
-        rows = index[:, None] * (height + 2 * crop_padding) + offsets[:, :1] + tf.range(height)[None]
-        images = tf.gather(store, rows)  # (B, H, W + 2p, C)
-        images = _choose([images[:, :, s:s + width] for s in range(span)], offsets[:, 1])
-    else:  # without crop the store holds whole, unpadded images
-        images = tf.gather(store, index)
+    offsets = tf.random.stateless_uniform([batch, 2], seed=key, minval=0, maxval=2 * crop_padding + 1, dtype=tf.int32)
+    columns = tf.range(width)[None]
     if flip:
-        mirrored = tf.cast(tf.random.stateless_uniform([batch], seed=key[::-1]) < 0.5, tf.int32)
-        images = _choose([images, tf.reverse(images, axis=[2])], mirrored)
+        mirrored = tf.random.stateless_uniform([batch], seed=key[::-1]) < 0.5
+        columns = tf.where(mirrored[:, None], width - 1 - columns, columns)
+    images = tf.gather(store, index[:, None] * padded_width + offsets[:, 1:] + columns)  # (B, W, H + 2p, C)
+    images = tf.transpose(images, [0, 2, 1, 3])  # (B, H + 2p, W, C)
+    if crop_padding:
+        rows = tf.range(batch)[:, None] * padded_height + offsets[:, :1] + tf.range(height)[None]
+        images = tf.gather(tf.reshape(images, [-1, width, channels]), rows)
     return images
+
+
+def _per_element(mean, std, shape):
+    """``mean`` and ``std`` (None: 0 and 1; per channel, or any shape that broadcasts to an example) per element
+    of an example flattened."""
+    values = []
+    for name, value, default in (("mean", mean, 0.0), ("std", std, 1.0)):
+        try:
+            values.append(np.broadcast_to(np.asarray(default if value is None else value, "float32"), shape).ravel())
+        except ValueError:
+            raise ValueError(f"{name} must be a number or per-channel values that broadcast to an example of shape "
+                             f"{shape}. Received: {name}={value!r}") from None
+    if not np.all(values[1] > 0):
+        raise ValueError(f"std must be positive. Received: std={std!r}")
+    return values
+
+
+def _affine(x, size, scale, offset=0.0):
+    """``float32(x) * scale + offset``, ``scale`` and ``offset`` per element of an example flattened to ``size``.
+
+    Broadcasting along the rows of ``(batch, size)`` costs a sixth of broadcasting
+    per-channel values over ``(..., channels)`` on CPU (benchmarks/README.md).
+    Uniform values are applied as scalars; multiplying by 1 and adding 0 are skipped.
+    """
+    out = tf.cast(tf.reshape(x, [-1, size]), tf.float32)
+    for value, identity, op in ((scale, 1.0, tf.multiply), (offset, 0.0, tf.add)):
+        value = np.broadcast_to(np.asarray(value, "float32"), (size,))
+        if np.any(value != identity):
+            out = op(out, value[0] if np.all(value == value[0]) else tf.constant(value))
+    return tf.reshape(out, tf.shape(x))
 
 
 def default_background():
@@ -146,12 +169,14 @@ def make_pipeline(
     shape = tuple(dataset.images.shape[1:])
     crop, flip = "crop" in augment, "flip" in augment
     pad = crop_padding if crop else 0
-    store = np.pad(dataset.images, [(0, 0), (pad, pad), (pad, pad)] + [(0, 0)] * (len(shape) - 2)) if pad else dataset.images
-    # crop gathers rows of the padded images; otherwise whole examples are gathered
-    store = tf.constant(store.reshape((-1,) + store.shape[2:]) if crop else store)
+    if crop or flip:  # padded, transposed images, flattened over columns (_augment_block)
+        store = np.pad(dataset.images, [(0, 0), (pad, pad), (pad, pad), (0, 0)]).transpose(0, 2, 1, 3)
+        store = tf.constant(np.ascontiguousarray(store).reshape((-1,) + store.shape[2:]))
+    else:
+        store = tf.constant(dataset.images)
     labels = tf.constant(dataset.labels)
-    mean_t = None if mean is None else tf.constant(np.asarray(mean, "float32"))
-    std_t = None if std is None else tf.constant(np.asarray(std, "float32"))
+    size = int(np.prod(shape))
+    mean_e, std_e = _per_element(mean, std, shape)
     mixers = []
     if "mixup" in augment:
         mixers.append(keras.layers.MixUp(seed=seed + 3))
@@ -181,27 +206,27 @@ def make_pipeline(
     def load(index, position):
         """A block of batches: one gather, one vectorized augmentation (on uint8), one conversion."""
         if crop or flip:
-            x = _augment_block(store, index, tf.stack([tf.cast(seed, tf.int64), position]), shape, crop,
-                               crop_padding, flip)
+            x = _augment_block(store, index, tf.stack([tf.cast(seed, tf.int64), position]), shape, pad, flip)
         else:
             x = tf.gather(store, index)
-        x = tf.cast(x, tf.float32) / 255.0
         y = tf.gather(labels, index)
-        if not stateful:
-            x, y = finish(x, y)
-        size = tf.minimum(batch_size, tf.shape(index)[0])  # a block is whole batches, or the last partial one
-        return tf.reshape(x, (-1, size) + shape), tf.reshape(y, tf.concat([[-1, size], tf.shape(y)[1:]], 0))
+        if stateful:  # [0, 1] for RandAugment and the mixers; normalized after them
+            x = _affine(x, size, 1 / 255.0)
+        else:
+            x = _affine(x, size, 1 / (255.0 * std_e), -mean_e / std_e)
+            y = tf.one_hot(y, classes) if one_hot else y
+        per_batch = tf.minimum(batch_size, tf.shape(index)[0])  # a block is whole batches, or the last partial one
+        return (tf.reshape(x, (-1, per_batch) + shape),
+                tf.reshape(y, tf.concat([[-1, per_batch], tf.shape(y)[1:]], 0)))
 
-    def finish(x, y):  # labels and normalization; with stateful layers, in a map of its own, batch by batch
+    def finish(x, y):  # the stateful layers, in a map of their own, batch by batch; then labels and normalization
         if randaugment is not None:
             x = randaugment(x, training=True)
         y = tf.one_hot(y, classes) if (one_hot or mixers) else y
         for mixer in mixers:
             out = mixer({"images": x, "labels": y}, training=True)
             x, y = out["images"], out["labels"]
-        if mean_t is not None:
-            x = (x - mean_t) / std_t
-        return x, y
+        return _affine(x, size, 1 / std_e, -mean_e / std_e), y
 
     ds = tf.data.Dataset.from_tensors(0).flat_map(blocks)
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) if background else {}
