@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every measurement in benchmarks/README.md, one folder of results.json + results.md each.
 # PYTHON=.venv/bin/python bash benchmarks/run_all.sh  (PYTHON: an interpreter with cnnzoo installed)
-# About 35 minutes on the project's 2-core CPU machine; run it on an otherwise idle machine.
+# About 45 minutes on the project's 2-core CPU machine; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench() { out=$1; shift; "${PYTHON:-python}" -m cnnzoo.benchmark "$@" --out "benchmarks/results/$out"; }
@@ -21,5 +21,5 @@ bench lenet5_settings --models lenet5 --batch-size 128 --steps 64 \
 bench resnet20_settings --models resnet20 --batch-size 128 --steps 16 --settings base,spe=16,xla,mixed,threads=1/1 --no-pipelines
 # the recipes' input pipelines against in-memory batches, at the recipes' 32 steps per execution
 # (a full MNIST epoch; 64 CIFAR steps): as the recipes run them here, and with tf.data's background threads
-bench pipelines --models "" --pipeline-steps cifar10_resnet=64 --repeats 7
-bench pipelines_background --models "" --pipeline-steps cifar10_resnet=64 --repeats 7 --pipeline-background on
+bench pipelines --models "" --pipeline-steps cifar10_resnet=64 --repeats 16
+bench pipelines_background --models "" --pipeline-steps cifar10_resnet=64 --repeats 16 --pipeline-background on

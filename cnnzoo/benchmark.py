@@ -253,7 +253,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     ABBA order, ``repeats`` times each; the overhead is the median over pairs of
     neighbouring runs, which cancels the slow drifts of a shared machine (+-10%
     between epochs here). Process CPU time per step is recorded beside it, and
-    the pipeline's own cost per batch with no model (`pipeline_cost_per_batch`).
+    the cost per batch of drawing from each source with no model
+    (`pipeline_cost_per_batch`; the in-memory one is the loop's own cost).
     """
     import keras
     import numpy as np
@@ -296,7 +297,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                                                          if len(paired) > 1 else paired * 2)],
             "cpu_ms_per_step_in_memory": round(cpu_ms["in_memory"], 3),
             "cpu_ms_per_step_pipeline": round(cpu_ms["pipeline"], 3),
-            "pipeline_alone_us_per_batch": round(1e6 * pipeline_cost_per_batch(pipe, steps, steps_per_execution), 1)}
+            **{f"{label}_alone_us_per_batch": round(1e6 * pipeline_cost_per_batch(source, steps, steps_per_execution), 1)
+               for label, source in sources.items()}}
 
 
 def _ratio_key(a, b, case):
@@ -340,7 +342,7 @@ def markdown(report):
     if report.get("pipelines"):
         lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | background threads | repeats "
                   "| steps/s in memory | steps/s through the pipeline | overhead (quartiles) "
-                  "| CPU ms/step in memory / pipeline | pipeline alone us/batch |",
+                  "| CPU ms/step in memory / pipeline | drawn alone, us/batch: in memory / pipeline |",
                   "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {p['recipe']} | {p['model']} | {p['batch_size']} | {p['steps']} | {p['steps_per_execution']} "
                   f"| {'yes' if p.get('background') else 'no'} | {p.get('repeats', 3)} "
@@ -348,7 +350,7 @@ def markdown(report):
                   + ("({:.1f}% to {:.1f}%)".format(*(100 * q for q in p["overhead_quartiles"]))
                      if "overhead_quartiles" in p else "")
                   + f" | {p.get('cpu_ms_per_step_in_memory', '-')} / {p.get('cpu_ms_per_step_pipeline', '-')} "
-                  f"| {p.get('pipeline_alone_us_per_batch', '-')} |"
+                  f"| {p.get('in_memory_alone_us_per_batch', '-')} / {p.get('pipeline_alone_us_per_batch', '-')} |"
                   for p in report["pipelines"]]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines)

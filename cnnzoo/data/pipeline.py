@@ -31,17 +31,31 @@ def check_augment(augment):
 
 
 class EpochCounter:
-    """The current epoch, read by the pipeline when an epoch's iterator starts."""
+    """The current epoch and its order of the ``n`` examples, set by `set` when an epoch starts.
 
-    def __init__(self):
+    The order is a stateless permutation keyed by ``(seed, epoch)``, computed once
+    an epoch here (not in the pipeline, which then needs no per-epoch dataset of
+    its own: a new iterator every epoch costs ~20 ms less).
+    """
+
+    def __init__(self, n, seed):
+        self.n, self.seed = n, seed
         self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+        self.order = tf.Variable(self._order(0), trainable=False, name="pipeline_order")
+
+    def _order(self, epoch):
+        return tf.random.experimental.stateless_shuffle(tf.range(self.n), seed=tf.constant([self.seed, epoch], tf.int64))
+
+    def set(self, epoch):
+        self.variable.assign(epoch)
+        self.order.assign(self._order(epoch))
 
     def callback(self):
         counter = self
 
         class SetEpoch(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                counter.variable.assign(epoch)
+                counter.set(epoch)
 
         return SetEpoch()
 
@@ -187,21 +201,15 @@ def make_pipeline(
     stateful = randaugment is not None or bool(mixers)
     per_call = batches_per_call(batch_size, shape)
     full = n // batch_size * batch_size
-    counter = EpochCounter() if training else None
+    counter = EpochCounter(n, seed) if training else None
 
-    def blocks(_):
-        """This epoch's examples in blocks of ``per_call`` batches (plus a last partial batch, if kept)."""
+    def block(i):
+        """Block ``i`` of this epoch: ``per_call`` whole batches, or the last partial batch (when kept)."""
+        start = tf.minimum(tf.cast(i, tf.int32) * per_call * batch_size, full)
+        end = tf.where(start == full, n, tf.minimum(start + per_call * batch_size, full))
         if training:
-            epoch = counter.variable.read_value()
-            order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-        else:
-            epoch, order = tf.constant(0, tf.int64), tf.range(n)
-        starts = tf.range(0, full, per_call * batch_size, dtype=tf.int64)
-        ends = tf.minimum(starts + per_call * batch_size, full)
-        if not drop_remainder and full < n:
-            starts, ends = tf.concat([starts, [full]], 0), tf.concat([ends, [n]], 0)
-        return tf.data.Dataset.from_tensor_slices((starts, ends)).map(
-            lambda a, b: (order[a:b], epoch * n + a))
+            return counter.order[start:end], counter.variable.read_value() * n + tf.cast(start, tf.int64)
+        return tf.range(start, end), tf.cast(start, tf.int64)
 
     def load(index, position):
         """A block of batches: one gather, one vectorized augmentation (on uint8), one conversion."""
@@ -228,12 +236,14 @@ def make_pipeline(
             x, y = out["images"], out["labels"]
         return _affine(x, size, 1 / std_e, -mean_e / std_e), y
 
-    ds = tf.data.Dataset.from_tensors(0).flat_map(blocks)
+    whole_blocks = -(-full // (per_call * batch_size))
+    partial = not drop_remainder and full < n  # the last partial batch, when kept: one more block
+    ds = tf.data.Dataset.range(whole_blocks + int(partial))
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) if background else {}
-    ds = ds.map(load, **parallel).unbatch()
+    ds = ds.map(block).map(load, **parallel).unbatch()
     if stateful:
         ds = ds.map(finish)
-    # cardinality is lost through flat_map and unbatch; Keras needs it for progress and schedules
+    # cardinality is lost through unbatch; Keras needs it for progress and schedules
     ds = ds.apply(tf.data.experimental.assert_cardinality(n // batch_size if drop_remainder else -(-n // batch_size)))
     if background:
         ds = ds.prefetch(tf.data.AUTOTUNE)
