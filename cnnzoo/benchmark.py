@@ -219,27 +219,19 @@ def run_isolated(case, timeout=1800):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def pipeline_cost_per_batch(pipe, steps, steps_per_execution=32):
-    """Seconds per batch to draw ``steps`` batches from ``pipe`` in a compiled loop, with no model: its own cost."""
-    import tensorflow as tf
+def fit_cost_per_step(source, shape, classes, steps, repeats=5, steps_per_execution=32):
+    """Seconds per step of ``model.fit`` from ``source`` on a near-empty model (one pixel to a softmax).
 
-    iterator = iter(pipe.repeat())
+    What a source costs the training loop per batch, with the model's own work
+    taken out: the difference between two sources is one's extra cost per step,
+    measured as training runs (``get_next`` inside the compiled multi-step loop).
+    """
+    import keras
 
-    @tf.function
-    def draw():
-        total = tf.constant(0.0)
-        for _ in tf.range(steps_per_execution):
-            x, _ = next(iterator)
-            total += tf.reshape(x, [-1])[0]
-        return total
-
-    draw()
-    calls = max(1, steps // steps_per_execution)
-    start = time.perf_counter()
-    for _ in range(calls):
-        last = draw()
-    last.numpy()  # waits for the last call
-    return (time.perf_counter() - start) / (calls * steps_per_execution)
+    model = keras.Sequential([keras.Input(shape), keras.layers.Lambda(lambda t: t[:, 0, 0]),
+                              keras.layers.Dense(classes, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", steps_per_execution=steps_per_execution)
+    return 1 / statistics.median(timed_fit(model, source, steps, repeats))
 
 
 def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, background=None):
@@ -253,8 +245,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     ABBA order, ``repeats`` times each; the overhead is the median over pairs of
     neighbouring runs, which cancels the slow drifts of a shared machine (+-10%
     between epochs here). Process CPU time per step is recorded beside it, and
-    the cost per batch of drawing from each source with no model
-    (`pipeline_cost_per_batch`; the in-memory one is the loop's own cost).
+    each source's cost per step in the fit of a near-empty model
+    (`fit_cost_per_step`; the in-memory one is the training loop's own cost).
     """
     import keras
     import numpy as np
@@ -297,7 +289,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                                                          if len(paired) > 1 else paired * 2)],
             "cpu_ms_per_step_in_memory": round(cpu_ms["in_memory"], 3),
             "cpu_ms_per_step_pipeline": round(cpu_ms["pipeline"], 3),
-            **{f"{label}_alone_us_per_batch": round(1e6 * pipeline_cost_per_batch(source, steps, steps_per_execution), 1)
+            **{f"{label}_empty_model_us_per_step": round(1e6 * fit_cost_per_step(
+                source, p["shape"], 10, steps, steps_per_execution=steps_per_execution), 1)
                for label, source in sources.items()}}
 
 
@@ -342,7 +335,7 @@ def markdown(report):
     if report.get("pipelines"):
         lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | background threads | repeats "
                   "| steps/s in memory | steps/s through the pipeline | overhead (quartiles) "
-                  "| CPU ms/step in memory / pipeline | drawn alone, us/batch: in memory / pipeline |",
+                  "| CPU ms/step in memory / pipeline | near-empty model, us/step: in memory / pipeline |",
                   "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {p['recipe']} | {p['model']} | {p['batch_size']} | {p['steps']} | {p['steps_per_execution']} "
                   f"| {'yes' if p.get('background') else 'no'} | {p.get('repeats', 3)} "
@@ -350,7 +343,7 @@ def markdown(report):
                   + ("({:.1f}% to {:.1f}%)".format(*(100 * q for q in p["overhead_quartiles"]))
                      if "overhead_quartiles" in p else "")
                   + f" | {p.get('cpu_ms_per_step_in_memory', '-')} / {p.get('cpu_ms_per_step_pipeline', '-')} "
-                  f"| {p.get('in_memory_alone_us_per_batch', '-')} / {p.get('pipeline_alone_us_per_batch', '-')} |"
+                  f"| {p.get('in_memory_empty_model_us_per_step', '-')} / {p.get('pipeline_empty_model_us_per_step', '-')} |"
                   for p in report["pipelines"]]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines)

@@ -39,7 +39,7 @@ def test_pipeline_overhead_measures_both_sources():
     low, high = record["overhead_quartiles"]
     assert low <= record["overhead_fraction"] <= high
     assert record["cpu_ms_per_step_in_memory"] > 0 and record["cpu_ms_per_step_pipeline"] > 0
-    assert record["pipeline_alone_us_per_batch"] > 0 and record["in_memory_alone_us_per_batch"] > 0
+    assert record["pipeline_empty_model_us_per_step"] > 0 and record["in_memory_empty_model_us_per_step"] > 0
     text = benchmark.markdown({"machine": "m", "matmul_peak_flops": 1e9, "cases": [], "pipelines": [record],
                                "command": "cnnzoo bench"})
     assert "| mnist_lenet5 | lenet5 | 128 | 4 | 2 | yes | 2 |" in text and "% to " in text

@@ -2,13 +2,16 @@
 
 Training randomness is a pure function of ``(seed, epoch, position)``: the
 epoch's order is a stateless permutation and pad-and-crop / flip are stateless
-draws keyed by the block's first position. Examples are gathered, augmented
-(on uint8) and converted several batches at a time, vectorized, so the pipeline
-costs little next to even a small model's step. So a run resumed from
-a checkpoint at epoch k (Keras ``BackupAndRestore``) sees exactly the batches
-an uninterrupted run sees, and parallel mapping stays deterministic.
-``EpochCounter`` tells the pipeline the epoch: the training engine adds its
-callback, which sets it at the start of every epoch.
+draws keyed by the block's first position. So a run resumed from a checkpoint
+at epoch k (Keras ``BackupAndRestore``) sees exactly the batches an
+uninterrupted run sees, and parallel mapping stays deterministic.
+``EpochCounter`` holds the epoch and its order: the training engine adds its
+callback, which sets both at the start of every epoch.
+
+Examples are gathered, augmented (on uint8: crops and flips are gathers of
+contiguous rows) and converted several batches at a time, vectorized, and
+normalized along flattened rows, so the pipeline costs little next to even a
+small model's step (benchmarks/README.md, "Input pipelines").
 
 MixUp, CutMix and RandAugment are Keras preprocessing layers applied per batch;
 their seed generators are stateful, so with them a resumed run is equivalent in
@@ -78,7 +81,7 @@ def _augment_block(store, index, key, shape, crop_padding, flip):
     offsets = tf.random.stateless_uniform([batch, 2], seed=key, minval=0, maxval=2 * crop_padding + 1, dtype=tf.int32)
     columns = tf.range(width)[None]
     if flip:
-        mirrored = tf.random.stateless_uniform([batch], seed=key[::-1]) < 0.5
+        mirrored = tf.random.stateless_uniform([batch], seed=tf.reverse(key, [0])) < 0.5  # (a [::-1] slice upsets grappler)
         columns = tf.where(mirrored[:, None], width - 1 - columns, columns)
     images = tf.gather(store, index[:, None] * padded_width + offsets[:, 1:] + columns)  # (B, W, H + 2p, C)
     images = tf.transpose(images, [0, 2, 1, 3])  # (B, H + 2p, W, C)
