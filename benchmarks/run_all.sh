@@ -23,3 +23,5 @@ bench resnet20_settings --models resnet20 --batch-size 128 --steps 16 --settings
 # (a full MNIST epoch; 64 CIFAR steps): as the recipes run them here, and with tf.data's background threads
 bench pipelines --models "" --pipeline-steps cifar10_resnet=64 --repeats 16
 bench pipelines_background --models "" --pipeline-steps cifar10_resnet=64 --repeats 16 --pipeline-background on
+# what each part of the MNIST pipeline costs a training step (a near-empty model's fit)
+"${PYTHON:-python}" benchmarks/pipeline_parts.py --out benchmarks/results/pipeline_parts

@@ -94,3 +94,12 @@ def test_bench_command_writes_its_report(tmp_path):
     report = json.loads((out / "results.json").read_text())
     assert report["cases"][0]["model"] == "lenet5" and report["cases"][0]["train"]["examples_per_s"] > 0
     assert "| lenet5 | 28x28x1 | 2 | base |" in (out / "results.md").read_text()
+
+
+def test_pipeline_parts_script_runs(tmp_path):
+    spec = importlib.util.spec_from_file_location("pipeline_parts", os.path.join(ROOT, "benchmarks", "pipeline_parts.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.main(["--steps", "32", "--repeats", "1", "--out", str(tmp_path)])
+    assert len(report["rows"]) == 6 and all(row["us_per_step"] > 0 for row in report["rows"])
+    assert "| + crop (the recipe's pipeline) |" in (tmp_path / "results.md").read_text()
