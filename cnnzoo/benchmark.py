@@ -219,18 +219,24 @@ def run_isolated(case, timeout=1800):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def fit_cost_per_step(source, shape, classes, steps, repeats=5, steps_per_execution=32):
-    """Seconds per step of ``model.fit`` from ``source`` on a near-empty model (one pixel to a softmax).
-
-    What a source costs the training loop per batch, with the model's own work
-    taken out: the difference between two sources is one's extra cost per step,
-    measured as training runs (``get_next`` inside the compiled multi-step loop).
-    """
+def near_empty_model(shape, classes, steps_per_execution=RECIPE_STEPS_PER_EXECUTION):
+    """A compiled model that does almost nothing (one pixel to a softmax): training it times its input."""
     import keras
 
     model = keras.Sequential([keras.Input(shape), keras.layers.Lambda(lambda t: t[:, 0, 0]),
                               keras.layers.Dense(classes, activation="softmax")])
     model.compile(optimizer="sgd", loss="categorical_crossentropy", steps_per_execution=steps_per_execution)
+    return model
+
+
+def fit_cost_per_step(source, shape, classes, steps, repeats=5, steps_per_execution=RECIPE_STEPS_PER_EXECUTION):
+    """Seconds per step of ``model.fit`` from ``source`` on `near_empty_model`.
+
+    What a source costs the training loop per batch, with the model's own work
+    taken out: the difference between two sources is one's extra cost per step,
+    measured as training runs (``get_next`` inside the compiled multi-step loop).
+    """
+    model = near_empty_model(shape, classes, steps_per_execution)
     return 1 / statistics.median(timed_fit(model, source, steps, repeats))
 
 
