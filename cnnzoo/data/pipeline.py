@@ -156,8 +156,9 @@ def make_pipeline(
             ``"flip"`` (horizontal), ``"mixup"``, ``"cutmix"``, ``"randaugment"``.
             Applied only when ``training``. Defaults to `()`.
         crop_padding: pixels of zero padding before the random crop. Defaults to `4`.
-        mean, std: per-channel normalization after scaling to [0, 1]; None
-            leaves [0, 1]. Defaults to `None`.
+        mean, std: normalization after scaling to [0, 1]: a number, per-channel
+            values, or anything that broadcasts to an example's shape; None
+            leaves [0, 1] (mean 0, std 1). Defaults to `None`.
         one_hot: one-hot labels (label smoothing, MixUp, CutMix need them). Defaults to `True`.
         drop_remainder: drop the last partial batch; defaults to ``training``
             (equal batches on every replica).
@@ -165,8 +166,8 @@ def make_pipeline(
             model (parallel map and prefetch). Defaults to `None`: on when a GPU
             is visible. Off, batches are prepared in the training loop's thread,
             several at a time (`batches_per_call`): on a CPU the model's step
-            uses every core, and background threads slowed LeNet-5 training by
-            7-20% against 0-3% this way (benchmarks/README.md).
+            uses every core, and background threads measured no better
+            (benchmarks/README.md, "Input pipelines").
 
     Returns:
         A ``tf.data.Dataset`` of ``(images float32, labels)`` batches; a training
