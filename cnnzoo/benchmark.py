@@ -18,8 +18,8 @@ mixed_bfloat16 on CPU), ``spe=N`` (steps_per_execution), ``threads=INTRA/INTER``
 
 The pipeline measurement runs the MNIST and CIFAR recipes' training pipelines
 (their batch size, augmentation and normalization, on synthetic data of the
-real size) against the same model fed one in-memory batch, a full epoch each, in
-turns (`pipeline_overhead`).
+real size) against the same model fed one in-memory batch, taking turns one
+execution of the training function at a time (`pipeline_overhead`).
 """
 
 import argparse
@@ -245,14 +245,18 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
 
     ``background`` is `make_pipeline`'s (None: its default for this machine).
 
-    ``steps`` defaults to a full epoch of the recipe; both sources run the same
-    number of steps per epoch, so per-epoch costs (the pipeline's start, the
-    epoch's shuffle) count as they do in training. The two run in turns, in
-    ABBA order, ``repeats`` times each; the overhead is the median over pairs of
-    neighbouring runs, which cancels the slow drifts of a shared machine (+-10%
-    between epochs here). Process CPU time per step is recorded beside it, and
-    each source's cost per step in the fit of a near-empty model
-    (`fit_cost_per_step`; the in-memory one is the training loop's own cost).
+    The two sources take turns one execution (``steps_per_execution`` steps,
+    ~0.15 s for LeNet-5) at a time, ABBA, each through its own iterator kept
+    across turns, exactly as ``model.fit`` calls the compiled training function.
+    A repeat is an epoch of the recipe (``steps``, default the recipe's, rounded
+    up to whole executions) from each source, so per-epoch costs (the pipeline's
+    restart) count as in training; the overhead is the median over repeats of
+    ``1 - in-memory time / pipeline time``. Turns this short cancel the drifts of
+    a shared machine (+-10% between epochs here; with whole epochs as turns the
+    quartiles spanned 13 points, now about 4). Process CPU time per step is
+    recorded beside it, and each source's cost per step in the fit of a
+    near-empty model (`fit_cost_per_step`; the in-memory one is the training
+    loop's own cost).
     """
     import keras
     import numpy as np
@@ -264,7 +268,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     p = PIPELINES[recipe]
     batch = p["batch_size"]
     steps = steps or p["train_examples"] // batch
-    steps = -(-steps // steps_per_execution) * steps_per_execution
+    calls = -(-steps // steps_per_execution)
+    steps = calls * steps_per_execution
     rng = np.random.default_rng(0)
     n = steps * batch
     ds = data.Dataset(recipe, "train", rng.integers(0, 256, (n,) + p["shape"], dtype=np.uint8),
@@ -277,24 +282,30 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     x, y = next(iter(pipe))
     sources = {"in_memory": tf.data.Dataset.from_tensors((x, y)).repeat(), "pipeline": pipe.repeat()}
     model.fit(sources["in_memory"], steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
-    speed, cpu = {label: [] for label in sources}, {label: [] for label in sources}
-    for i in range(repeats):  # ABBA: a linear drift in machine speed hits both alike
-        for label in (("in_memory", "pipeline") if i % 2 == 0 else ("pipeline", "in_memory")):
-            before = time.process_time()
-            speed[label] += timed_fit(model, sources[label], steps, 1, warmup=False)
-            cpu[label].append((time.process_time() - before) / steps)
-    paired = sorted(1 - a / b for a, b in zip(speed["pipeline"], speed["in_memory"]))
-    cpu_ms = {label: statistics.median(v) * 1e3 for label, v in cpu.items()}
+    iterators = {label: iter(source) for label, source in sources.items()}
+    for iterator in iterators.values():  # warm-up: an epoch from each
+        for _ in range(calls):
+            model.train_function(iterator)
+    seconds, cpu = {label: [] for label in sources}, {label: [] for label in sources}
+    for _ in range(repeats):
+        for label in sources:
+            seconds[label].append(0.0)
+            cpu[label].append(0.0)
+        for call in range(calls):
+            for label in (("in_memory", "pipeline") if call % 2 == 0 else ("pipeline", "in_memory")):
+                wall, before = time.perf_counter(), time.process_time()
+                model.train_function(iterators[label])
+                seconds[label][-1] += time.perf_counter() - wall
+                cpu[label][-1] += time.process_time() - before
+    paired = sorted(1 - a / b for a, b in zip(seconds["in_memory"], seconds["pipeline"]))
     return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
             "steps_per_execution": steps_per_execution, "repeats": repeats,
             "background": bool(background) if background is not None else data.pipeline.default_background(),
-            "steps_per_s_in_memory": round(statistics.median(speed["in_memory"]), 2),
-            "steps_per_s_pipeline": round(statistics.median(speed["pipeline"]), 2),
+            **{f"steps_per_s_{label}": round(steps / statistics.median(v), 2) for label, v in seconds.items()},
             "overhead_fraction": round(statistics.median(paired), 4),
             "overhead_quartiles": [round(q, 4) for q in (statistics.quantiles(paired, n=4)[::2]
                                                          if len(paired) > 1 else paired * 2)],
-            "cpu_ms_per_step_in_memory": round(cpu_ms["in_memory"], 3),
-            "cpu_ms_per_step_pipeline": round(cpu_ms["pipeline"], 3),
+            **{f"cpu_ms_per_step_{label}": round(1e3 * statistics.median(v) / steps, 3) for label, v in cpu.items()},
             **{f"{label}_empty_model_us_per_step": round(1e6 * fit_cost_per_step(
                 source, p["shape"], 10, steps, steps_per_execution=steps_per_execution), 1)
                for label, source in sources.items()}}

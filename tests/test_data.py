@@ -191,6 +191,14 @@ def test_crop_and_flip_are_shifted_windows_of_the_padded_image():
     assert len(shifts) > 5 and 0 < flips < 32  # offsets and flips differ between examples of a batch
 
 
+def test_pipeline_without_background_threads_prefetches_nothing():
+    """background=False prepares batches in the training loop's thread: tf.data's injected prefetch is off."""
+    ds = data.Dataset("toy", "train", np.zeros((8, 4, 4, 1), np.uint8), np.arange(8), 10, "test")
+    for background in (False, True):
+        pipe = data.make_pipeline(ds, 2, training=True, augment=("crop",), background=background)
+        assert pipe.options().experimental_optimization.inject_prefetch is (None if background else False)
+
+
 @pytest.mark.parametrize("n,batch,per_call", [(37, 5, 3), (40, 8, 32), (9, 16, 1)])
 def test_pipeline_blocks_cover_every_example_once(n, batch, per_call, monkeypatch):
     """Batches prepared several at a time: evaluation keeps order and the last partial batch; training
@@ -233,9 +241,10 @@ def test_batches_per_call_stays_within_its_memory_budget():
 
 
 @pytest.mark.parametrize("mean,std", [((0.5, 0.25, 0.1), (0.2, 0.3, 0.4)), (0.5, 0.25), (None, (1.0, 2.0, 4.0)),
-                                      (np.full((6, 5, 3), 0.3), None)])
+                                      (np.full((6, 5, 3), 0.3), None), (None, None)])
 def test_normalization_is_per_channel_or_broadcast(mean, std):
-    """Per-channel mean/std are applied along flattened rows (fast on CPU); the values are (x / 255 - mean) / std."""
+    """Per-channel mean/std are applied along flattened rows, uniform ones by one Dequantize (fast on CPU);
+    the values are (x / 255 - mean) / std."""
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (12, 6, 5, 3), dtype=np.uint8)
     ds = data.Dataset("toy", "test", images, np.arange(12) % 10, 10, "test")
