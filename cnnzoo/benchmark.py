@@ -249,8 +249,9 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     ~0.15 s for LeNet-5) at a time, ABBA, each through its own iterator kept
     across turns, exactly as ``model.fit`` calls the compiled training function.
     A repeat is an epoch of the recipe (``steps``, default the recipe's, rounded
-    up to whole executions) from each source, so per-epoch costs (the pipeline's
-    restart) count as in training; the overhead is the median over repeats of
+    up to whole executions) from each source, started as ``model.fit`` starts
+    one (the epoch's order set, a new iterator), so per-epoch costs count as in
+    training; the overhead is the median over repeats of
     ``1 - in-memory time / pipeline time``. Turns this short cancel the drifts of
     a shared machine (+-10% between epochs here; with whole epochs as turns the
     quartiles spanned 13 points, now about 4). Process CPU time per step is
@@ -280,23 +281,29 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   steps_per_execution=steps_per_execution)
     x, y = next(iter(pipe))
-    sources = {"in_memory": tf.data.Dataset.from_tensors((x, y)).repeat(), "pipeline": pipe.repeat()}
-    model.fit(sources["in_memory"], steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
-    iterators = {label: iter(source) for label, source in sources.items()}
-    for iterator in iterators.values():  # warm-up: an epoch from each
-        for _ in range(calls):
-            model.train_function(iterator)
+    sources = {"in_memory": tf.data.Dataset.from_tensors((x, y)).repeat(steps), "pipeline": pipe}  # an epoch each
+    model.fit(sources["in_memory"].repeat(), steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
+
+    def start(label, epoch):  # as model.fit starts an epoch: the engine's callback sets it, Keras makes an iterator
+        if label == "pipeline":
+            pipe.epoch_counter.set(epoch)
+        return iter(sources[label])
+
     seconds, cpu = {label: [] for label in sources}, {label: [] for label in sources}
-    for _ in range(repeats):
-        for label in sources:
-            seconds[label].append(0.0)
-            cpu[label].append(0.0)
+    for epoch in range(-1, repeats):  # epoch -1 warms up
+        iterators = {}
         for call in range(calls):
             for label in (("in_memory", "pipeline") if call % 2 == 0 else ("pipeline", "in_memory")):
                 wall, before = time.perf_counter(), time.process_time()
+                if call == 0:
+                    iterators[label] = start(label, epoch + 1)
                 model.train_function(iterators[label])
-                seconds[label][-1] += time.perf_counter() - wall
-                cpu[label][-1] += time.process_time() - before
+                if epoch >= 0:
+                    if call == 0:
+                        seconds[label].append(0.0)
+                        cpu[label].append(0.0)
+                    seconds[label][-1] += time.perf_counter() - wall
+                    cpu[label][-1] += time.process_time() - before
     paired = sorted(1 - a / b for a, b in zip(seconds["in_memory"], seconds["pipeline"]))
     return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
             "steps_per_execution": steps_per_execution, "repeats": repeats,
@@ -307,7 +314,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                                                          if len(paired) > 1 else paired * 2)],
             **{f"cpu_ms_per_step_{label}": round(1e3 * statistics.median(v) / steps, 3) for label, v in cpu.items()},
             **{f"{label}_empty_model_us_per_step": round(1e6 * fit_cost_per_step(
-                source, p["shape"], 10, steps, steps_per_execution=steps_per_execution), 1)
+                source.repeat(), p["shape"], 10, steps, steps_per_execution=steps_per_execution), 1)
                for label, source in sources.items()}}
 
 
