@@ -20,6 +20,44 @@ def test_epoch_counter_gives_each_epoch_its_own_reproducible_order(tmp_path):
     assert not np.array_equal(epoch0, epoch1)
 
 
+@pytest.mark.parametrize("background", [False, True])
+def test_each_epoch_trains_on_its_own_order_with_one_iterator(background, tmp_path, monkeypatch):
+    """fit makes one iterator an epoch (steps_per_epoch given to Keras), right after the previous epoch's last
+    step, before on_epoch_begin sets the next order: tf.data starts drawing, background threads too, only
+    when the first batch is asked for, so every epoch trains on its own order."""
+    import tensorflow as tf
+
+    write_mnist(tmp_path, n=48)
+    ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
+    pipe = data.make_pipeline(ds, 8, training=True, seed=4, background=background)
+    expected = []
+    for epoch in range(3):
+        pipe.epoch_counter.set(epoch)
+        expected.append(np.concatenate([np.argmax(y, 1) for _, y in pipe]))
+    pipe.epoch_counter.set(0)
+    seen = []
+
+    class Record(keras.layers.Layer):  # the label each training example carries in its last column, in order
+        def call(self, x, training=False):
+            if training:
+                tf.py_function(lambda v: seen.append(v.numpy()), [x[:, -1]], [])
+            return x[:, :-1]
+
+    def label_column(x, y):
+        return tf.concat([tf.reshape(x, [-1, 28 * 28]), tf.cast(tf.argmax(y, 1), tf.float32)[:, None]], 1), y
+
+    labelled = pipe.map(label_column)
+    labelled.epoch_counter = pipe.epoch_counter
+    made, iterate = [], type(labelled).__iter__
+    monkeypatch.setattr(type(labelled), "__iter__", lambda self: made.append(self) or iterate(self))
+    model = keras.Sequential([keras.Input((28 * 28 + 1,)), Record(), keras.layers.Dense(10, activation="softmax")])
+    config = training.TrainConfig(epochs=3, batch_size=8, lr=0.05, steps_per_execution=4)
+    test = data.make_pipeline(ds, 48, training=False).map(label_column)
+    training.fit(model, labelled, test, config, str(tmp_path / "run"), verbose=0)
+    np.testing.assert_array_equal(np.concatenate(seen), np.concatenate(expected))
+    assert 3 <= len([d for d in made if d is labelled]) <= 3 + 1  # one an epoch (and one after the last), not two
+
+
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
     images = np.full((64, 28, 28, 1), np.nan, "float32")
     ds = data.Dataset("mnist", "train", images, np.zeros(64, np.int64), 10, "test")

@@ -57,7 +57,7 @@ class EpochCounter:
         counter = self
 
         class SetEpoch(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
+            def on_epoch_begin(self, epoch, logs=None):  # before the epoch's first batch is drawn
                 counter.set(epoch)
 
         return SetEpoch()
@@ -171,9 +171,9 @@ def make_pipeline(
         background: prepare batches on tf.data's own threads, ahead of the
             model (parallel map and prefetch). Defaults to `None`: on when a GPU
             is visible. Off, batches are prepared in the training loop's thread,
-            several at a time (`batches_per_call`): on a CPU the model's step
-            uses every core, and background threads measured no better
-            (benchmarks/README.md, "Input pipelines").
+            several at a time (`batches_per_call`), and tf.data adds no prefetch
+            thread of its own: on a CPU the model's step uses every core, and a
+            thread beside it competes (benchmarks/README.md, "Input pipelines").
 
     Returns:
         A ``tf.data.Dataset`` of ``(images float32, labels)`` batches; a training
