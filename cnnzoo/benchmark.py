@@ -254,7 +254,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     training; the overhead is the median over repeats of
     ``1 - in-memory time / pipeline time``. Turns this short cancel the drifts of
     a shared machine (+-10% between epochs here; with whole epochs as turns the
-    quartiles spanned 13 points, now about 4). Process CPU time per step is
+    MNIST quartiles spanned up to 13 points, now 2-4). Process CPU time per step is
     recorded beside it, and each source's cost per step in the fit of a
     near-empty model (`fit_cost_per_step`; the in-memory one is the training
     loop's own cost).
