@@ -246,7 +246,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     ``background`` is `make_pipeline`'s (None: its default for this machine).
 
     The two sources take turns one execution (``steps_per_execution`` steps,
-    ~0.15 s for LeNet-5) at a time, ABBA, each through its own iterator kept
+    0.13-0.2 s for LeNet-5) at a time, ABBA, each through its own iterator kept
     across turns, exactly as ``model.fit`` calls the compiled training function.
     A repeat is an epoch of the recipe (``steps``, default the recipe's, rounded
     up to whole executions) from each source, started as ``model.fit`` starts
