@@ -391,7 +391,7 @@ def build_parser(parser=None):
     parser.add_argument("--batch-size", default="32", help="one or more, comma-separated (default 32)")
     parser.add_argument("--input-size", type=int, default=None, help="override the spatial size (square)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed run")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (the median is reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (the median is reported); for pipelines, epochs from each source, taking turns every execution")
     parser.add_argument("--warmup", type=int, default=2, help="untimed inference steps first (training: one epoch)")
     parser.add_argument("--modes", default="train,infer")
     parser.add_argument("--settings", default="base",
