@@ -250,8 +250,10 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     across turns, exactly as ``model.fit`` calls the compiled training function.
     A repeat is an epoch of the recipe (``steps``, default the recipe's, rounded
     up to whole executions) from each source, started as ``model.fit`` starts
-    one (the epoch's order set, a new iterator), so per-epoch costs count as in
-    training; the overhead is the median over repeats of
+    one (the epoch's order set, a new iterator replacing the last, whose
+    deletion counts too), so per-epoch costs count as in training; the in-memory
+    source has the pipelines' tf.data options (`pipeline_options`: autotuning
+    off, without which deleting an iterator stalls). The overhead is the median over repeats of
     ``1 - in-memory time / pipeline time``. Turns this short cancel the drifts of
     a shared machine (+-10% between epochs here; with whole epochs as turns the
     MNIST quartiles spanned up to 13 points, now 2-4). Process CPU time per step is
@@ -281,7 +283,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   steps_per_execution=steps_per_execution)
     x, y = next(iter(pipe))
-    sources = {"in_memory": tf.data.Dataset.from_tensors((x, y)).repeat(steps), "pipeline": pipe}  # an epoch each
+    in_memory = tf.data.Dataset.from_tensors((x, y)).repeat(steps).with_options(data.pipeline.pipeline_options(False))
+    sources = {"in_memory": in_memory, "pipeline": pipe}  # an epoch each
     model.fit(sources["in_memory"].repeat(), steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
 
     def start(label, epoch):  # as model.fit starts an epoch: the engine's callback sets it, Keras makes an iterator
@@ -290,8 +293,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
         return iter(sources[label])
 
     seconds, cpu = {label: [] for label in sources}, {label: [] for label in sources}
+    iterators = {}  # an epoch's iterator replaces the last one (whose deletion so counts, as in fit)
     for epoch in range(-1, repeats):  # epoch -1 warms up
-        iterators = {}
         for call in range(calls):
             for label in (("in_memory", "pipeline") if call % 2 == 0 else ("pipeline", "in_memory")):
                 wall, before = time.perf_counter(), time.process_time()

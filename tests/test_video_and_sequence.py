@@ -68,6 +68,7 @@ def test_ucf101_clip_pipeline_on_mock_data():
         train = video.ucf101("train", frames=4, stride=2, size=32, batch_size=3, seed=0)
         clips, labels = next(iter(train))
         assert clips.shape == (3, 4, 32, 32, 3) and labels.shape == (3, 101)
+        assert train.options().autotune.enabled is False  # fit deletes an iterator every epoch: no autotune wait
         test = video.ucf101("test", frames=4, stride=2, size=32, batch_size=2)
         a = next(iter(test))[0].numpy()
         b = next(iter(video.ucf101("test", frames=4, stride=2, size=32, batch_size=2)))[0].numpy()

@@ -132,6 +132,27 @@ def default_background():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def pipeline_options(background):
+    """The tf.data options of cnnzoo's pipelines: no autotuning, and in-line no prefetch thread either.
+
+    Autotuning runs a thread that models the pipeline and tunes its parallelism;
+    deleting an iterator waits for that thread, 0.1-0.65 s about every other
+    time here (TensorFlow 2.21), and ``model.fit`` deletes the last epoch's
+    iterator at every epoch's end, its validation iterator too: ~10% of an MNIST
+    epoch on this CPU. An in-line pipeline has nothing to tune; with background
+    threads, without autotuning, a parallel map keeps tf.data's starting
+    parallelism (one call per core, at most 16) and prefetching grows its buffer
+    by itself (as fast as autotuned here). In-line, tf.data's own prefetch thread
+    (``inject_prefetch``) is off too: on a CPU it competes with the model's
+    threads (benchmarks/README.md, "Input pipelines").
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    if not background:
+        options.experimental_optimization.inject_prefetch = False
+    return options
+
+
 def batches_per_call(batch_size, shape, budget_bytes=16 * 2**20, most=32):
     """Batches prepared per pipeline call: up to ``most``, within ``budget_bytes`` of float32 output."""
     batch_bytes = 4 * batch_size * int(np.prod(shape))
@@ -174,6 +195,7 @@ def make_pipeline(
             several at a time (`batches_per_call`), and tf.data adds no prefetch
             thread of its own: on a CPU the model's step uses every core, and a
             thread beside it competes (benchmarks/README.md, "Input pipelines").
+            Either way tf.data's autotuning is off (`pipeline_options`).
 
     Returns:
         A ``tf.data.Dataset`` of ``(images float32, labels)`` batches; a training
@@ -257,9 +279,6 @@ def make_pipeline(
     ds = ds.apply(tf.data.experimental.assert_cardinality(n // batch_size if drop_remainder else -(-n // batch_size)))
     if background:
         ds = ds.prefetch(tf.data.AUTOTUNE)
-    else:  # tf.data would add a prefetch thread of its own: it competes with the model's (benchmarks/README.md)
-        options = tf.data.Options()
-        options.experimental_optimization.inject_prefetch = False
-        ds = ds.with_options(options)
+    ds = ds.with_options(pipeline_options(background))
     ds.epoch_counter = counter
     return ds

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.data.folder import IMAGE_EXTENSIONS, ImageFolderError, class_folders, holdout_mask, read_image
+from cnnzoo.data.pipeline import pipeline_options
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 
@@ -75,7 +76,8 @@ def clip_pipeline(ds, classes, frames=16, stride=2, size=112, training=True, bat
         return transform_clip(clip, size, training, key), tf.one_hot(label, classes)
 
     ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(pipeline_options(background=True))  # no autotuning: see pipeline_options
 
 
 def ucf101(split="train", frames=16, stride=2, size=112, training=None, batch_size=8, seed=0, data_dir=None,
