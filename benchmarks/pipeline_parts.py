@@ -36,8 +36,7 @@ def sources(steps, batch=128, shape=(28, 28, 1)):
     per_call = data.pipeline.batches_per_call(batch, shape)
     xs, ys = tf.stack([x] * per_call), tf.stack([y] * per_call)
     raw = tf.constant(rng.integers(0, 256, (per_call, batch) + shape, dtype=np.uint8))
-    options = tf.data.Options()  # as the recipe's pipeline: no prefetch thread
-    options.experimental_optimization.inject_prefetch = False
+    options = data.pipeline.pipeline_options(background=False)  # as the recipe's pipeline: no prefetch thread
     return {name: source.with_options(options) for name, source in {
         "one in-memory batch": tf.data.Dataset.from_tensors((x, y)).repeat(),
         "+ unbatch of a float32 block": tf.data.Dataset.from_tensors((xs, ys)).repeat().unbatch(),
@@ -53,7 +52,7 @@ def sources(steps, batch=128, shape=(28, 28, 1)):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=480, help="steps per timed run (default: a full MNIST epoch); each run starts a new iterator "
-                             "(~25 ms for the pipelines, as each training epoch does), so short runs weigh it more")
+                             "(~25 ms for the pipelines), so short runs weigh it more")
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--out", help="folder for results.json and results.md")
     args = parser.parse_args(argv)

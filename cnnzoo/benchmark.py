@@ -244,19 +244,22 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     """One recipe's pipeline: steps/s through it against the same model fed one in-memory batch.
 
     ``background`` is `make_pipeline`'s (None: its default for this machine).
+    ``steps_per_execution`` moves to a divisor of ``steps`` near it, and the
+    sources are repeated for one iterator each when it divides them, as the
+    training engine does (`cnnzoo.training.engine.steps_per_execution_for`).
 
-    The two sources take turns one execution (``steps_per_execution`` steps,
-    0.13-0.2 s for LeNet-5) at a time, ABBA, each through its own iterator kept
-    across turns, exactly as ``model.fit`` calls the compiled training function.
-    A repeat is an epoch of the recipe (``steps``, default the recipe's, rounded
-    up to whole executions) from each source, started as ``model.fit`` starts
-    one (the epoch's order set, a new iterator replacing the last, whose
-    deletion counts too), so per-epoch costs count as in training; the in-memory
-    source has the pipelines' tf.data options (`pipeline_options`: autotuning
-    off, without which deleting an iterator stalls). The overhead is the median over repeats of
-    ``1 - in-memory time / pipeline time``. Turns this short cancel the drifts of
-    a shared machine (+-10% between epochs here; with whole epochs as turns the
-    MNIST quartiles spanned up to 13 points, now 2-4). Process CPU time per step is
+    The two sources take turns one execution (0.13-0.2 s for LeNet-5) at a time,
+    ABBA, each through its own iterator, exactly as ``model.fit`` calls the
+    compiled training function. A repeat is an epoch of the recipe (``steps``,
+    default the recipe's) from each source, started as the engine's ``fit``
+    starts one: the epoch's order set, and without one iterator for the run a
+    new iterator replacing the last (whose deletion counts too), so per-epoch
+    costs count as in training. The in-memory source has the pipelines' tf.data
+    options (`pipeline_options`: autotuning off, without which deleting an
+    iterator stalls). The overhead is the median over repeats of ``1 - in-memory
+    time / pipeline time``. Turns this short cancel the drifts of a shared
+    machine (+-10% between epochs here; with whole epochs as turns the MNIST
+    quartiles spanned up to 13 points, now 2-4). Process CPU time per step is
     recorded beside it, and each source's cost per step in the fit of a
     near-empty model (`fit_cost_per_step`; the in-memory one is the training
     loop's own cost).
@@ -267,12 +270,13 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
 
     import cnnzoo
     from cnnzoo import data
+    from cnnzoo.training.engine import steps_per_execution_for
 
     p = PIPELINES[recipe]
     batch = p["batch_size"]
     steps = steps or p["train_examples"] // batch
-    calls = -(-steps // steps_per_execution)
-    steps = calls * steps_per_execution
+    spe = steps_per_execution_for(steps, steps_per_execution)
+    calls, one_iterator = -(-steps // spe), steps % spe == 0
     rng = np.random.default_rng(0)
     n = steps * batch
     ds = data.Dataset(recipe, "train", rng.integers(0, 256, (n,) + p["shape"], dtype=np.uint8),
@@ -281,25 +285,28 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                               mean=p["mean"], std=p["std"], background=background)
     model = cnnzoo.get_model(p["model"], input_shape=p["shape"], classes=10)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
-                  steps_per_execution=steps_per_execution)
+                  steps_per_execution=spe)
     x, y = next(iter(pipe))
     in_memory = tf.data.Dataset.from_tensors((x, y)).repeat(steps).with_options(data.pipeline.pipeline_options(False))
     sources = {"in_memory": in_memory, "pipeline": pipe}  # an epoch each
-    model.fit(sources["in_memory"].repeat(), steps_per_epoch=2 * steps_per_execution, verbose=0)  # tracing
+    model.fit(sources["in_memory"].repeat(), steps_per_epoch=2 * spe, verbose=0)  # tracing
+    if one_iterator:
+        sources = {label: source.repeat() for label, source in sources.items()}
+    iterators = {}  # an epoch's iterator replaces the last one (whose deletion so counts, as in fit)
 
-    def start(label, epoch):  # as model.fit starts an epoch: the engine's callback sets it, Keras makes an iterator
+    def start(label, epoch):  # as fit starts an epoch: the engine's callback sets it; Keras may make an iterator
         if label == "pipeline":
             pipe.epoch_counter.set(epoch)
-        return iter(sources[label])
+        if label not in iterators or not one_iterator:
+            iterators[label] = iter(sources[label])
 
     seconds, cpu = {label: [] for label in sources}, {label: [] for label in sources}
-    iterators = {}  # an epoch's iterator replaces the last one (whose deletion so counts, as in fit)
     for epoch in range(-1, repeats):  # epoch -1 warms up
         for call in range(calls):
             for label in (("in_memory", "pipeline") if call % 2 == 0 else ("pipeline", "in_memory")):
                 wall, before = time.perf_counter(), time.process_time()
                 if call == 0:
-                    iterators[label] = start(label, epoch + 1)
+                    start(label, epoch + 1)
                 model.train_function(iterators[label])
                 if epoch >= 0:
                     if call == 0:
@@ -309,7 +316,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                     cpu[label][-1] += time.process_time() - before
     paired = sorted(1 - a / b for a, b in zip(seconds["in_memory"], seconds["pipeline"]))
     return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
-            "steps_per_execution": steps_per_execution, "repeats": repeats,
+            "steps_per_execution": spe, "one_iterator": one_iterator, "repeats": repeats,
             "background": bool(background) if background is not None else data.pipeline.default_background(),
             **{f"steps_per_s_{label}": round(steps / statistics.median(v), 2) for label, v in seconds.items()},
             "overhead_fraction": round(statistics.median(paired), 4),
@@ -317,7 +324,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                                                          if len(paired) > 1 else paired * 2)],
             **{f"cpu_ms_per_step_{label}": round(1e3 * statistics.median(v) / steps, 3) for label, v in cpu.items()},
             **{f"{label}_empty_model_us_per_step": round(1e6 * fit_cost_per_step(
-                source.repeat(), p["shape"], 10, steps, steps_per_execution=steps_per_execution), 1)
+                source.repeat(), p["shape"], 10, steps, steps_per_execution=spe), 1)
                for label, source in sources.items()}}
 
 
@@ -360,11 +367,12 @@ def markdown(report):
         lines += [f"| {k} | {v.get('train', float('nan')):.3f} | {v.get('infer', float('nan')):.3f} |"
                   for k, v in report["ratios"].items()]
     if report.get("pipelines"):
-        lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | background threads | repeats "
+        lines += ["", "| recipe pipeline | model | batch | steps | steps/execution | iterators | background threads | repeats "
                   "| steps/s in memory | steps/s through the pipeline | overhead (quartiles) "
                   "| CPU ms/step in memory / pipeline | near-empty model, us/step: in memory / pipeline |",
-                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+                  "|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {p['recipe']} | {p['model']} | {p['batch_size']} | {p['steps']} | {p['steps_per_execution']} "
+                  f"| {'one for the run' if p.get('one_iterator') else 'one an epoch'} "
                   f"| {'yes' if p.get('background') else 'no'} | {p.get('repeats', 3)} "
                   f"| {p['steps_per_s_in_memory']} | {p['steps_per_s_pipeline']} | {100 * p['overhead_fraction']:.1f}% "
                   + ("({:.1f}% to {:.1f}%)".format(*(100 * q for q in p["overhead_quartiles"]))
@@ -407,7 +415,8 @@ def build_parser(parser=None):
     parser.add_argument("--pipeline-steps", default="",
                         help="steps per pipeline epoch, per recipe as NAME=STEPS (default: a full epoch)")
     parser.add_argument("--pipeline-spe", type=int, default=RECIPE_STEPS_PER_EXECUTION,
-                        help="steps_per_execution of the pipeline runs (default: the recipes', %(default)s)")
+                        help="steps_per_execution of the pipeline runs (default: the recipes', %(default)s), "
+                             "moved to a divisor of the epoch's steps near it as the training engine does")
     parser.add_argument("--pipeline-background", choices=("auto", "on", "off"), default="auto",
                         help="prepare batches on tf.data's background threads (make_pipeline's background); "
                              "auto: the recipes' default for this machine")

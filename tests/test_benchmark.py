@@ -32,9 +32,14 @@ def test_one_case_and_the_report(tmp_path):
     assert "| lenet5 | 28x28x1 | 4 | spe=2 |" in text and "(batch 4, spe=2) | 2.000 | 1.000 |" in text
 
 
-def test_pipeline_overhead_measures_both_sources():
-    record = benchmark.pipeline_overhead("mnist_lenet5", steps=3, repeats=2, steps_per_execution=2, background=True)
-    assert record["steps"] == 4 and record["batch_size"] == 128 and record["background"]  # whole executions
+@pytest.mark.parametrize("steps,asked,used", [(3, 2, 3), (11, 4, 4)])
+def test_pipeline_overhead_measures_both_sources(steps, asked, used):
+    """Steps per execution as the engine's fit moves them: 3 steps in one execution, one iterator for the run;
+    11 (no divisor near 4) in executions of 4, 4 and 3, an iterator an epoch."""
+    record = benchmark.pipeline_overhead("mnist_lenet5", steps=steps, repeats=2, steps_per_execution=asked,
+                                         background=True)
+    assert record["steps"] == steps and record["batch_size"] == 128 and record["background"]
+    assert record["steps_per_execution"] == used and record["one_iterator"] is (steps % used == 0)
     assert record["steps_per_s_in_memory"] > 0 and record["steps_per_s_pipeline"] > 0
     low, high = record["overhead_quartiles"]
     assert low <= record["overhead_fraction"] <= high
@@ -42,7 +47,8 @@ def test_pipeline_overhead_measures_both_sources():
     assert record["pipeline_empty_model_us_per_step"] > 0 and record["in_memory_empty_model_us_per_step"] > 0
     text = benchmark.markdown({"machine": "m", "matmul_peak_flops": 1e9, "cases": [], "pipelines": [record],
                                "command": "cnnzoo bench"})
-    assert "| mnist_lenet5 | lenet5 | 128 | 4 | 2 | yes | 2 |" in text and "% to " in text
+    iterators = "one for the run" if steps % used == 0 else "one an epoch"
+    assert f"| mnist_lenet5 | lenet5 | 128 | {steps} | {used} | {iterators} | yes | 2 |" in text and "% to " in text
 
 
 @pytest.mark.parametrize("recipe", sorted(benchmark.PIPELINES))

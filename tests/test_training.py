@@ -21,13 +21,17 @@ def test_epoch_counter_gives_each_epoch_its_own_reproducible_order(tmp_path):
 
 
 @pytest.mark.parametrize("background", [False, True])
-def test_each_epoch_trains_on_its_own_order_with_one_iterator(background, tmp_path, monkeypatch):
-    """fit makes one iterator an epoch (steps_per_epoch given to Keras), right after the previous epoch's last
-    step, before on_epoch_begin sets the next order: tf.data starts drawing, background threads too, only
-    when the first batch is asked for, so every epoch trains on its own order."""
+@pytest.mark.parametrize("n", [48, 88])  # 6 steps an epoch: executions of 3; 11 steps: none divide it near 4
+def test_each_epoch_trains_on_its_own_order_with_one_iterator(background, n, tmp_path, monkeypatch):
+    """Executions ending with the epochs, one iterator of the repeated pipeline serves the whole run: the
+    repeat restarts the pipeline when the next epoch's first batch is asked for, after on_epoch_begin has set
+    the epoch, and background threads prefetch only within their epoch (the repeat is outside them). Every
+    epoch trains on its own order. Not ending with them (below), fit makes one iterator an epoch
+    (steps_per_epoch given to Keras), right after the previous epoch's last step, before on_epoch_begin sets
+    the next order: tf.data starts drawing, background threads too, only when the first batch is asked for."""
     import tensorflow as tf
 
-    write_mnist(tmp_path, n=48)
+    write_mnist(tmp_path, n=n)
     ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
     pipe = data.make_pipeline(ds, 8, training=True, seed=4, background=background)
     expected = []
@@ -48,14 +52,19 @@ def test_each_epoch_trains_on_its_own_order_with_one_iterator(background, tmp_pa
 
     labelled = pipe.map(label_column)
     labelled.epoch_counter = pipe.epoch_counter
-    made, iterate = [], type(labelled).__iter__
-    monkeypatch.setattr(type(labelled), "__iter__", lambda self: made.append(self) or iterate(self))
+    made, iterate = [], tf.data.Dataset.__iter__
+    monkeypatch.setattr(tf.data.Dataset, "__iter__", lambda self: made.append(self) or iterate(self))
     model = keras.Sequential([keras.Input((28 * 28 + 1,)), Record(), keras.layers.Dense(10, activation="softmax")])
     config = training.TrainConfig(epochs=3, batch_size=8, lr=0.05, steps_per_execution=4)
-    test = data.make_pipeline(ds, 48, training=False).map(label_column)
-    training.fit(model, labelled, test, config, str(tmp_path / "run"), verbose=0)
+    test = data.make_pipeline(ds, n, training=False).map(label_column)
+    record = training.fit(model, labelled, test, config, str(tmp_path / "run"), verbose=0)
     np.testing.assert_array_equal(np.concatenate(seen), np.concatenate(expected))
-    assert 3 <= len([d for d in made if d is labelled]) <= 3 + 1  # one an epoch (and one after the last), not two
+    repeated = [d for d in made if d.cardinality() == tf.data.INFINITE_CARDINALITY]
+    per_epoch = [d for d in made if d is labelled]
+    if n == 48:
+        assert record["steps_per_execution_used"] == 3 and len(repeated) == 1 and not per_epoch
+    else:  # one an epoch (and one after the last), not two
+        assert record["steps_per_execution_used"] == 4 and not repeated and 3 <= len(per_epoch) <= 3 + 1
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
@@ -102,16 +111,29 @@ def test_googlenet_auxiliary_losses_are_weighted_and_ema_trains(tmp_path):
     assert record["final_test_accuracy"] is not None and "val_main_accuracy" in record["history"]
 
 
-def test_steps_per_execution_trains_the_same_epochs(tmp_path):
-    write_mnist(tmp_path, n=64)
+@pytest.mark.parametrize("n,used", [(56, 3), (64, 4)])
+def test_steps_per_execution_trains_the_same_epochs(n, used, tmp_path):
+    """7 steps an epoch have no divisor near 3: executions of 3, 3 and 1, an iterator an epoch; 8 steps: 2
+    executions of 4 (the nearest divisor, ties to the larger), one iterator for the run. Every step runs once."""
+    write_mnist(tmp_path, n=n)
     ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
-    pipe = data.make_pipeline(ds, 8, training=True)  # 8 steps per epoch, 3 executions of 3 (the last one short)
+    pipe = data.make_pipeline(ds, 8, training=True)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     config = training.TrainConfig(epochs=2, batch_size=8, lr=0.05, steps_per_execution=3)
     record = training.fit(model, pipe, data.make_pipeline(ds, 32, training=False), config, str(tmp_path / "run"),
                           verbose=0)
-    assert record["epochs_run"] == 2 and model.optimizer.iterations.numpy() == 16  # every step ran
-    assert record["config"]["steps_per_execution"] == 3
+    assert record["epochs_run"] == 2 and model.optimizer.iterations.numpy() == 2 * n // 8  # every step ran
+    assert record["config"]["steps_per_execution"] == 3 and record["steps_per_execution_used"] == used
+
+
+def test_steps_per_execution_moves_to_a_divisor_of_the_epoch():
+    from cnnzoo.training.engine import steps_per_execution_for
+
+    assert steps_per_execution_for(468, 32) == 36  # MNIST at batch 128: 13 executions, not 14 and a short one
+    assert steps_per_execution_for(390, 32) == 30  # CIFAR
+    assert steps_per_execution_for(8, 3) == 4 and steps_per_execution_for(7, 3) == 3  # a tie; no divisor
+    assert steps_per_execution_for(5, 32) == 5 and steps_per_execution_for(97, 1) == 1
+    assert steps_per_execution_for(1031, 32) == 32  # a prime: none within a factor of two
     with pytest.raises(ValueError, match="steps_per_execution must be a positive int. Received: steps_per_execution=0"):
         training.TrainConfig(steps_per_execution=0)
 
