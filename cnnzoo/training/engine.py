@@ -180,6 +180,10 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     command after a crash resumes from the last finished epoch), ``best.keras``,
     ``final.keras``, ``log.csv``, ``results.json`` and ``curves.png``.
 
+    ``config.steps_per_execution`` moves to a divisor of the epoch's steps near
+    it (`steps_per_execution_for`; ``steps_per_execution_used`` in the results),
+    so that one iterator of the repeated ``train_ds`` serves the whole run.
+
     Returns:
         The results record (also in ``results.json``).
 
