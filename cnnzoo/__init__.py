@@ -28,10 +28,11 @@ from cnnzoo.analysis import count_params, summary  # noqa: E402
 from cnnzoo.models.tcn import tcn  # noqa: E402
 from cnnzoo.models.video_resnet import mc3_18, r2plus1d_18, r3d_18  # noqa: E402
 from cnnzoo.registry import get_model, list_models, register_model  # noqa: E402
+from cnnzoo.weights import decode_predictions, list_weights, preprocess_input  # noqa: E402
 
 __all__ = [
-    "AUX_LOSS_WEIGHT", "__version__", "alexnet", "count_params", "get_model", "googlenet", "layers", "lenet5",
-    "list_models", "mc3_18", "r2plus1d_18", "r3d_18", "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
+    "AUX_LOSS_WEIGHT", "__version__", "alexnet", "count_params", "decode_predictions", "get_model", "googlenet",
+    "layers", "lenet5", "list_models", "list_weights", "preprocess_input", "mc3_18", "r2plus1d_18", "r3d_18", "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
     "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "summary", "tcn", "vgg11", "vgg11_bn", "vgg13",
     "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "without_aux",
 ]

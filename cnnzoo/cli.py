@@ -143,15 +143,33 @@ def _finetune(args):
 def _predict(args):
     import json as _json
 
-    from cnnzoo.training.finetune import predict
+    from cnnzoo.training.finetune import predict, predict_pretrained
 
-    if not os.path.exists(args.model):
-        raise CommandError(f"no such model file: {args.model}")
-    labels = None
-    if args.labels:
-        with open(args.labels) as f:
-            labels = _json.load(f)
-    for path, result in predict(args.model, args.images, top_k=args.top_k, labels=labels):
+    if args.top_k < 1:
+        raise CommandError(f"--top-k must be positive. Received: {args.top_k}")
+    if not args.model.endswith((".keras", ".h5")) and not os.path.exists(args.model):
+        import cnnzoo
+        from cnnzoo.weights import catalog
+
+        if args.model not in cnnzoo.list_models():
+            raise CommandError(f"{args.model!r} is neither a .keras file nor a registered model (cnnzoo list)")
+        sets = catalog.list_weights(args.model)
+        if not sets:
+            raise CommandError(f"{args.model} has no pretrained weights: predict with a trained .keras file")
+        weights = args.weights or next((s.dataset for s in sets if s.default), sets[0].tag)
+        try:
+            results = predict_pretrained(args.model, weights, args.images, top_k=args.top_k)
+        except (ValueError, OSError) as e:
+            raise CommandError(str(e)) from None
+    else:
+        if not os.path.exists(args.model):
+            raise CommandError(f"no such model file: {args.model}")
+        labels = None
+        if args.labels:
+            with open(args.labels) as f:
+                labels = _json.load(f)
+        results = predict(args.model, args.images, top_k=args.top_k, labels=labels)
+    for path, result in results:
         if isinstance(result, str):
             print(f"{path}: {result}")
             continue
@@ -206,11 +224,14 @@ def build_parser():
     finetune.add_arguments(p)
     p.set_defaults(run=_finetune)
 
-    p = commands.add_parser("predict", help="top-k classes of images with a saved model")
-    p.add_argument("model", help="a .keras file (classes.json beside it names the classes)")
+    p = commands.add_parser("predict", help="top-k classes of images with a saved or a pretrained model")
+    p.add_argument("model", help="a .keras file (classes.json and preprocessing.json beside it, as finetune "
+                                 "writes them), or a registered model name with pretrained weights (resnet50)")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--labels", help="a JSON list of class names")
+    p.add_argument("--labels", help="a JSON list of class names (.keras models)")
+    p.add_argument("--weights", default=None, help="for a model name: the weight set (default: 'imagenet'); "
+                                                   "its preprocessing and class names are used")
     p.set_defaults(run=_predict)
 
     from cnnzoo.export import FORMATS

@@ -1,4 +1,8 @@
-"""Weights from elsewhere: keras.applications ResNet50/101/152 and VGG16/19.
+"""Weights from elsewhere: torchvision state dicts, keras.applications ResNet50/101/152 and VGG16/19.
+
+``from_torchvision(name_or_model, state_dict_or_path)`` maps a torchvision
+state dict (a ``.pth`` file read without torch, a ``.safetensors`` file, or a
+dict of arrays) onto the cnnzoo twin by name (`cnnzoo.weights.torchvision`).
 
 ``from_keras_applications(app_model)`` builds the equivalent cnnzoo network
 (ResNet: ``stride_in_1x1=True, conv_bias=True``, keras.applications' layout) and
@@ -73,6 +77,48 @@ def _sublayer(model, path):
         if layer is None:
             raise ValueError(f"cnnzoo model has no {path!r}")
     return layer
+
+
+def from_torchvision(name_or_model, state_dict_or_path, **builder_kwargs):
+    """The cnnzoo twin of a torchvision model, with its weights.
+
+    Args:
+        name_or_model: a registered name with a torchvision twin (``"resnet50"``,
+            ``"vgg16_bn"``, ``"googlenet"``, ``"r2plus1d_18"``...; see
+            `cnnzoo.weights.TORCHVISION_TWINS`), or a cnnzoo model built by one of
+            those builders (its ``name`` must be the registered name).
+        state_dict_or_path: a ``.pth`` / ``.pt`` file (either of ``torch.save``'s
+            formats; read without torch, and no pickled code is run), a
+            ``.safetensors`` file, or a dict of arrays or tensors.
+        **builder_kwargs: arguments for the builder when a name is given
+            (``input_shape``, ``classes``, ``include_top``...). With
+            ``include_top=False`` or other ``classes`` the classifier is skipped.
+
+    Returns:
+        The ``keras.Model``. Raises ``ValueError`` naming every tensor that does not
+        fit (nothing is loaded then).
+    """
+    from cnnzoo.weights.torchvision import TORCHVISION_TWINS, load_torchvision_state
+
+    if isinstance(name_or_model, str):
+        if builder_kwargs.get("weights") is not None:
+            raise ValueError(f"from_torchvision loads the weights itself. Received: weights={builder_kwargs['weights']!r}")
+        arch = name_or_model
+        if arch not in TORCHVISION_TWINS:
+            raise ValueError(f"{arch!r} has no torchvision twin; these do: {', '.join(TORCHVISION_TWINS)}. "
+                             f"Received: name_or_model={arch!r}")
+        model = cnnzoo.get_model(arch, **builder_kwargs)
+    elif isinstance(name_or_model, keras.Model):
+        if builder_kwargs:
+            raise ValueError(f"builder arguments need a model name, not a built model. Received: {sorted(builder_kwargs)}")
+        model, arch = name_or_model, name_or_model.name
+        if arch not in TORCHVISION_TWINS:
+            raise ValueError(f"model {arch!r} is not named after a torchvision twin; pass the registered name "
+                             f"({', '.join(TORCHVISION_TWINS)}) instead")
+    else:
+        raise TypeError(f"name_or_model must be a model name or a keras.Model. Received: {type(name_or_model).__name__}")
+    load_torchvision_state(arch, model, state_dict_or_path)
+    return model
 
 
 def from_keras_applications(app_model):

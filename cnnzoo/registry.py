@@ -7,19 +7,33 @@ closest matches.
 
 import difflib
 import fnmatch
+import functools
 
 _MODELS = {}
 
 
 def register_model(fn=None, *, name=None):
-    """Decorator that registers a model builder under ``name`` (its function name by default)."""
+    """Decorator that registers a model builder under ``name`` (its function name by default).
+
+    The registered builder is ``fn`` behind one wrapper that handles pretrained
+    weights for every family (`cnnzoo.weights.pretrained.build`): a weight set's
+    name (``weights="imagenet"``) or a torchvision ``.pth`` / ``.safetensors``
+    file; None and Keras weight files go to ``fn`` unchanged.
+    """
 
     def wrap(fn):
         key = name or fn.__name__
         if key in _MODELS:
             raise ValueError(f"A model is already registered under name={key!r}")
-        _MODELS[key] = fn
-        return fn
+
+        @functools.wraps(fn)
+        def builder(*args, **kwargs):
+            from cnnzoo.weights import pretrained
+
+            return pretrained.build(key, fn, args, kwargs)
+
+        _MODELS[key] = builder
+        return builder
 
     return wrap(fn) if fn is not None else wrap
 

@@ -2,6 +2,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Where the optional torchvision extra is installed (test_torchvision.py), torch and torchvision
+# must be imported before TensorFlow: the other order crashes the interpreter on this project's machines.
+try:
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+except ImportError:
+    pass
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

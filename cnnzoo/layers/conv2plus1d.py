@@ -11,7 +11,7 @@ import keras
 
 from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
 from cnnzoo.layers import rank as rank_lib
-from cnnzoo.layers.normalization import check_activation, check_norm
+from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings
 
 
 def midplanes(in_channels, filters, kernel_size=3):
@@ -37,11 +37,14 @@ class Conv2Plus1D(keras.layers.Layer):
         use_bias: biases of the two convolutions. Defaults to `False`.
         kernel_initializer: Defaults to `"he_normal"`.
         data_format: channels_last only. Defaults to `None`.
+        norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 
     def __init__(self, filters, mid_filters=None, kernel_size=3, strides=1, norm="batch", activation="relu",
-                 use_bias=False, kernel_initializer="he_normal", data_format=None, **kwargs):
+                 use_bias=False, kernel_initializer="he_normal", data_format=None, norm_epsilon=None,
+                 norm_momentum=None, **kwargs):
         super().__init__(**kwargs)
+        self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         rank_lib.positive_int(filters, "filters")
         rank_lib.positive_int(kernel_size, "kernel_size")
         rank_lib.positive_int(mid_filters, "mid_filters", allow_none=True)
@@ -67,6 +70,7 @@ class Conv2Plus1D(keras.layers.Layer):
         mid = self.mid_filters or midplanes(int(input_shape[-1]), self.filters, k)
         self.spatial = ConvNormAct(mid, (1, k, k), strides=(1, sh, sw), padding=(0, p, p), norm=self.norm,
                                    activation=self.activation, use_bias=self.use_bias,
+                                   norm_epsilon=self.norm_epsilon, norm_momentum=self.norm_momentum,
                                    kernel_initializer=self.kernel_initializer, name="spatial")
         self.temporal = ConvNormAct(self.filters, (k, 1, 1), strides=(st, 1, 1), padding=(p, 0, 0), norm=None,
                                     activation=None, use_bias=self.use_bias,
@@ -86,5 +90,6 @@ class Conv2Plus1D(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=self.filters, mid_filters=self.mid_filters, kernel_size=self.kernel_size,
                       strides=self.strides, norm=self.norm, activation=self.activation, use_bias=self.use_bias,
-                      kernel_initializer=self.kernel_initializer, data_format=self.data_format)
+                      kernel_initializer=self.kernel_initializer, data_format=self.data_format,
+                      norm_epsilon=self.norm_epsilon, norm_momentum=self.norm_momentum)
         return config

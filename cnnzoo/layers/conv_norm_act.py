@@ -4,7 +4,9 @@ import keras
 from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
-from cnnzoo.layers.normalization import check_activation, check_norm, make_activation, make_norm
+from cnnzoo.layers.normalization import (
+    check_activation, check_norm, check_norm_settings, make_activation, make_norm,
+)
 
 
 def check_data_format(data_format):
@@ -69,6 +71,10 @@ class ConvNormAct(keras.layers.Layer):
         conv_type: ``"standard"``, or ``"2plus1d"``: the convolution is a
             `Conv2Plus1D` (3D inputs, symmetric ``k // 2`` padding). Defaults to `"standard"`.
         mid_filters: `Conv2Plus1D`'s mid-channels (None: torchvision's formula).
+        norm_epsilon: the norm's epsilon; None is `make_norm`'s default
+            (1e-5 for batch norm). Defaults to `None`.
+        norm_momentum: batch norm's momentum; None is `make_norm`'s default
+            (0.9). Defaults to `None`.
     """
 
     def __init__(
@@ -89,9 +95,12 @@ class ConvNormAct(keras.layers.Layer):
         data_format=None,
         conv_type="standard",
         mid_filters=None,
+        norm_epsilon=None,
+        norm_momentum=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         if conv_type not in ("standard", "2plus1d"):
             raise ValueError(f"conv_type must be 'standard' or '2plus1d'. Received: conv_type={conv_type!r}")
         self.conv_type = conv_type
@@ -212,7 +221,8 @@ class ConvNormAct(keras.layers.Layer):
                              f"Received: kernel_size={self.kernel_size}, input_shape={shape}")
         self.conv = Conv2Plus1D(self.filters, self.mid_filters, kernel[0], strides, norm=self.norm or "batch",
                                 activation=self.activation or "relu", use_bias=self.use_bias,
-                                kernel_initializer=self.kernel_initializer, name="conv")
+                                kernel_initializer=self.kernel_initializer, norm_epsilon=self.norm_epsilon,
+                                norm_momentum=self.norm_momentum, name="conv")
         self.conv.build(shape)
         return self.conv.compute_output_shape(shape)
 
@@ -226,6 +236,8 @@ class ConvNormAct(keras.layers.Layer):
             axis=axis,
             name="norm",
             gamma_initializer="zeros" if zero_init else "ones",
+            epsilon=self.norm_epsilon,
+            momentum=self.norm_momentum,
         )
 
     def _check_fits(self, input_shape, kernel, dilation, conv_padding, pad_pairs):
@@ -304,6 +316,8 @@ class ConvNormAct(keras.layers.Layer):
             data_format=self.data_format,
             conv_type=self.conv_type,
             mid_filters=self.mid_filters,
+            norm_epsilon=self.norm_epsilon,
+            norm_momentum=self.norm_momentum,
         )
         return config
 

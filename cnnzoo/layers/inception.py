@@ -8,7 +8,7 @@ from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
-from cnnzoo.layers.normalization import check_activation, check_norm
+from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings
 from cnnzoo.layers.pooling import Pooling
 
 
@@ -33,6 +33,7 @@ class InceptionModule(keras.layers.Layer):
         use_bias: as in `ConvNormAct`. Defaults to `None`.
         kernel_initializer: Defaults to `"he_normal"`.
         data_format: Defaults to `None` (channels_last).
+        norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 
     def __init__(
@@ -49,9 +50,12 @@ class InceptionModule(keras.layers.Layer):
         use_bias=None,
         kernel_initializer="he_normal",
         data_format=None,
+        norm_epsilon=None,
+        norm_momentum=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         self.filters_1x1 = rank_lib.positive_int(filters_1x1, "filters_1x1")
         self.filters_3x3_reduce = rank_lib.positive_int(filters_3x3_reduce, "filters_3x3_reduce")
         self.filters_3x3 = rank_lib.positive_int(filters_3x3, "filters_3x3")
@@ -79,6 +83,8 @@ class InceptionModule(keras.layers.Layer):
                 use_bias=self.use_bias,
                 kernel_initializer=self.kernel_initializer,
                 data_format=self.data_format,
+                norm_epsilon=self.norm_epsilon,
+                norm_momentum=self.norm_momentum,
                 name=name,
             )
 
@@ -128,5 +134,7 @@ class InceptionModule(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
             data_format=self.data_format,
+            norm_epsilon=self.norm_epsilon,
+            norm_momentum=self.norm_momentum,
         )
         return config

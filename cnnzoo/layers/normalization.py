@@ -1,7 +1,8 @@
 """Normalization and activation factories, and local response normalization.
 
 Every block asks :func:`make_norm` and :func:`make_activation` for its layers,
-so the BatchNorm momentum and epsilon live here and nowhere else.
+so the BatchNorm momentum and epsilon defaults live here and nowhere else
+(a block takes ``norm_epsilon`` / ``norm_momentum`` when a model needs others).
 """
 
 import math
@@ -32,7 +33,19 @@ def check_norm(norm, name="norm"):
     return norm.lower()
 
 
-def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtype=None):
+def check_norm_settings(epsilon, momentum):
+    """Validates a block's ``norm_epsilon`` / ``norm_momentum`` (None: this module's defaults)."""
+    if epsilon is not None and (isinstance(epsilon, bool) or not isinstance(epsilon, (int, float))
+                                or not 0 < epsilon < 1):
+        raise ValueError(f"norm_epsilon must be a number in (0, 1) or None. Received: norm_epsilon={epsilon!r}")
+    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+                                 or not 0 <= momentum < 1):
+        raise ValueError(f"norm_momentum must be a number in [0, 1) or None. Received: norm_momentum={momentum!r}")
+    return (None if epsilon is None else float(epsilon)), (None if momentum is None else float(momentum))
+
+
+def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtype=None, epsilon=None,
+              momentum=None):
     """A normalization layer over the channel axis.
 
     Args:
@@ -44,16 +57,23 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
         name: layer name.
         gamma_initializer: initializer of the scale. Defaults to `"ones"`.
         dtype: layer dtype policy. Defaults to `None`.
+        epsilon: the norm's epsilon; None takes `BATCH_NORM_EPSILON` (batch)
+            or `LAYER_NORM_EPSILON` (layer, group). A model that needs another
+            (torchvision's GoogLeNet: 1e-3) passes it to its blocks.
+            Defaults to `None`.
+        momentum: batch norm's moving-average momentum; None takes
+            `BATCH_NORM_MOMENTUM`. Defaults to `None`.
 
     Returns:
         A Keras layer.
     """
     norm = check_norm(norm)
+    epsilon, momentum = check_norm_settings(epsilon, momentum)
     if norm == "batch":
         return BatchNormalization(
             axis=axis,
-            momentum=BATCH_NORM_MOMENTUM,
-            epsilon=BATCH_NORM_EPSILON,
+            momentum=BATCH_NORM_MOMENTUM if momentum is None else momentum,
+            epsilon=BATCH_NORM_EPSILON if epsilon is None else epsilon,
             gamma_initializer=gamma_initializer,
             name=name,
             dtype=dtype,
@@ -61,7 +81,7 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
     if norm == "layer":
         return keras.layers.LayerNormalization(
             axis=axis,
-            epsilon=LAYER_NORM_EPSILON,
+            epsilon=LAYER_NORM_EPSILON if epsilon is None else epsilon,
             gamma_initializer=gamma_initializer,
             name=name,
             dtype=dtype,
@@ -69,7 +89,7 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
     return keras.layers.GroupNormalization(
         groups=math.gcd(GROUP_NORM_GROUPS, channels),
         axis=axis,
-        epsilon=LAYER_NORM_EPSILON,
+        epsilon=LAYER_NORM_EPSILON if epsilon is None else epsilon,
         gamma_initializer=gamma_initializer,
         name=name,
         dtype=dtype,

@@ -1,6 +1,7 @@
 """Rank-generic pooling: max/average with explicit padding, global, adaptive and LP pooling."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
@@ -107,40 +108,90 @@ class Pooling(_WindowPooling):
     input, as PyTorch's ``MaxPool(padding=p)``) and with zeros for average
     pooling (counted in the average, as PyTorch's ``count_include_pad=True``).
 
+    ``ceil_mode=True`` is PyTorch's ``ceil_mode``: the output length is
+    ``ceil((n + pad - k) / s) + 1`` instead of the floor, less one when the last
+    window would start beyond the input and its leading padding (PyTorch's
+    rule). The extra positions are padded at the end only, with ``-inf`` for
+    max pooling; average pooling divides by the part of each window inside
+    the (explicitly padded) input, as PyTorch does. torchvision's GoogLeNet
+    pools this way.
+
     Args:
         mode: ``"max"`` or ``"avg"``. Defaults to `"max"`.
         pool_size: int or tuple. Defaults to `2`.
         strides: int, tuple or None (= pool_size). Defaults to `None`.
         padding: ``"valid"``, ``"same"`` or explicit (int, tuple, pairs).
             Defaults to `"valid"`.
+        ceil_mode: round the output length up (needs ``"valid"`` or explicit
+            padding and static spatial sizes). Defaults to `False`.
         rank: 1, 2, 3 or None (from the input). Defaults to `None`.
         data_format: Defaults to `None` (channels_last).
     """
 
-    def __init__(self, mode="max", pool_size=2, strides=None, padding="valid", rank=None, data_format=None, **kwargs):
+    def __init__(self, mode="max", pool_size=2, strides=None, padding="valid", rank=None, data_format=None,
+                 ceil_mode=False, **kwargs):
         super().__init__(pool_size, strides, padding, rank, data_format, **kwargs)
         self.mode = check_mode(mode)
+        if not isinstance(ceil_mode, bool):
+            raise TypeError(f"ceil_mode must be a bool. Received: ceil_mode={ceil_mode!r}")
+        if ceil_mode and self.padding == "same":
+            raise ValueError("ceil_mode=True needs padding='valid' or explicit padding ('same' already rounds up). "
+                             "Received: padding='same'")
+        self.ceil_mode = ceil_mode
 
     def build(self, input_shape):
         rank, size, strides = self._geometry(input_shape)
         self._pad_pairs = self._pairs(input_shape, size, strides, need_same_pairs=False)
-        self._check_fits(input_shape, size, self._pad_pairs)
+        self._avg_scale = None
+        if self.ceil_mode:  # windows may hang over the end: at least one output is what must fit
+            self._pad_pairs, self._avg_scale = self._ceil_geometry(input_shape, size, strides)
+        else:
+            self._check_fits(input_shape, size, self._pad_pairs)
         table = rank_lib.MAX_POOL if self.mode == "max" else rank_lib.AVG_POOL
         self.pool = table[rank](
             pool_size=size,
             strides=strides,
-            padding=self.padding if isinstance(self.padding, str) else "valid",
+            padding=self.padding if isinstance(self.padding, str) and not self.ceil_mode else "valid",
             data_format=self.data_format,
             name="pool",
         )
 
+    def _ceil_geometry(self, input_shape, size, strides):
+        """Padding pairs with the ceil-mode tail added, and the average's correction (None if none is needed)."""
+        dims = spatial_dims(input_shape, self.data_format)
+        if any(n is None for n in dims):
+            raise ValueError(f"Pooling '{self.name}' with ceil_mode=True needs static spatial dimensions. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        pairs = self._pad_pairs or tuple((0, 0) for _ in dims)
+        new_pairs, counts = [], []
+        for n, k, s, (before, after) in zip(dims, size, strides, pairs):
+            out = rank_lib.conv_output_length(n, k, s, (before, after), ceil_mode=True)
+            if out < 1:
+                raise ValueError(f"Pooling '{self.name}': pool_size={self.pool_size} leaves no output "
+                                 f"even with ceil_mode. Received: input_shape={tuple(input_shape)}")
+            padded = n + before + after
+            new_pairs.append((before, after + max((out - 1) * s + k - padded, 0)))
+            starts = np.arange(out) * s
+            counts.append(np.minimum(starts + k, padded) - starts)
+        scale = None
+        if self.mode == "avg" and any(np.any(c != k) for c, k in zip(counts, size)):
+            count = counts[0]
+            for c in counts[1:]:
+                count = np.multiply.outer(count, c)
+            scale = (np.prod(size) / count).astype("float32")
+            scale = scale[..., None] if self.data_format == "channels_last" else scale[None]
+        return tuple(new_pairs), scale
+
     def call(self, inputs):
         value = float("-inf") if self.mode == "max" else 0.0
-        return self.pool(self._pad(inputs, self._pad_pairs, value))
+        out = self.pool(self._pad(inputs, self._pad_pairs, value))
+        if self._avg_scale is not None:
+            out = out * ops.cast(self._avg_scale, out.dtype)
+        return out
 
     def get_config(self):
         config = super().get_config()
-        config.update(mode=self.mode)
+        config.update(mode=self.mode, ceil_mode=self.ceil_mode)
         return config
 
 

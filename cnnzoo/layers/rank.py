@@ -188,13 +188,16 @@ def same_padding_pairs(kernel_size, strides, dilation_rate):
     return tuple(pairs)
 
 
-def conv_output_length(n, kernel_size, stride, padding, dilation=1):
+def conv_output_length(n, kernel_size, stride, padding, dilation=1, ceil_mode=False):
     """The closed form ``floor((n + p - d(k-1) - 1)/s) + 1``.
 
     Args:
         n: input length, or None.
         kernel_size, stride, dilation: ints.
         padding: ``"same"``, ``"valid"``, ``"causal"`` or a ``(before, after)`` pair.
+        ceil_mode: PyTorch's pooling ``ceil_mode``: the ceiling instead of the
+            floor, less one when the last window would start beyond the input
+            and its leading padding. Defaults to `False`.
 
     Returns:
         The output length, or None when ``n`` is None.
@@ -203,10 +206,17 @@ def conv_output_length(n, kernel_size, stride, padding, dilation=1):
         return None
     if padding == "same":
         return -(-n // stride)
+    before = 0
     if padding == "valid":
         total = 0
     elif padding == "causal":
-        total = dilation * (kernel_size - 1)
+        total = before = dilation * (kernel_size - 1)
     else:
-        total = padding[0] + padding[1]
-    return (n + total - dilation * (kernel_size - 1) - 1) // stride + 1
+        before, total = padding[0], padding[0] + padding[1]
+    span = n + total - dilation * (kernel_size - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if out > 1 and (out - 1) * stride >= n + before:
+        out -= 1
+    return out

@@ -12,7 +12,9 @@ from keras import ops
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv2plus1d import midplanes
 from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format
-from cnnzoo.layers.normalization import check_activation, check_norm, make_activation, make_norm
+from cnnzoo.layers.normalization import (
+    check_activation, check_norm, check_norm_settings, make_activation, make_norm,
+)
 from cnnzoo.layers.regularization import DropPath
 
 SHORTCUTS = ("A", "B")
@@ -57,6 +59,7 @@ class ResidualBlock(keras.layers.Layer):
         kernel_initializer: Defaults to `"he_normal"`.
         rank: 1, 2, 3 or None (from the input). Defaults to `None`.
         data_format: Defaults to `None` (channels_last).
+        norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 
     expansion = 1
@@ -82,9 +85,12 @@ class ResidualBlock(keras.layers.Layer):
         kernel_size=3,
         conv_type="standard",
         causal=False,
+        norm_epsilon=None,
+        norm_momentum=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         self.causal = bool(causal)
         if conv_type not in CONV_TYPES:
             raise ValueError(f"conv_type must be one of {CONV_TYPES}. Received: conv_type={conv_type!r}")
@@ -155,12 +161,17 @@ class ResidualBlock(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
             data_format=self.data_format,
+            norm_epsilon=self.norm_epsilon,
+            norm_momentum=self.norm_momentum,
         )
         shape = tuple(input_shape)
         self.pre_norm = self.pre_act = None
         if self.preact:
             # v2: one norm-activation on the input, shared by branch and projection.
-            self.pre_norm = make_norm(self.norm, in_channels, axis=self._channel_axis(), name="preact_norm") if self.norm else None
+            self.pre_norm = make_norm(
+                self.norm, in_channels, axis=self._channel_axis(), name="preact_norm",
+                epsilon=self.norm_epsilon, momentum=self.norm_momentum,
+            ) if self.norm else None
             if self.pre_norm is not None:
                 self.pre_norm.build(shape)
             self.pre_act = make_activation(self.activation, name="preact_act")
@@ -291,6 +302,8 @@ class ResidualBlock(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer,
             rank=self.rank,
             data_format=self.data_format,
+            norm_epsilon=self.norm_epsilon,
+            norm_momentum=self.norm_momentum,
         )
         return config
 

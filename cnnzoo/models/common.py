@@ -12,6 +12,7 @@ keras.applications. Composite blocks name their inner layers (``conv1``,
 """
 
 import dataclasses
+import inspect
 import os
 import re
 import tempfile
@@ -64,18 +65,28 @@ def check_common_args(family, *, include_top, weights, pooling, classes, classif
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise TypeError(
-            f"weights must be None or a path to a .weights.h5 / .keras file. Received: weights={weights!r}"
-        )
-    if isinstance(weights, str) and weights in ("imagenet",):
-        raise ValueError(
-            "cnnzoo downloads no weights: pass a path to a .weights.h5 or .keras file "
-            "(see cnnzoo.interop to import keras.applications weights). Received: weights='imagenet'"
+            "weights must be None, a weight set name ('imagenet') or a path to a .weights.h5 / .keras / "
+            f".pth / .safetensors file. Received: weights={weights!r}"
         )
     if not isinstance(include_top, bool):
         raise TypeError(f"include_top must be a bool. Received: include_top={include_top!r}")
     check_activation(classifier_activation, "classifier_activation")
     check_norm(norm)
     check_activation(activation)
+
+
+def entry_signature(generic, fixed=None):
+    """The signature of an entry point ``name(**kwargs) -> generic(arch, **kwargs)``: the generic
+    builder's keyword arguments, with the values a variant fixes as their defaults.
+
+    Entry points carry it as ``__signature__``, so ``help()`` shows the real arguments and the
+    pretrained-weights check (`cnnzoo.weights.pretrained`) sees their defaults.
+    """
+    params = list(inspect.signature(generic).parameters.values())[1:]
+    fixed = fixed or {}
+    return inspect.Signature([
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, default=fixed.get(p.name, p.default)) for p in params
+    ])
 
 
 def overwrite_fixed(kwargs, fixed, model_name):
@@ -98,13 +109,13 @@ def min_input_size(chain_for):
     """The smallest spatial size for which every step of a geometry chain stays >= 1.
 
     Args:
-        chain_for: a function ``n -> [(kernel, stride, padding, dilation), ...]``
+        chain_for: a function ``n -> [(kernel, stride, padding, dilation[, ceil_mode]), ...]``
             giving the downsampling steps of one spatial axis for input size ``n``.
     """
     for n in range(1, 4096):
         size = n
-        for kernel, stride, padding, dilation in chain_for(n):
-            size = rank_lib.conv_output_length(size, kernel, stride, padding, dilation)
+        for step in chain_for(n):
+            size = rank_lib.conv_output_length(size, *step)
             if size < 1:
                 break
         else:

@@ -2,10 +2,13 @@
 
 Szegedy et al. 2015, "Going Deeper with Convolutions".
 
-The default is torchvision-compatible (6,624,904 parameters): BatchNorm, no
-convolution bias, no LRN, and a 3x3 kernel in the branch the paper calls 5x5,
+The default is torchvision-compatible (6,624,904 parameters): BatchNorm with
+epsilon 1e-3 (torchvision's ``BasicConv2d``), no convolution bias, no LRN,
+max pools that round up (PyTorch's ``ceil_mode=True`` with no padding, as
+Caffe pooled), and a 3x3 kernel in the branch the paper calls 5x5,
 torchvision's known deviation (pytorch/vision#906, kept there for its
-pretrained weights). ``inception_5x5=True, norm=None`` is the paper: true 5x5
+pretrained weights). It computes torchvision's function at every input size
+(tests/test_torchvision.py). ``inception_5x5=True, norm=None`` is the paper: true 5x5
 branch, convolution bias, LRN after the stem's first pool and third
 convolution (6,998,552 parameters; 13,378,280 with the two auxiliary heads).
 LRN appears exactly when ``norm`` is None: BatchNorm replaced it.
@@ -58,12 +61,24 @@ STAGES = {
     },
 }
 AUX_AFTER = {"inception4_a": "aux1", "inception4_d": "aux2"}
-MIN_SIZE = 1  # every step pads ("same" or explicit): any size >= 1 fits
+BATCH_NORM_EPSILON = 1e-3  # torchvision's BasicConv2d (the global default is PyTorch's 1e-5)
+# The max pools between stages: (pool size, stride), rounding up as torchvision's ceil_mode=True.
+STEM_POOL = (3, 2)
+STAGE_POOLS = {"inception4": (3, 2), "inception5": (2, 2)}  # torchvision's last pool is 2x2 (paper: 3x3)
 
 
-def _aux_head(x, name, *, classes, classifier_activation, norm, activation, width):
+def _chain(_):
+    pool = lambda k, s: (k, s, "valid", 1, True)  # noqa: E731
+    return [(7, 2, (3, 3), 1), pool(*STEM_POOL), pool(*STEM_POOL), *(pool(*p) for p in STAGE_POOLS.values())]
+
+
+MIN_SIZE = common.min_input_size(_chain)
+
+
+def _aux_head(x, name, *, classes, classifier_activation, norm, activation, width, norm_epsilon):
     x = AdaptivePooling(4, name=f"{name}_pool")(x)
-    x = ConvNormAct(common.scaled(128, width), 1, norm=norm, activation=activation, name=f"{name}_conv")(x)
+    x = ConvNormAct(common.scaled(128, width), 1, norm=norm, activation=activation, norm_epsilon=norm_epsilon,
+                    name=f"{name}_conv")(x)
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     x = keras.layers.Dense(common.scaled(1024, width), activation=activation, name=f"{name}_fc")(x)
     x = keras.layers.Dropout(0.7, name=f"{name}_dropout")(x)
@@ -120,26 +135,24 @@ def googlenet(
         "googlenet", input_shape=input_shape, input_tensor=input_tensor,
         default_shape=(224, 224, 3), min_size=MIN_SIZE,
     )
-    unit = dict(norm=norm, activation=activation)
+    unit = dict(norm=norm, activation=activation, norm_epsilon=BATCH_NORM_EPSILON)
     lrn = norm is None
     features = common.FeatureRecorder()
     x = ConvNormAct(common.scaled(64, width), 7, strides=2, padding=3, **unit, name="stem_conv1")(x)
-    x = Pooling("max", 3, strides=2, padding="same", name="stem_pool1")(x)
+    x = Pooling("max", *STEM_POOL, ceil_mode=True, name="stem_pool1")(x)
     if lrn:
         x = LocalResponseNormalization(name="stem_lrn1")(x)
     x = ConvNormAct(common.scaled(64, width), 1, **unit, name="stem_conv2")(x)
     x = ConvNormAct(common.scaled(192, width), 3, padding=1, **unit, name="stem_conv3")(x)
     if lrn:
         x = LocalResponseNormalization(name="stem_lrn2")(x)
-    x = Pooling("max", 3, strides=2, padding="same", name="stem_pool2")(x)
+    x = Pooling("max", *STEM_POOL, ceil_mode=True, name="stem_pool2")(x)
     features.add("stem", x, 8)
     aux = {}
     reduction = 8
     for s, (stage, modules) in enumerate(STAGES.items()):
         if s:
-            # torchvision's last pool is 2x2 (paper: 3x3); same output size, no parameters.
-            size = 3 if stage != "inception5" else 2
-            x = Pooling("max", size, strides=2, padding="same", name=f"{stage}_pool")(x)
+            x = Pooling("max", *STAGE_POOLS[stage], ceil_mode=True, name=f"{stage}_pool")(x)
             reduction *= 2
         for letter, cfg in modules.items():
             layer_name = f"{stage}_{letter}"

@@ -54,7 +54,12 @@ SPECS = {
 }
 MIN_SIZE = 1  # every convolution and pool pads: any size >= 1 fits
 
-_DEFAULT = object()
+class _SpecDefault:
+    def __repr__(self):
+        return "<the spec's>"
+
+
+_DEFAULT = _SpecDefault()  # classes: the spec's (1000 ImageNet, 10 CIFAR)
 
 
 def _resnet(
@@ -204,6 +209,7 @@ def _entry(arch):
         return _resnet(arch, **kwargs)
 
     builder.__name__ = builder.__qualname__ = arch
+    builder.__signature__ = common.entry_signature(_resnet)
     builder.__doc__ = _DOC.format(
         depth=arch[len("resnet"):],
         kind="CIFAR, He et al. 2016 section 4.2" if spec.stem == "cifar" else "ImageNet",

@@ -103,6 +103,7 @@ def _entry(config, bn):
         return _vgg(config, **common.overwrite_fixed(kwargs, fixed, model_name))
 
     builder.__name__ = builder.__qualname__ = model_name
+    builder.__signature__ = common.entry_signature(_vgg, fixed)
     builder.__doc__ = _DOC.format(
         title=f"{config.upper()}{' with BatchNorm' if bn else ''} (conv bias kept)",
         norm="fixed to 'batch' (see the plain variant for none)." if bn

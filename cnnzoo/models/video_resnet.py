@@ -104,6 +104,7 @@ def _entry(arch, title):
         return _video_resnet(arch, **kwargs)
 
     builder.__name__ = builder.__qualname__ = arch
+    builder.__signature__ = common.entry_signature(_video_resnet)
     builder.__doc__ = _DOC.format(title=title)
     builder.ranks = (3,)
     return register_model(builder)

@@ -19,7 +19,10 @@ DEFAULTS = dict(epochs_head=5, epochs_finetune=5, lr_head=1e-3, lr_finetune=1e-4
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="registered model name, or a .keras file to start from")
     parser.add_argument("--weights", default=None,
-                        help="a .keras model (any head) or a .weights.h5 of --model built with --weights-classes")
+                        help="pretrained weights of --model: a weight set name ('imagenet', 'kinetics400', a tag such "
+                             "as 'imagenet1k_v2'; see cnnzoo.list_weights()) or a torchvision .pth / .safetensors "
+                             "file; or a .keras model (any head) or a .weights.h5 of --model built with "
+                             "--weights-classes")
     parser.add_argument("--weights-classes", type=int, default=None, help="classes of the --weights .weights.h5 file")
     parser.add_argument("--data-dir", required=True, help="one sub-folder per class (images, or clip folders for 3D)")
     parser.add_argument("--val-dir", default=None, help="a separate validation folder (default: split --data-dir)")
@@ -47,12 +50,15 @@ def _base_model(args, input_shape):
 
     import cnnzoo
     from cnnzoo.models.common import load_weights
+    from cnnzoo.weights import catalog, pretrained
 
     if args.model.endswith(".keras"):
         return keras.saving.load_model(args.model, compile=False)
     kwargs = {"input_shape": input_shape}
     if args.weights is None:
         return cnnzoo.get_model(args.model, **kwargs)
+    if catalog.is_weight_name(args.weights) or args.weights.lower().endswith(pretrained.TORCH_SUFFIXES):
+        return cnnzoo.get_model(args.model, weights=args.weights, **{k: v for k, v in kwargs.items() if v})
     if args.weights.endswith(".keras"):
         source = keras.saving.load_model(args.weights, compile=False)
         model = cnnzoo.get_model(args.model, classes=source.output_shape[-1], **kwargs)
@@ -71,11 +77,22 @@ def _last_stage(model):
     return stages[-1] if stages else None
 
 
-def per_class_accuracy(model, dataset, batch_size=64):
+PREPROCESSING_FILE = "preprocessing.json"  # beside model.keras: how predict prepares an image
+
+
+def input_normalization(model):
+    """``{"mean": ..., "std": ...}`` of the weight set a model was built with (empty: inputs in [0, 1])."""
+    weight_set = getattr(model, "pretrained", None)
+    if weight_set is None:
+        return {"mean": None, "std": None}
+    return {"mean": list(weight_set.preprocessing.mean), "std": list(weight_set.preprocessing.std)}
+
+
+def per_class_accuracy(model, dataset, normalization=None, batch_size=64):
     from cnnzoo.data import make_pipeline
 
     preds = []
-    for x, _ in make_pipeline(dataset, batch_size, training=False):
+    for x, _ in make_pipeline(dataset, batch_size, training=False, **(normalization or {})):
         preds.append(np.argmax(model.predict_on_batch(x), axis=-1))
     pred = np.concatenate(preds)
     per_class = [float(np.mean(pred[dataset.labels == c] == c)) if np.any(dataset.labels == c) else None
@@ -114,8 +131,9 @@ def run(args):
         train, val = split(train, args.val_split, seed=args.seed)
     model = transfer.replace_head(base, train.num_classes)
     batch = min(args.batch_size, len(train))
-    train_ds = data.make_pipeline(train, batch, training=True, seed=args.seed)
-    val_ds = data.make_pipeline(val, 64, training=False)
+    normalization = input_normalization(base)
+    train_ds = data.make_pipeline(train, batch, training=True, seed=args.seed, **normalization)
+    val_ds = data.make_pipeline(val, 64, training=False, **normalization)
     os.makedirs(args.out, exist_ok=True)
 
     frozen = transfer.freeze(model)
@@ -136,11 +154,14 @@ def run(args):
                           schedule="cosine", seed=args.seed)
         phases["finetune"] = fit(model, train_ds, val_ds, cfg, os.path.join(args.out, "finetune"),
                                  verbose=args.verbose)
-    overall, per_class = per_class_accuracy(model, val)
+    overall, per_class = per_class_accuracy(model, val, normalization)
     path = os.path.join(args.out, "model.keras")
     model.save(path)
     with open(os.path.join(args.out, "classes.json"), "w") as f:
         json.dump(report.class_names, f)
+    with open(os.path.join(args.out, PREPROCESSING_FILE), "w") as f:
+        json.dump({"scale": 255.0, **normalization,
+                   "weights": getattr(getattr(base, "pretrained", None), "source", None)}, f, indent=1)
     record = {
         "model": model.name, "data_dir": args.data_dir, "classes": report.class_names,
         "train_examples": len(train), "validation_examples": len(val),
@@ -173,6 +194,11 @@ def predict(model_path, image_paths, top_k=5, labels=None):
         if os.path.exists(beside):
             with open(beside) as f:
                 labels = json.load(f)
+    settings = {"scale": 255.0, "mean": None, "std": None}
+    beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), PREPROCESSING_FILE)
+    if os.path.exists(beside):
+        with open(beside) as f:
+            settings.update(json.load(f))
     shape = model.input_shape[1:]
     results = []
     for path in image_paths:
@@ -181,10 +207,37 @@ def predict(model_path, image_paths, top_k=5, labels=None):
         except (ValueError, FileNotFoundError) as e:
             results.append((path, f"unreadable: {e}"))
             continue
-        probs = np.asarray(model.predict(image[None].astype("float32") / 255.0, verbose=0))[0]
+        x = image.astype("float32") / float(settings["scale"])
+        if settings["mean"] is not None:
+            x = (x - np.asarray(settings["mean"], "float32")) / np.asarray(settings["std"], "float32")
+        probs = np.asarray(model.predict(x[None], verbose=0))[0]
         order = np.argsort(-probs)[:top_k]
         results.append((path, [(labels[i] if labels else str(i), float(probs[i])) for i in order]))
     return results
 
 
-__all__ = ["add_arguments", "parser", "per_class_accuracy", "predict", "run", "DEFAULTS"]
+def predict_pretrained(name, weights, image_paths, top_k=5):
+    """Top-k classes of each image with a registered model and its pretrained weights, prepared and
+    named as the weight set says: ``[(path, [(class name, prob), ...]), ...]``."""
+    import cnnzoo
+    from cnnzoo.data.folder import read_image
+
+    model = cnnzoo.get_model(name, weights=weights)
+    if model.pretrained.preprocessing.kind != "image":
+        raise ValueError(f"{name}'s weights {model.pretrained.tag!r} classify clips; predict takes images. "
+                         "In Python: cnnzoo.preprocess_input(clip, model=model), then model.predict.")
+    results = []
+    for path in image_paths:
+        try:
+            image = read_image(path, None, 3)
+        except (ValueError, FileNotFoundError) as e:
+            results.append((path, f"unreadable: {e}"))
+            continue
+        probs = model.predict(cnnzoo.preprocess_input(image, model=model)[None], verbose=0)
+        top = cnnzoo.decode_predictions(probs, top=top_k, model=model)[0]
+        results.append((path, [(label, prob) for _, label, prob in top]))
+    return results
+
+
+__all__ = ["add_arguments", "input_normalization", "parser", "per_class_accuracy", "predict", "predict_pretrained",
+           "run", "DEFAULTS"]

@@ -1,0 +1,236 @@
+"""cnnzoo against torchvision itself: every twin converted by name computes torchvision's
+function (random weights, every BatchNorm's statistics randomized, eval mode), at 224 and
+at odd sizes; the .pth reader equals torch.load; the bundled catalog equals torchvision's
+weight enums; the download path converts a real torch.save'd file.
+
+Needs the optional extra (`pip install torch==2.14.1 torchvision==0.29.1`, which .ci/run
+installs); without it every test here is skipped with that reason. conftest.py imports
+torch before TensorFlow, the order that does not crash the interpreter.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the torchvision oracle tests need the optional extra: "
+                                            "pip install torch==2.14.1 torchvision==0.29.1")
+torchvision = pytest.importorskip("torchvision", reason="pip install torch==2.14.1 torchvision==0.29.1")
+
+import cnnzoo  # noqa: E402
+from cnnzoo.weights import catalog, get_weights, read_state_dict, register_weights, unregister_weights  # noqa: E402
+from cnnzoo.weights import torchvision as tv_map  # noqa: E402
+from cnnzoo.weights.torchvision import load_torchvision_state  # noqa: E402
+
+RTOL = 1e-5  # relative to the largest logit: float32 rounding, nothing more
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+# (name, input shapes): 224 and an odd size for images; short clips at 112 and at an odd size for video.
+CASES = [(name, [(224, 224, 3), (97, 97, 3)]) for name in tv_map.TORCHVISION_TWINS if name not in VIDEO] + [
+    (name, [(4, 112, 112, 3), (3, 57, 61, 3)]) for name in VIDEO
+]
+
+
+def _torchvision_model(name, **kwargs):
+    """A torchvision model with random weights and randomized BatchNorm statistics, in eval mode."""
+    torch.manual_seed(0)
+    if name == "googlenet":
+        kwargs = {"aux_logits": False, "init_weights": True, "transform_input": False, **kwargs}
+    model = torchvision.models.get_model(name, **kwargs)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+    return model.eval()
+
+
+def _torch_logits(model, x):
+    with torch.no_grad():
+        return model(torch.from_numpy(np.moveaxis(x, -1, 1).copy())).numpy()
+
+
+def _relative(ours, ref):
+    return float(np.abs(ours - ref).max() / np.abs(ref).max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, shapes", CASES, ids=[c[0] for c in CASES])
+def test_converted_twin_computes_torchvisions_function(name, shapes):
+    tmodel = _torchvision_model(name)
+    state = tmodel.state_dict()
+    for shape in shapes:
+        model = cnnzoo.get_model(name, input_shape=shape, classifier_activation=None)
+        assert load_torchvision_state(name, model, state) == []
+        x = np.random.default_rng(sum(shape)).normal(size=(1,) + shape).astype("float32")
+        rel = _relative(np.asarray(model(x, training=False)), _torch_logits(tmodel, x))
+        assert rel < RTOL, f"{name} at {shape}: relative difference {rel:.2e}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [224, 97, 113, 200])
+def test_googlenet_equals_torchvisions_pretrained_configuration(size):
+    """torchvision's pretrained GoogLeNet re-normalizes ImageNet-normalized inputs inside the
+    model (transform_input=True); cnnzoo's weight set does it in preprocessing (mean 0.5, std 0.5)."""
+    tmodel = _torchvision_model("googlenet", transform_input=True)
+    model = cnnzoo.googlenet(input_shape=(size, size, 3), classifier_activation=None)
+    load_torchvision_state("googlenet", model, tmodel.state_dict())
+    pixels = np.random.default_rng(size).uniform(0, 1, size=(1, size, size, 3)).astype("float32")
+    imagenet = (pixels - np.array([0.485, 0.456, 0.406], "float32")) / np.array([0.229, 0.224, 0.225], "float32")
+    p = get_weights("googlenet", "imagenet").preprocessing
+    ours = (pixels - np.array(p.mean, "float32")) / np.array(p.std, "float32")
+    rel = _relative(np.asarray(model(ours, training=False)), _torch_logits(tmodel, imagenet))
+    assert rel < RTOL, f"googlenet at {size}: {rel:.2e}"
+
+
+def test_googlenet_auxiliary_heads_convert_too():
+    tmodel = _torchvision_model("googlenet", aux_logits=True).train()
+    model = cnnzoo.googlenet(aux_logits=True, input_shape=(160, 160, 3), classifier_activation=None)
+    load_torchvision_state("googlenet", model, tmodel.state_dict())
+    for m in tmodel.modules():  # aux heads run only in training mode; keep dropout and BN deterministic
+        if isinstance(m, (torch.nn.Dropout, torch.nn.modules.batchnorm._BatchNorm)):
+            m.eval()
+    x = np.random.default_rng(0).normal(size=(1, 160, 160, 3)).astype("float32")
+    with torch.no_grad():
+        ref = tmodel(torch.from_numpy(np.moveaxis(x, -1, 1).copy()))
+    ours = model(x, training=False)
+    for key, tensor in (("main", ref.logits), ("aux1", ref.aux_logits1), ("aux2", ref.aux_logits2)):
+        assert _relative(np.asarray(ours[key]), tensor.numpy()) < RTOL, key
+
+
+def test_a_wrong_name_map_is_caught_by_the_oracle(monkeypatch):
+    """The oracle can fail: swap the bottleneck's last conv and its projection shortcut, which have
+    the same shape in stage 1 (what mapping by shape or order would risk): the load still fits,
+    and the logits no longer match."""
+    original = tv_map._resnet_rules
+
+    def swapped():
+        rules = original()
+        return [(r"layer1\.0\.conv3", lambda m: "stage1_block1/shortcut/conv"),
+                (r"layer1\.0\.downsample\.0", lambda m: "stage1_block1/conv3/conv")] + rules
+
+    monkeypatch.setitem(tv_map._FAMILIES, "resnet50", swapped)
+    tmodel = _torchvision_model("resnet50")
+    model = cnnzoo.resnet50(input_shape=(64, 64, 3), classifier_activation=None)
+    load_torchvision_state("resnet50", model, tmodel.state_dict())
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    assert _relative(np.asarray(model(x, training=False)), _torch_logits(tmodel, x)) > 1e-2
+
+
+def test_partial_or_foreign_state_dicts_fail_naming_every_tensor():
+    state = _torchvision_model("resnet18").state_dict()
+    model = cnnzoo.resnet18(input_shape=(64, 64, 3))
+    before = [np.asarray(v).copy() for v in model.weights]
+    broken = {k: v for k, v in state.items() if not k.startswith("layer4.1.")}
+    broken["extra.weight"] = torch.zeros(3)
+    broken["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)
+    with pytest.raises(ValueError) as e:
+        load_torchvision_state("resnet18", model, broken)
+    text = str(e.value)
+    assert "1 torchvision tensors no cnnzoo layer takes: extra.weight" in text
+    assert "layer1.0.conv1.weight (64, 64, 1, 1) -> stage1_block1/conv1/conv/kernel (3, 3, 64, 64)" in text
+    assert "cnnzoo variables the state dict does not set: stage1_block1/conv1/conv/kernel" in text
+    assert "stage4_block2/conv1/conv/kernel" in text
+    assert "nothing was loaded" in text
+    for v, b in zip(model.weights, before):  # never a partial load
+        np.testing.assert_array_equal(np.asarray(v), b)
+    with pytest.raises(ValueError, match="does not fit cnnzoo's resnet34"):
+        load_torchvision_state("resnet34", cnnzoo.resnet34(input_shape=(64, 64, 3)), state)
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_pth_reader_equals_torch_load(tmp_path, zip_format):
+    state = _torchvision_model("vgg11_bn").state_dict()
+    path = tmp_path / "w.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    ours = read_state_dict(path)
+    assert list(ours) == list(state)
+    for key, value in state.items():
+        np.testing.assert_array_equal(ours[key], value.numpy(), err_msg=key)
+
+
+def test_bundled_catalog_equals_torchvisions_weight_enums():
+    here = os.path.dirname(__file__)
+    for dataset in ("imagenet", "kinetics400"):
+        enum = torchvision.models.ResNet18_Weights.IMAGENET1K_V1 if dataset == "imagenet" else \
+            torchvision.models.video.R3D_18_Weights.KINETICS400_V1
+        assert list(catalog.categories(dataset)) == list(enum.meta["categories"])
+    for ws in catalog.list_weights():
+        enum = getattr(torchvision.models.get_model_weights(ws.model), ws.tag.upper())
+        assert ws.url == enum.url and ws.metrics == json.loads(json.dumps(enum.meta["_metrics"]))
+        t = enum.transforms()
+        assert list(ws.preprocessing.crop) == list(t.crop_size) and list(ws.preprocessing.resize) == list(t.resize_size)
+        if ws.model != "googlenet":  # its transform_input is folded into mean/std (see the googlenet test)
+            assert list(ws.preprocessing.mean) == list(t.mean) and list(ws.preprocessing.std) == list(t.std)
+        assert (enum == torchvision.models.get_model_weights(ws.model).DEFAULT) == ws.default
+    assert os.path.exists(os.path.join(here, "..", "scripts", "make_torchvision_catalog.py"))
+
+
+def test_preprocessing_is_close_to_torchvisions_transforms():
+    image = np.random.default_rng(0).integers(0, 256, size=(300, 451, 3), dtype=np.uint8)
+    smooth = np.asarray(torch.nn.functional.avg_pool2d(torch.from_numpy(image).permute(2, 0, 1)[None].float(), 5, 1, 2)
+                        [0].permute(1, 2, 0).round().to(torch.uint8))
+    for model in ("resnet18", "resnet50"):
+        enum = torchvision.models.get_model_weights(model).DEFAULT
+        ref = enum.transforms()(torch.from_numpy(smooth).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+        ours = cnnzoo.preprocess_input(smooth, model=model)
+        assert ours.shape == ref.shape
+        # Resize kernels differ in detail (Keras's antialiased bilinear vs torchvision's); on a
+        # natural-looking (smooth) image the mean difference is a small fraction of one std.
+        assert np.abs(ours - ref).mean() < 0.02, model
+
+
+@pytest.mark.slow
+def test_weights_imagenet_downloads_converts_and_caches_a_torchvision_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    tmodel = _torchvision_model("resnet18")
+    base = get_weights("resnet18", "imagenet")
+    path = mirror / "resnet18-local.pth"
+    torch.save(tmodel.state_dict(), path)
+    ws = dataclasses.replace(base, tag="local_test", url="https://example.invalid/resnet18-local.pth",
+                             sha256=hashlib.sha256(path.read_bytes()).hexdigest()[:8], default=False)
+    register_weights(ws)
+    try:
+        monkeypatch.setenv("CNNZOO_WEIGHTS_URL", mirror.as_uri())
+        model = cnnzoo.resnet18(weights="local_test", input_shape=(97, 97, 3), classifier_activation=None)
+        assert "downloading" in capsys.readouterr().out
+        cached = tmp_path / "keras_home" / "models" / "cnnzoo"
+        assert sorted(os.listdir(cached)) == ["resnet18-local.cnnzoo.weights.h5", "resnet18-local.pth"]
+        x = np.random.default_rng(0).normal(size=(1, 97, 97, 3)).astype("float32")
+        assert _relative(np.asarray(model(x)), _torch_logits(tmodel, x)) < RTOL
+        # From the converted cache, the published file and the mirror both gone.
+        os.remove(cached / "resnet18-local.pth")
+        monkeypatch.setenv("CNNZOO_WEIGHTS_URL", "http://127.0.0.1:9/")
+        again = cnnzoo.resnet18(weights="local_test", input_shape=(97, 97, 3), classifier_activation=None)
+        np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=0, atol=0)
+        # A .pth path works as weights= directly.
+        direct = cnnzoo.resnet18(weights=str(path), input_shape=(97, 97, 3), classifier_activation=None)
+        np.testing.assert_allclose(np.asarray(direct(x)), np.asarray(model(x)), rtol=0, atol=0)
+    finally:
+        unregister_weights("resnet18", "local_test")
+
+
+def test_from_torchvision_takes_a_name_a_model_or_a_file(tmp_path):
+    from cnnzoo.interop import from_torchvision
+
+    tmodel = _torchvision_model("mc3_18")
+    path = tmp_path / "mc3.pth"
+    torch.save(tmodel.state_dict(), path)
+    x = np.random.default_rng(0).normal(size=(1, 4, 64, 64, 3)).astype("float32")
+    by_name = from_torchvision("mc3_18", path, input_shape=(4, 64, 64, 3), classifier_activation=None)
+    assert _relative(np.asarray(by_name(x)), _torch_logits(tmodel, x)) < RTOL
+    built = cnnzoo.mc3_18(input_shape=(4, 64, 64, 3), include_top=False, pooling="avg")
+    from_torchvision(built, tmodel.state_dict())
+    import keras
+
+    pooled = keras.Model(by_name.input, by_name.get_layer("head_pool").output)
+    np.testing.assert_allclose(np.asarray(built(x)), np.asarray(pooled(x)), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="has no torchvision twin"):
+        from_torchvision("resnet20", path)

@@ -1,0 +1,347 @@
+"""Pretrained weights without torch: the .pth reader (and what it refuses), the catalog,
+the download cache served from 127.0.0.1, the argument checks, preprocessing and labels.
+The comparisons against torchvision itself are in test_torchvision.py."""
+
+import dataclasses
+import functools
+import hashlib
+import http.server
+import io
+import os
+import pickle
+import threading
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import cnnzoo
+from cnnzoo.layers import ConvNormAct, InceptionModule, Pooling, conv_output_length
+from cnnzoo.weights import (
+    TORCHVISION_TWINS, UnsafeCheckpointError, WeightSet, catalog, get_weights, list_weights, read_state_dict,
+    register_weights, unregister_weights,
+)
+from cnnzoo.weights import pretrained
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+# ---- the .pth reader ----
+
+@pytest.mark.parametrize("name", ["state_zip.pth", "state_legacy.pth"])
+def test_reads_both_pytorch_formats_without_torch(name):
+    expected = np.load(os.path.join(DATA, "state_expected.npz"))
+    state = read_state_dict(os.path.join(DATA, name))
+    assert list(state) == list(expected.files)  # the file's order
+    for key in expected.files:
+        got = np.asarray(state[key], dtype=expected[key].dtype)
+        assert got.shape == expected[key].shape, key
+        np.testing.assert_array_equal(got, expected[key], err_msg=key)
+    assert state["bf16"].dtype.name == "bfloat16" and state["half"].dtype == np.float16
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo cnnzoo-should-never-run-this > /dev/null",))
+
+
+def _zip_checkpoint(path, payload):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(payload, protocol=2))
+        archive.writestr("archive/version", "3\n")
+
+
+def _legacy_checkpoint(path, payload):
+    with open(path, "wb") as f:
+        for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+            pickle.dump(header, f, protocol=2)
+        pickle.dump(payload, f, protocol=2)
+        pickle.dump([], f, protocol=2)
+
+
+@pytest.mark.parametrize("writer", [_zip_checkpoint, _legacy_checkpoint])
+@pytest.mark.parametrize("payload", [_Evil(), {"weight": _Evil()}, {"x": functools.partial(print, 1)}])
+def test_a_pickle_that_would_run_code_is_refused(tmp_path, writer, payload):
+    path = tmp_path / "evil.pth"
+    writer(path, payload)
+    with pytest.raises(UnsafeCheckpointError, match="refusing to load"):
+        read_state_dict(path)
+
+
+def test_reader_errors_name_the_file(tmp_path):
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    for name in ("empty.pth", "text.pth"):
+        with pytest.raises(ValueError, match=name):
+            read_state_dict(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        read_state_dict(tmp_path / "missing.pth")
+    _zip_checkpoint(tmp_path / "list.pth", [1, 2, 3])
+    with pytest.raises(ValueError, match="no state dict"):
+        read_state_dict(tmp_path / "list.pth")
+
+
+def test_safetensors_and_dicts(tmp_path):
+    from safetensors.numpy import save_file
+
+    arrays = {"a.weight": np.arange(6, dtype="float32").reshape(2, 3), "b": np.ones(2, "int64")}
+    save_file(arrays, str(tmp_path / "w.safetensors"))
+    for source in (tmp_path / "w.safetensors", arrays):
+        state = read_state_dict(source)
+        assert set(state) == set(arrays)
+        np.testing.assert_array_equal(state["a.weight"], arrays["a.weight"])
+
+
+# ---- the catalog ----
+
+def test_every_torchvision_twin_has_its_published_weights():
+    assert set(TORCHVISION_TWINS) == {
+        "alexnet", "googlenet", "r3d_18", "mc3_18", "r2plus1d_18",
+        *(f"resnet{d}" for d in (18, 34, 50, 101, 152)), *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")),
+    }
+    for name in TORCHVISION_TWINS:
+        video = name in ("r3d_18", "mc3_18", "r2plus1d_18")
+        ws = get_weights(name, "kinetics400" if video else "imagenet")
+        assert ws.model == name and ws.format == "torchvision"
+        assert ws.url.startswith("https://download.pytorch.org/models/") and ws.url.endswith(".pth")
+        assert ws.file_name.split("-")[-1].startswith(ws.sha256) and len(ws.sha256) >= 8
+        assert ws.num_classes == len(ws.categories) == (400 if video else 1000)
+        assert 50 < ws.top1 < 90 and ws.source.startswith("torchvision ")
+        assert ws.preprocessing.kind == ("video" if video else "image")
+        assert ws.default
+    assert get_weights("resnet50", "imagenet").tag == "imagenet1k_v2"  # torchvision's DEFAULT
+    assert get_weights("resnet50", "IMAGENET1K_V1").preprocessing.resize == (256,)
+    assert get_weights("resnet50", "imagenet1k_v2").preprocessing.resize == (232,)
+    assert get_weights("googlenet", "imagenet").preprocessing.mean == (0.5, 0.5, 0.5)  # transform_input folded in
+    assert len(list_weights()) == 21 and catalog.categories("imagenet")[0] == "tench"
+
+
+@pytest.mark.parametrize("name, weights, match", [
+    ("resnet20", "imagenet", "resnet20 has no pretrained weights named 'imagenet'.*it has: none"),
+    ("resnet18", "kinetics400", "it has: imagenet, imagenet1k_v1"),
+    ("r3d_18", "imagenet1k_v9", "it has: kinetics400"),
+])
+def test_unknown_weight_names_say_what_exists(name, weights, match):
+    with pytest.raises(ValueError, match=match):
+        cnnzoo.get_model(name, weights=weights)
+
+
+@pytest.mark.parametrize("kwargs, bad", [
+    ({"stride_in_1x1": True}, "stride_in_1x1"),
+    ({"width": 0.5}, "width"),
+    ({"preact": True}, "preact"),
+    ({"stem": "cifar"}, "stem"),
+    ({"activation": "gelu"}, "activation"),
+])
+def test_pretrained_weights_refuse_options_that_change_the_network(kwargs, bad):
+    with pytest.raises(ValueError, match=f"would change that network.*Received: {bad}="):
+        cnnzoo.resnet18(weights="imagenet", **kwargs)
+
+
+def test_pretrained_weights_refuse_other_inputs_and_variants():
+    with pytest.raises(ValueError, match="inception_5x5"):
+        cnnzoo.googlenet(weights="imagenet", inception_5x5=True)
+    with pytest.raises(ValueError, match="variant"):
+        cnnzoo.alexnet(weights="imagenet", variant="paper")
+    with pytest.raises(ValueError, match="norm"):
+        cnnzoo.vgg16_bn(weights="imagenet", norm=None)
+
+
+# ---- downloading and the cache, offline: a server on 127.0.0.1 ----
+
+@pytest.fixture
+def weight_server(tmp_path, monkeypatch):
+    """Serves tmp_path/served over HTTP on 127.0.0.1; KERAS_HOME points into tmp_path."""
+    served = tmp_path / "served"
+    served.mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.delenv("CNNZOO_WEIGHTS_URL", raising=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state = {"served": served, "url": f"http://127.0.0.1:{server.server_address[1]}", "server": server}
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def resnet20_weight_set(weight_server):
+    """A cnnzoo-format (.weights.h5) weight set for resnet20, published on the local server."""
+    source = cnnzoo.resnet20()
+    for v in source.weights:
+        v.assign(np.random.default_rng(len(v.path)).normal(size=v.shape).astype("float32") * 0.1)
+    path = weight_server["served"] / "resnet20-test.weights.h5"
+    source.save_weights(path)
+    ws = WeightSet(model="resnet20", tag="test_cifar", url=f"{weight_server['url']}/{path.name}", sha256=_sha(path),
+                   format="keras", dataset="imagenet", num_classes=10,
+                   preprocessing=get_weights("resnet18", "imagenet").preprocessing)
+    register_weights(ws)
+    yield ws, source, path
+    unregister_weights("resnet20", "test_cifar")
+
+
+def test_download_checks_the_hash_and_caches_for_offline_use(weight_server, resnet20_weight_set, capsys):
+    ws, source, path = resnet20_weight_set
+    model = cnnzoo.resnet20(weights="test_cifar")
+    assert "downloading" in capsys.readouterr().out
+    for a, b in zip(model.weights, source.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert model.pretrained is ws
+    cached = os.path.join(pretrained.cache_dir(), path.name)
+    assert os.path.exists(cached) and str(pretrained.cache_dir()).startswith(os.environ["KERAS_HOME"])
+    # Offline from now on: the server is gone and the cache serves.
+    weight_server["server"].shutdown()
+    path.unlink()
+    again = cnnzoo.resnet20(weights="test_cifar", include_top=False, pooling="avg", input_shape=(40, 40, 3))
+    assert "downloading" not in capsys.readouterr().out
+    np.testing.assert_array_equal(np.asarray(again.get_layer("stem_conv").weights[0]),
+                                  np.asarray(source.get_layer("stem_conv").weights[0]))
+    assert "predictions" not in [layer.name for layer in again.layers]
+
+
+def test_a_wrong_checksum_is_refused_and_the_file_removed(weight_server, resnet20_weight_set):
+    ws, _, path = resnet20_weight_set
+    unregister_weights("resnet20", "test_cifar")
+    register_weights(dataclasses.replace(ws, sha256="0" * 64))
+    with pytest.raises(ValueError, match="SHA-256 .* publishes 0000.*deleted"):
+        cnnzoo.resnet20(weights="test_cifar")
+    assert not os.path.exists(os.path.join(pretrained.cache_dir(), path.name))
+
+
+def test_an_unreachable_server_says_what_to_do(weight_server, resnet20_weight_set, monkeypatch):
+    monkeypatch.setenv("CNNZOO_WEIGHTS_URL", "http://127.0.0.1:9/nothing-listens-here")
+    with pytest.raises(OSError, match="Could not download.*CNNZOO_WEIGHTS_URL"):
+        cnnzoo.resnet20(weights="test_cifar")
+    assert not [f for f in os.listdir(pretrained.cache_dir()) if f.endswith(".part")]
+
+
+def test_other_classes_keep_the_body_and_start_a_new_head(weight_server, resnet20_weight_set):
+    _, source, _ = resnet20_weight_set
+    model = cnnzoo.resnet20(weights="test_cifar", classes=3)
+    assert model.get_layer("predictions").units == 3
+    np.testing.assert_array_equal(np.asarray(model.get_layer("stage3_block3").weights[0]),
+                                  np.asarray(source.get_layer("stage3_block3").weights[0]))
+
+
+def test_pretrained_needs_rgb_inputs_of_the_right_rank(weight_server, resnet20_weight_set):
+    with pytest.raises(ValueError, match=r"take \(H, W, 3\) RGB inputs.*Received: input_shape=\(32, 32, 1\)"):
+        cnnzoo.resnet20(weights="test_cifar", input_shape=(32, 32, 1))
+    with pytest.raises(ValueError, match="RGB inputs"):
+        cnnzoo.resnet20(weights="test_cifar", input_shape=(8, 32, 32, 3))
+
+
+# ---- preprocessing and labels ----
+
+def test_preprocess_input_resizes_the_shorter_side_crops_and_normalizes():
+    image = np.full((300, 400, 3), 255, "uint8")
+    out = cnnzoo.preprocess_input(image)
+    assert out.shape == (224, 224, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0, 0], (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
+                               rtol=1e-5)
+    batch = cnnzoo.preprocess_input([image, np.zeros((500, 260, 3), "uint8")])
+    assert batch.shape == (2, 224, 224, 3)
+    np.testing.assert_allclose(cnnzoo.preprocess_input(np.ones((2, 256, 256, 3), "float32"), scale=1.0),
+                               batch[:1].repeat(2, 0), rtol=1e-6)
+    gnet = cnnzoo.preprocess_input(image, model="googlenet")
+    np.testing.assert_allclose(gnet, 1.0, rtol=1e-6)  # (1 - 0.5) / 0.5
+    clip = cnnzoo.preprocess_input(np.zeros((16, 240, 320, 3), "uint8"), weights="kinetics400")
+    assert clip.shape == (16, 112, 112, 3)
+    np.testing.assert_allclose(clip[0, 0, 0], -np.array([0.43216, 0.394666, 0.37645]) / np.array([0.22803, 0.22145, 0.216989]), rtol=1e-5)
+
+
+def test_preprocess_input_centre_crop_is_central():
+    image = np.zeros((256, 300, 3), "uint8")
+    image[128 - 112:128 + 112, 150 - 112:150 + 112] = 255  # the 224 square in the middle
+    out = cnnzoo.preprocess_input(image, scale=255.0)
+    assert np.all(out[..., 0] > 0)  # every pixel of the crop came from the bright square
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: cnnzoo.preprocess_input(np.zeros((10, 10))), r"x must be \(H, W, 3\).*Received: shape=\(10, 10\)"),
+    (lambda: cnnzoo.preprocess_input(np.zeros((10, 10, 4))), "3 channels"),
+    (lambda: cnnzoo.preprocess_input(np.zeros((224, 224, 3)), weights="cifar"), "weights must be 'imagenet'"),
+    (lambda: cnnzoo.preprocess_input(np.zeros((224, 224, 3)), model=cnnzoo.lenet5()), "not built with pretrained"),
+    (lambda: cnnzoo.decode_predictions(np.zeros((2, 10))), r"\(N, 1000\)"),
+    (lambda: cnnzoo.decode_predictions(np.zeros((1, 1000)), top=0), "top must be"),
+])
+def test_preprocessing_errors_name_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_decode_predictions_uses_the_weight_sets_class_names():
+    preds = np.zeros((2, 1000), "float32")
+    preds[0, 1], preds[0, 281], preds[1, 999] = 0.2, 0.7, 1.0
+    top = cnnzoo.decode_predictions(preds, top=2)
+    assert top[0] == [(281, "tabby", pytest.approx(0.7)), (1, "goldfish", pytest.approx(0.2))]
+    assert top[1][0][:2] == (999, "toilet tissue")
+    video = cnnzoo.decode_predictions(np.eye(400)[[5]], weights="kinetics400", top=1)
+    assert video == [[(5, catalog.categories("kinetics400")[5], 1.0)]]
+
+
+# ---- what GoogLeNet needed to be exact: a per-model norm epsilon, ceil-mode pooling ----
+
+def test_norm_epsilon_and_momentum_reach_the_layer_and_survive_saving(tmp_path):
+    block = ConvNormAct(4, 3, norm_epsilon=1e-3, norm_momentum=0.99)
+    model = keras.Sequential([keras.Input((8, 8, 2)), block])
+    assert block.norm_layer.epsilon == 1e-3 and block.norm_layer.momentum == 0.99
+    inception = InceptionModule(2, 2, 2, 2, 2, 2, norm_epsilon=2e-3)
+    inception.build((None, 8, 8, 4))
+    assert inception.branch3.norm_layer.epsilon == 2e-3
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.layers[-1].norm_layer.epsilon == 1e-3 and loaded.layers[-1].norm_layer.momentum == 0.99
+    with pytest.raises(ValueError, match="norm_epsilon must be a number in \\(0, 1\\).*Received: norm_epsilon=0"):
+        ConvNormAct(4, 3, norm_epsilon=0)
+
+
+def test_googlenet_norms_keep_torchvisions_epsilon_through_a_keras_file(tmp_path):
+    model = cnnzoo.googlenet(width=0.125, input_shape=(33, 33, 3), classes=5)
+    path = tmp_path / "g.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    eps = {v.path: v for v in loaded.weights}
+    norms = [l for l in loaded._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert norms and {n.epsilon for n in norms} == {1e-3} and eps
+    x = np.random.default_rng(0).normal(size=(1, 33, 33, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("n, k, s, p", [(7, 3, 2, 0), (8, 3, 2, 0), (5, 2, 2, 0), (9, 3, 2, 1), (6, 4, 3, 1), (2, 3, 2, 0)])
+def test_ceil_mode_pooling_shapes_follow_the_closed_form(rank, n, k, s, p):
+    x = keras.Input((n,) * rank + (2,))
+    for mode in ("max", "avg"):
+        y = Pooling(mode, k, s, padding=p, ceil_mode=True)(x)
+        expected = conv_output_length(n, k, s, (p, p), ceil_mode=True)
+        assert tuple(y.shape[1:-1]) == (expected,) * rank
+        assert expected == -(-(n + 2 * p - k) // s) + 1 - ((-(-(n + 2 * p - k) // s)) * s >= n + p)
+
+
+def test_ceil_mode_pooling_values_by_hand():
+    x = np.array([1, 5, 2, 7, 3], "float32").reshape(1, 5, 1)
+    assert np.asarray(Pooling("max", 2, 2, ceil_mode=True)(x)).ravel().tolist() == [5, 7, 3]
+    assert np.asarray(Pooling("avg", 2, 2, ceil_mode=True)(x)).ravel().tolist() == [3, 4.5, 3]  # last window: 1 value
+    assert np.asarray(Pooling("max", 2, 2)(x)).ravel().tolist() == [5, 7]
+    with pytest.raises(ValueError, match="ceil_mode=True needs padding='valid'"):
+        Pooling("max", 3, 2, padding="same", ceil_mode=True)
+    with pytest.raises(ValueError, match="leaves no output"):
+        Pooling("max", 3, 2, ceil_mode=True)(keras.Input((1, 1, 2)))
+
+
+def test_googlenet_pools_round_up_at_odd_sizes():
+    model = cnnzoo.googlenet(width=0.125, input_shape=(97, 97, 3), features_only=True)
+    shapes = {k: tuple(v.shape[1:3]) for k, v in model.output.items()}
+    # torchvision: 97 -> conv 49 -> pool 24 (ceil((49-3)/2)+1) -> pool 12 -> pool 6 -> pool 3
+    assert shapes == {"stem": (12, 12), "inception3": (12, 12), "inception4": (6, 6), "inception5": (3, 3)}
+    with pytest.raises(ValueError, match=">= 15"):
+        cnnzoo.googlenet(input_shape=(14, 14, 3))
