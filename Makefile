@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo venv clean
+.PHONY: test test-fast demo venv venv-torchvision clean
 
 venv: $(STAMP)
 
@@ -14,6 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# The optional extra for tests/test_torchvision.py (cnnzoo against torchvision itself). These versions
+# are the ones pip takes from this project's machines' local disk; any other downloads several GB.
+TORCH_STAMP := $(VENV)/.torchvision-stamp
+venv-torchvision: $(TORCH_STAMP)
+
+$(TORCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	touch $(TORCH_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2  # two workers: 6 min instead of 10 on 2 cores (tracing is mostly single-threaded)

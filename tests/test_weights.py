@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import http.server
-import io
+import json
 import os
 import pickle
 import threading
@@ -19,12 +19,13 @@ import pytest
 import cnnzoo
 from cnnzoo.layers import ConvNormAct, InceptionModule, Pooling, conv_output_length
 from cnnzoo.weights import (
-    TORCHVISION_TWINS, UnsafeCheckpointError, WeightSet, catalog, get_weights, list_weights, read_state_dict,
+    Preprocessing, TORCHVISION_TWINS, UnsafeCheckpointError, WeightSet, catalog, get_weights, list_weights, read_state_dict,
     register_weights, unregister_weights,
 )
 from cnnzoo.weights import pretrained
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
+CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 # ---- the .pth reader ----
@@ -157,8 +158,11 @@ def weight_server(tmp_path, monkeypatch):
     served.mkdir()
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.delenv("CNNZOO_WEIGHTS_URL", raising=False)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *a: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -177,12 +181,14 @@ def resnet20_weight_set(weight_server):
     """A cnnzoo-format (.weights.h5) weight set for resnet20, published on the local server."""
     source = cnnzoo.resnet20()
     for v in source.weights:
-        v.assign(np.random.default_rng(len(v.path)).normal(size=v.shape).astype("float32") * 0.1)
+        rng = np.random.default_rng(len(v.path))
+        value = rng.uniform(0.5, 1.5, v.shape) if v.path.endswith("moving_variance") else rng.normal(size=v.shape) * 0.1
+        v.assign(value.astype("float32"))
     path = weight_server["served"] / "resnet20-test.weights.h5"
     source.save_weights(path)
     ws = WeightSet(model="resnet20", tag="test_cifar", url=f"{weight_server['url']}/{path.name}", sha256=_sha(path),
-                   format="keras", dataset="imagenet", num_classes=10,
-                   preprocessing=get_weights("resnet18", "imagenet").preprocessing)
+                   format="keras", dataset="cifar10", num_classes=10, class_names=CIFAR10,
+                   preprocessing=Preprocessing("image", (36,), (32, 32), (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)))
     register_weights(ws)
     yield ws, source, path
     unregister_weights("resnet20", "test_cifar")
@@ -345,3 +351,39 @@ def test_googlenet_pools_round_up_at_odd_sizes():
     assert shapes == {"stem": (12, 12), "inception3": (12, 12), "inception4": (6, 6), "inception5": (3, 3)}
     with pytest.raises(ValueError, match=">= 15"):
         cnnzoo.googlenet(input_shape=(14, 14, 3))
+
+
+def _image_folder(root, classes=("a", "b"), per_class=4, size=(40, 48)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, size=size + (3,), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_finetune_and_predict_start_from_a_weight_set(weight_server, resnet20_weight_set, tmp_path, capsys):
+    from cnnzoo import cli
+
+    ws, source, _ = resnet20_weight_set
+    folder = _image_folder(tmp_path / "images")
+    out = tmp_path / "ft"
+    assert cli.main(["finetune", "--model", "resnet20", "--weights", "cifar10", "--data-dir", str(folder),
+                     "--val-split", "0.5", "--epochs-head", "1", "--epochs-finetune", "0", "--batch-size", "4",
+                     "--out", str(out), "--verbose", "0"]) == 0
+    settings = json.loads((out / "preprocessing.json").read_text())
+    assert settings["mean"] == list(ws.preprocessing.mean) and settings["std"] == list(ws.preprocessing.std)
+    saved = keras.saving.load_model(out / "model.keras")
+    # The head phase trains only the new classifier: the body is the weight set's.
+    np.testing.assert_array_equal(np.asarray(saved.get_layer("stage2_block1").weights[0]),
+                                  np.asarray(source.get_layer("stage2_block1").weights[0]))
+    capsys.readouterr()
+    image = str(next((folder / "a").iterdir()))
+    assert cli.main(["predict", str(out / "model.keras"), image, "--top-k", "1"]) == 0
+    assert cli.main(["predict", "resnet20", image, "--weights", "test_cifar", "--top-k", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("%") == 4 and any(name in printed for name in CIFAR10)
+    assert cli.main(["predict", "lenet5", image]) == 2
+    assert "no pretrained weights" in capsys.readouterr().err

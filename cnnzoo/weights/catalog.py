@@ -9,8 +9,8 @@ its publisher reports. torchvision's sets are read from
 by ``scripts/make_torchvision_catalog.py``; `register_weights` adds others.
 
 Names: a set's ``tag`` (``"imagenet1k_v1"``, torchvision's enum name in lower
-case) or an alias: ``"imagenet"`` is torchvision's DEFAULT ImageNet weights
-of the model, ``"kinetics400"`` its Kinetics-400 weights.
+case) or its dataset: ``"imagenet"`` is the model's default ImageNet set
+(torchvision's DEFAULT), ``"kinetics400"`` its Kinetics-400 set.
 """
 
 import dataclasses
@@ -20,7 +20,6 @@ import os
 from importlib import resources
 
 _DATA = "cnnzoo.weights.data"
-_ALIASES = {"imagenet": "imagenet", "kinetics400": "kinetics400"}
 _REGISTRY = {}  # model name -> list of WeightSet
 
 
@@ -59,7 +58,8 @@ class WeightSet:
             puts in the file name (torchvision's ``resnet18-f37072fd.pth``).
         format: ``"torchvision"`` (a state dict, converted by name) or ``"keras"``
             (a ``.weights.h5`` of the cnnzoo model with its default options).
-        dataset: ``"imagenet"`` or ``"kinetics400"``: the class names it predicts.
+        dataset: what it was trained on; also a name for the set. ``"imagenet"`` and
+            ``"kinetics400"`` bring their bundled class names.
         num_classes: the classifier's classes.
         preprocessing: a `Preprocessing`.
         metrics: the publisher's reported accuracies, e.g. ``{"ImageNet-1K": {"acc@1": 69.758}}``.
@@ -68,6 +68,7 @@ class WeightSet:
         builder_kwargs: builder arguments of the network the file holds beyond
             the defaults (GoogLeNet's file carries its auxiliary heads).
         recipe: how it was trained (a URL), if known.
+        class_names: the class names, where the dataset's bundled ones do not apply.
     """
 
     model: str
@@ -83,6 +84,7 @@ class WeightSet:
     default: bool = False
     builder_kwargs: dict = dataclasses.field(default_factory=dict)
     recipe: str = ""
+    class_names: tuple = ()
 
     @property
     def file_name(self):
@@ -99,7 +101,7 @@ class WeightSet:
     @property
     def categories(self):
         """The class names, index by index."""
-        return categories(self.dataset)
+        return tuple(self.class_names) or categories(self.dataset)
 
 
 @functools.lru_cache(maxsize=None)
@@ -166,11 +168,10 @@ def get_weights(model, name):
     for s in sets:
         if s.tag == key:
             return s
-    if key in _ALIASES:
-        matching = [s for s in sets if s.dataset == _ALIASES[key]]
-        chosen = [s for s in matching if s.default] or matching
-        if chosen:
-            return chosen[0]
+    matching = [s for s in sets if s.dataset == key]
+    chosen = [s for s in matching if s.default] or matching
+    if chosen:
+        return chosen[0]
     available = ", ".join(sorted({s.tag for s in sets} | {s.dataset for s in sets})) or "none"
     raise ValueError(f"{model} has no pretrained weights named {name!r} (it has: {available}; "
                      f"cnnzoo.weights.list_weights() lists them all). Received: weights={name!r}")

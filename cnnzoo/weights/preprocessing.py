@@ -15,12 +15,13 @@ from cnnzoo.weights import catalog
 _DEFAULT_MODEL = {"imagenet": "resnet18", "kinetics400": "r3d_18"}
 
 
-def resolve(weights="imagenet", model=None):
+def resolve(weights=None, model=None):
     """The `WeightSet` meant by ``weights`` (a set, or a name) and ``model`` (a name or a model built with weights).
 
-    Without a model, ``"imagenet"`` means the common ImageNet settings (resize
-    256, crop 224, ImageNet mean/std: every set but resnet50/101/152's V2 and
-    GoogLeNet's) and ``"kinetics400"`` the video ResNets' settings.
+    Without a model, ``"imagenet"`` (also what None means) is the common ImageNet
+    settings (resize 256, crop 224, ImageNet mean/std: every set but
+    resnet50/101/152's V2 and GoogLeNet's) and ``"kinetics400"`` the video
+    ResNets' settings. With a model built with weights, None is its set.
     """
     if isinstance(weights, catalog.WeightSet):
         return weights
@@ -30,9 +31,13 @@ def resolve(weights="imagenet", model=None):
             raise ValueError(f"model {getattr(model, 'name', model)!r} was not built with pretrained weights: "
                              "pass weights= and a model name instead")
         return pretrained if weights is None else catalog.get_weights(pretrained.model, weights)
-    if weights is None:
-        raise ValueError("weights must name a weight set ('imagenet', 'kinetics400', a tag) or be a WeightSet. "
-                         "Received: weights=None")
+    if weights is None and model is not None:
+        sets = catalog.list_weights(model)
+        chosen = [s for s in sets if s.default] or sets
+        if not chosen:
+            raise ValueError(f"{model} has no pretrained weights (cnnzoo.list_weights()). Received: model={model!r}")
+        return chosen[0]
+    weights = "imagenet" if weights is None else weights
     if model is None:
         if not isinstance(weights, str) or weights.lower() not in _DEFAULT_MODEL:
             raise ValueError("without model=, weights must be 'imagenet' or 'kinetics400'. "
@@ -79,7 +84,7 @@ def _prepare_one(x, p, scale):
     return (x - np.asarray(p.mean, "float32")) / np.asarray(p.std, "float32")
 
 
-def preprocess_input(x, weights="imagenet", model=None, scale=255.0):
+def preprocess_input(x, weights=None, model=None, scale=255.0):
     """Prepares images or clips the way a weight set was trained: resize, centre crop, normalize.
 
     Args:
@@ -87,7 +92,8 @@ def preprocess_input(x, weights="imagenet", model=None, scale=255.0):
             any sizes, or for video weights one clip ``(T, H, W, 3)`` / a batch
             or list of clips. RGB, values in [0, ``scale``].
         weights: a weight set name (``"imagenet"``, ``"kinetics400"``, a tag such as
-            ``"imagenet1k_v2"``) or a `WeightSet`. Defaults to `"imagenet"`.
+            ``"imagenet1k_v2"``) or a `WeightSet`. Defaults to `None`: the set
+            ``model`` was built with, else ``"imagenet"``.
         model: the registered model name, or a model built with
             ``weights=...``: the set's own settings (ResNet-50 V2 resizes to 232,
             GoogLeNet normalizes with 0.5 / 0.5). Defaults to `None` (the common settings).
@@ -110,7 +116,7 @@ def preprocess_input(x, weights="imagenet", model=None, scale=255.0):
     raise ValueError(f"x must be {expected} for {p.kind} weights. Received: shape={x.shape}")
 
 
-def decode_predictions(preds, top=5, weights="imagenet", model=None):
+def decode_predictions(preds, top=5, weights=None, model=None):
     """The ``top`` classes of each prediction, with the weight set's class names.
 
     Args:
