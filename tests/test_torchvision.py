@@ -69,6 +69,7 @@ def test_converted_twin_computes_torchvisions_function(name, shapes):
         assert load_torchvision_state(name, model, state) == []
         x = np.random.default_rng(sum(shape)).normal(size=(1,) + shape).astype("float32")
         rel = _relative(np.asarray(model(x, training=False)), _torch_logits(tmodel, x))
+        print(f"{name} {shape}: relative difference {rel:.1e}")  # pytest -s shows the figures
         assert rel < RTOL, f"{name} at {shape}: relative difference {rel:.2e}"
 
 

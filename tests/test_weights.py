@@ -140,6 +140,15 @@ def test_pretrained_weights_refuse_options_that_change_the_network(kwargs, bad):
         cnnzoo.resnet18(weights="imagenet", **kwargs)
 
 
+def test_weight_names_are_names_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    (tmp_path / "imagenet").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert catalog.is_weight_name("imagenet") and catalog.is_weight_name("imagenet1k_v2")
+    assert not catalog.is_weight_name("imagenet/model.keras") and not catalog.is_weight_name("w.weights.h5")
+    with pytest.raises(ValueError, match="resnet20 has no pretrained weights named 'imagenet'"):
+        cnnzoo.resnet20(weights="imagenet")
+
+
 def test_pretrained_weights_refuse_other_inputs_and_variants():
     with pytest.raises(ValueError, match="inception_5x5"):
         cnnzoo.googlenet(weights="imagenet", inception_5x5=True)

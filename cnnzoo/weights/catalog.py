@@ -178,10 +178,14 @@ def get_weights(model, name):
 
 
 def is_weight_name(weights):
-    """True for a string that names a weight set rather than a file: no path separator, no file suffix."""
+    """True for a string that names a weight set rather than a file: no path separator, no file suffix.
+
+    A folder of that name in the working directory does not change it (``imagenet/`` is often a
+    data folder): weight files always have a suffix.
+    """
     if not isinstance(weights, str) or not weights:
         return False
-    return os.sep not in weights and "/" not in weights and "." not in weights and not os.path.exists(weights)
+    return os.sep not in weights and "/" not in weights and "." not in weights
 
 
 _load_torchvision_sets()
