@@ -25,7 +25,7 @@ $(TORCH_STAMP): $(STAMP)
 	touch $(TORCH_STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2  # two workers: 6 min instead of 10 on 2 cores (tracing is mostly single-threaded)
+	$(PY) -m pytest -q -rs -n 2  # -rs: say why a test was skipped (the torchvision extra); two workers: 6 min instead of 10 on 2 cores (tracing is mostly single-threaded)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow"

@@ -135,7 +135,7 @@ def _finetune(args):
 
     try:
         finetune.run(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # OSError: a pretrained file that could not be downloaded
         raise CommandError(str(e)) from None
     return 0
 

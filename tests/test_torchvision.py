@@ -74,7 +74,7 @@ def test_converted_twin_computes_torchvisions_function(name, shapes):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", [224, 97, 113, 200])
+@pytest.mark.parametrize("size", [224, 97, 113, 200, 15, 33])
 def test_googlenet_equals_torchvisions_pretrained_configuration(size):
     """torchvision's pretrained GoogLeNet re-normalizes ImageNet-normalized inputs inside the
     model (transform_input=True); cnnzoo's weight set does it in preprocessing (mean 0.5, std 0.5)."""

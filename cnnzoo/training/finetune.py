@@ -221,11 +221,13 @@ def predict_pretrained(name, weights, image_paths, top_k=5):
     named as the weight set says: ``[(path, [(class name, prob), ...]), ...]``."""
     import cnnzoo
     from cnnzoo.data.folder import read_image
+    from cnnzoo.weights import get_weights
 
-    model = cnnzoo.get_model(name, weights=weights)
-    if model.pretrained.preprocessing.kind != "image":
-        raise ValueError(f"{name}'s weights {model.pretrained.tag!r} classify clips; predict takes images. "
+    weight_set = get_weights(name, weights)
+    if weight_set.preprocessing.kind != "image":
+        raise ValueError(f"{name}'s weights {weight_set.tag!r} classify clips; predict takes images. "
                          "In Python: cnnzoo.preprocess_input(clip, model=model), then model.predict.")
+    model = cnnzoo.get_model(name, weights=weight_set)
     results = []
     for path in image_paths:
         try:

@@ -160,6 +160,8 @@ def get_weights(model, name):
         ValueError: naming the sets the model has.
     """
     if isinstance(name, WeightSet):
+        if name.model != model:
+            raise ValueError(f"these weights are {name.model}'s, not {model}'s. Received: weights={name.tag!r}")
         return name
     if not isinstance(name, str):
         raise TypeError(f"weights must be None, a path or a weight set name. Received: weights={name!r}")
