@@ -21,10 +21,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.data.folder import IMAGE_EXTENSIONS, ImageFolderError, class_folders, holdout_mask, read_image
+from cnnzoo.data.folder import (
+    IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageFolderError, class_folders, holdout_mask, read_image, read_or_next,
+    scan_folder,
+)
 from cnnzoo.data.pipeline import pipeline_options
-
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -131,36 +132,9 @@ def decode_video(path):
     return np.stack(frames)
 
 
-def _decode_or_empty(path):
-    try:
-        return decode_video(path)
-    except ValueError as e:  # a corrupt video is reported and dropped, not a crash mid-epoch
-        print(f"cnnzoo: skipping {e}", file=sys.stderr)
-        return np.zeros((0, 1, 1, 3), np.uint8)
-
-
-def _is_clip(path):
-    return os.path.isdir(path) or path.lower().endswith(VIDEO_EXTENSIONS)
-
-
 def _scan(root, classes):
-    paths, labels, skipped = [], [], []
-    for label, cls in enumerate(classes):
-        folder = os.path.join(root, cls)
-        if not os.path.isdir(folder):
-            raise ImageFolderError(f"class folder {folder} is missing")
-        count = 0
-        for entry in sorted(e for e in os.listdir(folder) if not e.startswith(".")):
-            path = os.path.join(folder, entry)
-            if _is_clip(path):
-                paths.append(path)
-                labels.append(label)
-                count += 1
-            else:
-                skipped.append(path)
-        if count == 0:
-            raise ImageFolderError(f"class folder {folder} has no videos or frame folders")
-    return paths, labels, skipped
+    files = scan_folder(root, "clips", classes=classes)
+    return files.paths, [int(v) for v in files.labels], [path for path, _ in files.skipped]
 
 
 def _ucf_lists(root):
@@ -240,20 +214,36 @@ def folder_clips(root, split="train", frames=16, stride=2, size=112, training=No
     """
     training = split == "train" if training is None else training
     paths, labels, classes = list_clips(root, split, fold, holdout, seed)
+    return clip_files_pipeline(paths, labels, len(classes), frames, stride, size, training, batch_size, seed), classes
+
+
+def clip_files_pipeline(paths, labels, num_classes, frames=16, stride=2, size=112, training=True, batch_size=8,
+                        seed=0):
+    """Batched ``(clips, one-hot labels)`` streamed from video files or frame folders (`scan_folder`'s clips).
+
+    Videos are decoded lazily inside the pipeline; an unreadable one is reported and
+    the next readable clip takes its place, so the pipeline keeps a known number of
+    batches (the training engine needs it).
+    """
     if any(not os.path.isdir(p) for p in paths):
         try:
             import av  # noqa: F401
         except ImportError:
-            raise ImportError(f"{root} holds video files: decoding them needs PyAV (pip install av, or "
+            raise ImportError("the folder holds video files: decoding them needs PyAV (pip install av, or "
                               "cnnzoo[video]); or extract the frames into one folder per clip") from None
-    ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int64)))
-    if training:  # shuffle the paths, not decoded videos: cheap and covers the whole set
+    labels = np.asarray(labels, np.int64)
+    reported = set()
+
+    def decode(index):
+        return read_or_next(index, paths, lambda j: (decode_video(paths[j]), labels[j]), reported, "clip")
+
+    ds = tf.data.Dataset.range(len(paths))
+    if training:  # shuffle the indices, not decoded videos: cheap and covers the whole set
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
 
-    def load(path, label):
-        video = tf.numpy_function(_decode_or_empty, [path], tf.uint8, stateful=False)
-        return tf.ensure_shape(video, [None, None, None, 3]), label
+    def load(index):
+        video, label = tf.numpy_function(decode, [index], [tf.uint8, tf.int64], stateful=False)
+        return tf.ensure_shape(video, [None, None, None, 3]), tf.ensure_shape(label, ())
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.filter(lambda video, label: tf.shape(video)[0] > 0)
-    return clip_pipeline(ds, len(classes), frames, stride, size, training, batch_size, seed, shuffle=False), classes
+    return clip_pipeline(ds, num_classes, frames, stride, size, training, batch_size, seed, shuffle=False)

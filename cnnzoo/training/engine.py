@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.training import results
+from cnnzoo.training import faults, results
 from cnnzoo.training.optim import make_optimizer, make_schedule
 
 
@@ -232,6 +232,12 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         callbacks.insert(0, counter.callback())
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
+    if os.environ.get(faults.ENV):  # the crash tests' kill points, after everything an epoch writes
+        callbacks.append(faults.KillAtEpochEnd(os.path.basename(os.path.normpath(out_dir))))
+    # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives
+    # that fit: a later fit of the same model (fine-tuning's second phase after a resumed first) would
+    # start at the restored epoch. Cleared here; this fit's own BackupAndRestore sets it again if needed.
+    model._initial_epoch = None
     start = time.perf_counter()
     # steps_per_epoch given, Keras makes one iterator an epoch (~25 ms for a recipe's pipeline), not two; or one
     # for the whole run, of the repeated dataset

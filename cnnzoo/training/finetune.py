@@ -1,9 +1,22 @@
 """Fine-tuning a zoo model on a folder of the user's own images or clips.
 
+The folder is scanned once (`cnnzoo.data.folder.scan_folder`) and streamed:
+images are decoded, cropped and resized in parallel inside the tf.data
+pipeline, clips decoded lazily, so a folder of any size trains in constant
+memory. From pretrained weights (``--weights imagenet``) the images are
+prepared as those weights were trained: random-resized crop and flip in
+training, shorter side resized and centre crop in evaluation, the weights'
+mean and std; otherwise the shorter side is resized to the input and centre
+cropped (``--resize stretch`` stretches instead).
+
 Phase 1 trains a new head with the backbone frozen (its BatchNorm layers in
 inference mode); phase 2 unfreezes the top stages at a lower learning rate,
-BatchNorm layers staying in inference mode unless ``train_bn``. The result is
-a ``.keras`` model, a ``classes.json`` beside it, and per-class accuracies.
+BatchNorm layers staying in inference mode unless ``train_bn``. Both phases
+are the recipes' engine (`cnnzoo.training.fit`): best checkpoint, curves,
+results, progress, and resume: re-running the same command after a crash
+skips a finished phase and resumes the other from its last finished epoch.
+The result is a ``.keras`` model with ``classes.json`` and
+``preprocessing.json`` beside it, and per-class accuracies.
 """
 
 import argparse
@@ -28,6 +41,11 @@ def add_arguments(parser):
     parser.add_argument("--val-dir", default=None, help="a separate validation folder (default: split --data-dir)")
     parser.add_argument("--val-split", type=float, default=DEFAULTS["val_split"], help="held-out fraction per class")
     parser.add_argument("--input-shape", default=None, help="e.g. 64,64,3 (default: the model's, or 224,224,3)")
+    parser.add_argument("--resize", choices=("crop", "stretch"), default="crop",
+                        help="images: keep the aspect ratio (shorter side resized, centre crop) or stretch")
+    parser.add_argument("--augment", choices=("auto", "none", "random_resized_crop"), default="auto",
+                        help="training images: random-resized crop + flip (auto: when starting from a weight set)")
+    parser.add_argument("--frame-stride", type=int, default=2, help="clips: frames between the sampled frames")
     parser.add_argument("--epochs-head", type=int, default=DEFAULTS["epochs_head"])
     parser.add_argument("--epochs-finetune", type=int, default=DEFAULTS["epochs_finetune"])
     parser.add_argument("--lr-head", type=float, default=DEFAULTS["lr_head"])
@@ -88,60 +106,124 @@ def input_normalization(model):
     return {"mean": list(weight_set.preprocessing.mean), "std": list(weight_set.preprocessing.std)}
 
 
-def per_class_accuracy(model, dataset, normalization=None, batch_size=64):
-    from cnnzoo.data import make_pipeline
+def per_class_accuracy(model, dataset, num_classes=None):
+    """Overall and per-class accuracy on a batched tf.data dataset of ``(x, one-hot labels)`` (give
+    ``num_classes``), or on an in-memory `cnnzoo.data.Dataset` (images in [0, 1])."""
+    from cnnzoo.data import Dataset, make_pipeline
 
-    preds = []
-    for x, _ in make_pipeline(dataset, batch_size, training=False, **(normalization or {})):
+    if isinstance(dataset, Dataset):
+        dataset, num_classes = make_pipeline(dataset, 64, training=False), dataset.num_classes
+    preds, labels = [], []
+    for x, y in dataset:
         preds.append(np.argmax(model.predict_on_batch(x), axis=-1))
-    pred = np.concatenate(preds)
-    per_class = [float(np.mean(pred[dataset.labels == c] == c)) if np.any(dataset.labels == c) else None
-                 for c in range(dataset.num_classes)]
-    return float(np.mean(pred == dataset.labels)), per_class
+        labels.append(np.argmax(np.asarray(y), axis=-1))
+    pred, label = np.concatenate(preds), np.concatenate(labels)
+    per_class = [float(np.mean(pred[label == c] == c)) if np.any(label == c) else None for c in range(num_classes)]
+    return float(np.mean(pred == label)), per_class
+
+
+def image_settings(model, args):
+    """How images are prepared for ``model``: the keyword arguments of `image_folder_pipeline`
+    (normalization, resize ratio, augmentation), from its weight set if it has one."""
+    weight_set = getattr(model, "pretrained", None)
+    settings = {"resize": args.resize, "resize_ratio": 1.0, "augment": None, **input_normalization(model)}
+    if weight_set is not None and weight_set.preprocessing.kind == "image":
+        p = weight_set.preprocessing
+        settings["resize_ratio"] = p.resize[0] / p.crop[0]
+        settings["augment"] = "random_resized_crop"
+    if args.augment != "auto":
+        settings["augment"] = None if args.augment == "none" else args.augment
+    return settings
+
+
+def _scan(args, kind):
+    from cnnzoo.data.folder import ImageFolderError, class_folders, scan_folder
+
+    files = scan_folder(args.data_dir, kind)
+    print(files.report())
+    if not args.val_dir:
+        train, val = files.split(args.val_split, seed=args.seed)
+        return train, val, files.report()
+    if class_folders(args.val_dir) != files.class_names:
+        raise ImageFolderError(f"--val-dir classes {class_folders(args.val_dir)} differ from --data-dir's "
+                               f"{files.class_names}")
+    val = scan_folder(args.val_dir, kind, classes=files.class_names)
+    report = files.report()
+    report.skipped += val.skipped
+    return files, val, report
+
+
+def _pipelines(args, base, train, val, batch):
+    """Training and validation pipelines streamed from the scanned files, and the settings used."""
+    from cnnzoo.data.folder import image_folder_pipeline
+    from cnnzoo.data.video import KINETICS_MEAN, KINETICS_STD, clip_files_pipeline
+
+    shape = tuple(base.input_shape[1:])
+    if len(shape) == 4:
+        frames, height, width = shape[:3]
+        if height != width:
+            raise ValueError(f"clips are cropped square: the model's input must have H == W. Received: {shape}")
+        clip = dict(frames=frames, stride=args.frame_stride, size=height, seed=args.seed)
+        train_ds = clip_files_pipeline(train.paths, train.labels, train.num_classes, training=True,
+                                       batch_size=batch, **clip)
+        val_ds = clip_files_pipeline(val.paths, val.labels, val.num_classes, training=False, batch_size=8, **clip)
+        return train_ds, val_ds, {"kind": "clips", "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
+    settings = image_settings(base, args)
+    common = dict(channels=shape[-1], seed=args.seed, **settings)
+    train_ds = image_folder_pipeline(train, shape[:2], training=True, batch_size=batch, **common)
+    val_ds = image_folder_pipeline(val, shape[:2], training=False, batch_size=32, **common)
+    return train_ds, val_ds, {"kind": "images", **settings}
+
+
+def _phase(model, name, epochs, lr, train_ds, val_ds, batch, args):
+    """One phase through the engine; a phase finished before (its weights saved) is loaded, not run again."""
+    from cnnzoo.training.engine import TrainConfig, fit
+
+    out = os.path.join(args.out, name)
+    done = os.path.join(out, "phase_done.weights.h5")
+    if os.path.exists(done):
+        model.load_weights(done)
+        print(f"{name}: finished in an earlier run, weights loaded from {done}")
+        with open(os.path.join(out, "results.json")) as f:
+            return json.load(f)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch, optimizer="adamw", lr=lr, schedule="cosine", seed=args.seed)
+    record = fit(model, train_ds, val_ds, cfg, out, verbose=args.verbose)
+    tmp = os.path.join(out, "phase_done.partial.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, done)
+    return record
 
 
 def run(args):
     """Fine-tunes; returns the results record (also written to ``<out>/results.json``)."""
     import keras
 
-    from cnnzoo import data, transfer
-    from cnnzoo.data.folder import load_image_folder, split
-    from cnnzoo.training.engine import TrainConfig, fit, seed_everything
+    from cnnzoo import transfer
+    from cnnzoo.training.engine import seed_everything
 
-    for name in ("epochs_head", "epochs_finetune", "batch_size"):
-        if getattr(args, name) < 0 or (name == "batch_size" and args.batch_size < 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {getattr(args, name)}")
+    for name in ("epochs_head", "epochs_finetune", "batch_size", "frame_stride"):
+        value = getattr(args, name)
+        if value < 0 or (name in ("batch_size", "frame_stride") and value < 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
+    if not args.val_dir and not 0 < args.val_split < 1:
+        raise ValueError(f"--val-split must be in (0, 1). Received: {args.val_split}")
     seed_everything(args.seed)
     shape = tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape else None
     base = _base_model(args, shape)
     shape = tuple(base.input_shape[1:])
     rank = len(shape) - 1
-    frames = shape[0] if rank == 3 else None
-    image_size = shape[-3:-1] if rank >= 2 else None
-    if image_size is None or None in image_size:
+    if rank < 2 or None in shape[:-1]:
         raise ValueError(f"fine-tuning needs a model with a fixed 2D or 3D input size. Received: input_shape={shape}")
-    train, report = load_image_folder(args.data_dir, image_size, channels=shape[-1], frames=frames)
-    print(report)
-    if args.val_dir:
-        val, val_report = load_image_folder(args.val_dir, image_size, channels=shape[-1], frames=frames)
-        if val_report.class_names != report.class_names:
-            raise ValueError(f"--val-dir classes {val_report.class_names} differ from --data-dir's {report.class_names}")
-        report.skipped += val_report.skipped
-    else:
-        train, val = split(train, args.val_split, seed=args.seed)
-    model = transfer.replace_head(base, train.num_classes)
+    train, val, report = _scan(args, "clips" if rank == 3 else "images")
     batch = min(args.batch_size, len(train))
-    normalization = input_normalization(base)
-    train_ds = data.make_pipeline(train, batch, training=True, seed=args.seed, **normalization)
-    val_ds = data.make_pipeline(val, 64, training=False, **normalization)
+    train_ds, val_ds, settings = _pipelines(args, base, train, val, batch)
+    model = transfer.replace_head(base, train.num_classes)
     os.makedirs(args.out, exist_ok=True)
 
     frozen = transfer.freeze(model)
     phases = {}
     if args.epochs_head:
-        cfg = TrainConfig(epochs=args.epochs_head, batch_size=batch, optimizer="adamw", lr=args.lr_head,
-                          schedule="cosine", seed=args.seed)
-        phases["head"] = fit(model, train_ds, val_ds, cfg, os.path.join(args.out, "head"), verbose=args.verbose)
+        phases["head"] = _phase(model, "head", args.epochs_head, args.lr_head, train_ds, val_ds, batch, args)
     unfrozen = []
     if args.epochs_finetune:
         start = args.unfreeze_from or _last_stage(model)
@@ -150,17 +232,15 @@ def run(args):
             for layer in model._flatten_layers(include_self=False):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False
-        cfg = TrainConfig(epochs=args.epochs_finetune, batch_size=batch, optimizer="adamw", lr=args.lr_finetune,
-                          schedule="cosine", seed=args.seed)
-        phases["finetune"] = fit(model, train_ds, val_ds, cfg, os.path.join(args.out, "finetune"),
-                                 verbose=args.verbose)
-    overall, per_class = per_class_accuracy(model, val, normalization)
+        phases["finetune"] = _phase(model, "finetune", args.epochs_finetune, args.lr_finetune, train_ds, val_ds,
+                                    batch, args)
+    overall, per_class = per_class_accuracy(model, val_ds, train.num_classes)
     path = os.path.join(args.out, "model.keras")
     model.save(path)
     with open(os.path.join(args.out, "classes.json"), "w") as f:
         json.dump(report.class_names, f)
     with open(os.path.join(args.out, PREPROCESSING_FILE), "w") as f:
-        json.dump({"scale": 255.0, **normalization,
+        json.dump({"scale": 255.0, **settings,
                    "weights": getattr(getattr(base, "pretrained", None), "source", None)}, f, indent=1)
     record = {
         "model": model.name, "data_dir": args.data_dir, "classes": report.class_names,
@@ -170,12 +250,14 @@ def run(args):
         "per_class_accuracy": dict(zip(report.class_names, per_class)),
         "phases": {k: {"final_test_accuracy": v["final_test_accuracy"], "wall_time_s": v["wall_time_s"]}
                    for k, v in phases.items()},
+        "preprocessing": settings,
         "args": {k: v for k, v in vars(args).items() if not callable(v)},
         "saved_model": path,
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(record, f, indent=2)
-    print(f"\nvalidation accuracy {100 * overall:.2f}% on {len(val)} examples")
+    print(f"\nvalidation accuracy {100 * overall:.2f}% on {len(val)} examples"
+          + (f" ({len(report.skipped)} unreadable file(s) skipped)" if report.skipped else ""))
     for name, acc in zip(report.class_names, per_class):
         print(f"  {name:<20} {'-' if acc is None else f'{100 * acc:.1f}%'}")
     print(f"saved {path} (classes in {os.path.join(args.out, 'classes.json')})")
@@ -186,7 +268,7 @@ def predict(model_path, image_paths, top_k=5, labels=None):
     """Top-k classes with probabilities for each image: ``[(path, [(class, prob), ...]), ...]``."""
     import keras
 
-    from cnnzoo.data.folder import read_image
+    from cnnzoo.data.folder import load_image
 
     model = keras.saving.load_model(model_path, compile=False)
     if labels is None:
@@ -194,16 +276,16 @@ def predict(model_path, image_paths, top_k=5, labels=None):
         if os.path.exists(beside):
             with open(beside) as f:
                 labels = json.load(f)
-    settings = {"scale": 255.0, "mean": None, "std": None}
+    settings = {"scale": 255.0, "mean": None, "std": None, "resize": "stretch", "resize_ratio": 1.0}
     beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), PREPROCESSING_FILE)
-    if os.path.exists(beside):
+    if os.path.exists(beside):  # written by finetune: prepare images as its validation did
         with open(beside) as f:
             settings.update(json.load(f))
     shape = model.input_shape[1:]
     results = []
     for path in image_paths:
         try:
-            image = read_image(path, shape[:2], shape[-1])
+            image = load_image(path, shape[:2], shape[-1], settings["resize"], settings["resize_ratio"])
         except (ValueError, FileNotFoundError) as e:
             results.append((path, f"unreadable: {e}"))
             continue
