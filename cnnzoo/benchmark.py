@@ -265,9 +265,7 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     near-empty model (`fit_cost_per_step`; the in-memory one is the training
     loop's own cost).
     """
-    import keras
     import numpy as np
-    import tensorflow as tf
 
     import cnnzoo
     from cnnzoo import data
@@ -277,7 +275,6 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     batch = p["batch_size"]
     steps = steps or p["train_examples"] // batch
     spe = steps_per_execution_for(steps, steps_per_execution)
-    calls, one_iterator = -(-steps // spe), steps % spe == 0
     rng = np.random.default_rng(0)
     n = steps * batch
     ds = data.Dataset(recipe, "train", rng.integers(0, 256, (n,) + p["shape"], dtype=np.uint8),
@@ -285,6 +282,26 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
     pipe = data.make_pipeline(ds, batch, training=True, augment=p["augment"], crop_padding=p["crop_padding"],
                               mean=p["mean"], std=p["std"], background=background)
     model = cnnzoo.get_model(p["model"], input_shape=p["shape"], classes=10)
+    paired = paired_pipeline_overhead(model, pipe, steps, repeats, spe)
+    return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
+            "background": bool(background) if background is not None else data.pipeline.default_background(),
+            **paired,
+            **{f"{label}_empty_model_us_per_step": round(1e6 * fit_cost_per_step(
+                source.repeat(), p["shape"], 10, steps, steps_per_execution=spe), 1)
+               for label, source in paired.pop("_sources").items()}}
+
+
+def paired_pipeline_overhead(model, pipe, steps, repeats, steps_per_execution):
+    """The core of `pipeline_overhead`, for any model and training pipeline (one with an
+    ``epoch_counter``): the two sources in ABBA turns of one execution, ``repeats``
+    epochs of ``steps`` steps. Returns the figures (and the two sources, as ``_sources``)."""
+    import keras
+    import tensorflow as tf
+
+    from cnnzoo import data
+
+    spe = steps_per_execution
+    calls, one_iterator = -(-steps // spe), steps % spe == 0
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   steps_per_execution=spe)
     x, y = next(iter(pipe))
@@ -316,17 +333,13 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
                     seconds[label][-1] += time.perf_counter() - wall
                     cpu[label][-1] += time.process_time() - before
     paired = sorted(1 - a / b for a, b in zip(seconds["in_memory"], seconds["pipeline"]))
-    return {"recipe": recipe, "model": p["model"], "batch_size": batch, "steps": steps,
-            "steps_per_execution": spe, "one_iterator": one_iterator, "repeats": repeats,
-            "background": bool(background) if background is not None else data.pipeline.default_background(),
-            **{f"steps_per_s_{label}": round(steps / statistics.median(v), 2) for label, v in seconds.items()},
+    return {"steps_per_execution": spe, "one_iterator": one_iterator, "repeats": repeats,
+            **{f"steps_per_s_{label}": round(steps / statistics.median(v), 3) for label, v in seconds.items()},
             "overhead_fraction": round(statistics.median(paired), 4),
             "overhead_quartiles": [round(q, 4) for q in (statistics.quantiles(paired, n=4)[::2]
                                                          if len(paired) > 1 else paired * 2)],
             **{f"cpu_ms_per_step_{label}": round(1e3 * statistics.median(v) / steps, 3) for label, v in cpu.items()},
-            **{f"{label}_empty_model_us_per_step": round(1e6 * fit_cost_per_step(
-                source.repeat(), p["shape"], 10, steps, steps_per_execution=spe), 1)
-               for label, source in sources.items()}}
+            "_sources": sources}
 
 
 def _ratio_key(a, b, case):

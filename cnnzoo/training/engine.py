@@ -173,7 +173,7 @@ def compile_model(model, config, steps_per_epoch, steps_per_execution=None):
 
 
 def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=1,
-        command=None, strategy=None):
+        command=None, strategy=None, callbacks=()):
     """Trains ``model`` and writes everything a run leaves in ``out_dir``.
 
     ``out_dir`` receives ``backup/`` (BackupAndRestore: re-running the same
@@ -183,6 +183,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     ``config.steps_per_execution`` moves to a divisor of the epoch's steps near
     it (`steps_per_execution_for`; ``steps_per_execution_used`` in the results),
     so that one iterator of the repeated ``train_ds`` serves the whole run.
+
+    ``callbacks`` are Keras callbacks of the caller's, run after the engine's own.
 
     Returns:
         The results record (also in ``results.json``).
@@ -220,6 +222,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         keys = list(model.output)
         train_ds, test_ds = (d.map(lambda x, y: (x, {k: y for k in keys})) for d in (train_ds, test_ds))
     timer = EpochTimer()
+    extra_callbacks = list(callbacks)
     callbacks = [
         timer,
         ChiefBackupAndRestore(os.path.join(out_dir, "backup"), chief=chief),
@@ -232,6 +235,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         callbacks.insert(0, counter.callback())
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
+    callbacks += extra_callbacks
     if os.environ.get(faults.ENV):  # the crash tests' kill points, after everything an epoch writes
         callbacks.append(faults.KillAtEpochEnd(os.path.basename(os.path.normpath(out_dir))))
     # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives

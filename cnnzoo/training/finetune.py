@@ -46,6 +46,8 @@ def add_arguments(parser):
     parser.add_argument("--augment", choices=("auto", "none", "random_resized_crop"), default="auto",
                         help="training images: random-resized crop + flip (auto: when starting from a weight set)")
     parser.add_argument("--frame-stride", type=int, default=2, help="clips: frames between the sampled frames")
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="training batches an epoch (default: the whole training set once)")
     parser.add_argument("--epochs-head", type=int, default=DEFAULTS["epochs_head"])
     parser.add_argument("--epochs-finetune", type=int, default=DEFAULTS["epochs_finetune"])
     parser.add_argument("--lr-head", type=float, default=DEFAULTS["lr_head"])
@@ -175,7 +177,7 @@ def _pipelines(args, base, train, val, batch):
     return train_ds, val_ds, {"kind": "images", **settings}
 
 
-def _phase(model, name, epochs, lr, train_ds, val_ds, batch, args):
+def _phase(model, name, epochs, lr, train_ds, val_ds, batch, args, callbacks=()):
     """One phase through the engine; a phase finished before (its weights saved) is loaded, not run again."""
     from cnnzoo.training.engine import TrainConfig, fit
 
@@ -187,23 +189,29 @@ def _phase(model, name, epochs, lr, train_ds, val_ds, batch, args):
         with open(os.path.join(out, "results.json")) as f:
             return json.load(f)
     cfg = TrainConfig(epochs=epochs, batch_size=batch, optimizer="adamw", lr=lr, schedule="cosine", seed=args.seed)
-    record = fit(model, train_ds, val_ds, cfg, out, verbose=args.verbose)
+    record = fit(model, train_ds, val_ds, cfg, out, verbose=args.verbose, callbacks=callbacks,
+                 steps_per_epoch=getattr(args, "steps_per_epoch", None))
     tmp = os.path.join(out, "phase_done.partial.weights.h5")
     model.save_weights(tmp)
     os.replace(tmp, done)
     return record
 
 
-def run(args):
-    """Fine-tunes; returns the results record (also written to ``<out>/results.json``)."""
+def run(args, callbacks=()):
+    """Fine-tunes; returns the results record (also written to ``<out>/results.json``).
+
+    ``callbacks``: Keras callbacks of the caller's, for both phases.
+    """
     import keras
 
     from cnnzoo import transfer
     from cnnzoo.training.engine import seed_everything
 
-    for name in ("epochs_head", "epochs_finetune", "batch_size", "frame_stride"):
-        value = getattr(args, name)
-        if value < 0 or (name in ("batch_size", "frame_stride") and value < 1):
+    for name in ("epochs_head", "epochs_finetune", "batch_size", "frame_stride", "steps_per_epoch"):
+        value = getattr(args, name, None)
+        if value is None and name == "steps_per_epoch":
+            continue
+        if value < 0 or (name in ("batch_size", "frame_stride", "steps_per_epoch") and value < 1):
             raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
     if not args.val_dir and not 0 < args.val_split < 1:
         raise ValueError(f"--val-split must be in (0, 1). Received: {args.val_split}")
@@ -223,7 +231,8 @@ def run(args):
     frozen = transfer.freeze(model)
     phases = {}
     if args.epochs_head:
-        phases["head"] = _phase(model, "head", args.epochs_head, args.lr_head, train_ds, val_ds, batch, args)
+        phases["head"] = _phase(model, "head", args.epochs_head, args.lr_head, train_ds, val_ds, batch, args,
+                                callbacks)
     unfrozen = []
     if args.epochs_finetune:
         start = args.unfreeze_from or _last_stage(model)
@@ -233,7 +242,7 @@ def run(args):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False
         phases["finetune"] = _phase(model, "finetune", args.epochs_finetune, args.lr_finetune, train_ds, val_ds,
-                                    batch, args)
+                                    batch, args, callbacks)
     overall, per_class = per_class_accuracy(model, val_ds, train.num_classes)
     path = os.path.join(args.out, "model.keras")
     model.save(path)
