@@ -124,11 +124,29 @@ def per_class_accuracy(model, dataset, num_classes=None):
     return float(np.mean(pred == label)), per_class
 
 
+def recorded_normalization(model_path):
+    """The mean/std a cnnzoo run recorded beside a ``.keras`` file (finetune's ``preprocessing.json``, or a
+    recipe's ``results.json``), or None."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for name, read in ((PREPROCESSING_FILE, lambda r: r), ("results.json", lambda r: r["dataset"]["normalization"])):
+        try:
+            with open(os.path.join(folder, name)) as f:
+                found = read(json.load(f))
+            return {"mean": found["mean"], "std": found["std"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def image_settings(model, args):
     """How images are prepared for ``model``: the keyword arguments of `image_folder_pipeline`
-    (normalization, resize ratio, augmentation), from its weight set if it has one."""
+    (normalization, resize ratio, augmentation), from its weight set if it has one, else from
+    what the run that trained it recorded (a recipe's mean/std), else [0, 1]."""
     weight_set = getattr(model, "pretrained", None)
     settings = {"resize": args.resize, "resize_ratio": 1.0, "augment": None, **input_normalization(model)}
+    start = next((p for p in (args.model, args.weights) if p and p.endswith(".keras")), None)
+    if weight_set is None and start is not None:
+        settings.update(recorded_normalization(start) or {})
     if weight_set is not None and weight_set.preprocessing.kind == "image":
         p = weight_set.preprocessing
         settings["resize_ratio"] = p.resize[0] / p.crop[0]

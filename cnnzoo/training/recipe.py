@@ -153,10 +153,16 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None):
                                      classes=train.num_classes, **model_kwargs)
     info = {"name": train.name, "source": train.source, "train_examples": len(train),
             "test_examples": len(test), "sample": train.is_sample, "smoke": args.smoke,
-            "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync}
+            "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync,
+            # what a model trained here expects: `cnnzoo finetune` reads it from this results.json
+            "normalization": {"mean": _listed(norm["mean"]), "std": _listed(norm["std"])}}
     command = " ".join(["python", f"recipes/{config['name']}.py", *(sys.argv[1:] if argv is None else argv)])
     return fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
                command=command, strategy=strategy)
+
+
+def _listed(value):
+    return None if value is None else [float(v) for v in (value if hasattr(value, "__len__") else [value])]
 
 
 def report(record, out):
