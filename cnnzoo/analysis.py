@@ -223,6 +223,11 @@ def _rule(op, node, inputs, in_fields, outputs, rank):
                 k = -(-n // m)
                 fields.append(Field(f.size + (k - 1) * f.jump, f.jump * n / m, f.start + (k - 1) / 2 * f.jump))
         return 0, tuple(fields)
+    if isinstance(op, (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)):
+        if in_fields[0] is None:
+            return 0, None
+        pads = [op.padding] if rank == 1 else list(op.padding)  # (before, after) per spatial axis
+        return 0, tuple(Field(f.size, f.jump, f.start - pads[a][0] * f.jump) for a, f in enumerate(in_fields[0]))
     if name == "Pad":
         if in_fields[0] is None:
             return 0, None

@@ -1,4 +1,4 @@
-"""The ``cnnzoo`` command: ``list``, ``summary``, ``viz``, ``finetune``, ``predict``, ``export``."""
+"""The ``cnnzoo`` command: ``list``, ``summary``, ``viz``, ``finetune``, ``predict``, ``conv``, ``export``, ``bench``."""
 
 import argparse
 import json
@@ -179,6 +179,26 @@ def _predict(args):
     return 0
 
 
+def _conv(args):
+    from cnnzoo.learn import conv_arithmetic, format_arithmetic
+
+    try:
+        shape = tuple(int(v) for v in args.input.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise CommandError(f"--input takes sizes such as 32x32x3 (H x W x C). Received: {args.input!r}") from None
+    try:
+        rows = conv_arithmetic(shape, args.layers)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    if args.json:
+        import dataclasses
+
+        print(json.dumps([{**dataclasses.asdict(r), "spec": dataclasses.asdict(r.spec)} for r in rows], indent=1))
+    else:
+        print(format_arithmetic(shape, rows))
+    return 0
+
+
 def _export(args):
     from cnnzoo.export import ExportError, export
 
@@ -233,6 +253,15 @@ def build_parser():
     p.add_argument("--weights", default=None, help="for a model name: the weight set (default: 'imagenet'); "
                                                    "its preprocessing and class names are used")
     p.set_defaults(run=_predict)
+
+    p = commands.add_parser("conv", help="output size, parameters, MACs and receptive field of layers, with the formulas",
+                            description="Convolution arithmetic with the working shown. Layers: 'conv K F [s2] [p1|same|valid] "
+                                        "[d2] [g2]', 'pool K [s2] [p1] [max|avg]', 'maxpool K', 'avgpool K', "
+                                        "comma-separated; K is 3 or 3x3.")
+    p.add_argument("--input", required=True, help="input shape, e.g. 32x32x3 (H x W x C), 100x8 (L x C), 16x112x112x3")
+    p.add_argument("--layers", required=True, help="e.g. 'conv 5x5 10 p2' or 'conv 3x3 64 same, conv 3x3 64 same, pool 2'")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(run=_conv)
 
     from cnnzoo.export import FORMATS
 

@@ -153,6 +153,7 @@ class Pooling(_WindowPooling):
             strides=strides,
             padding=self.padding if isinstance(self.padding, str) and not self.ceil_mode else "valid",
             data_format=self.data_format,
+            dtype=self.dtype_policy,
             name="pool",
         )
 
@@ -230,7 +231,8 @@ class LPPooling(_WindowPooling):
         for k in size:
             self._volume *= k
         self.pool = rank_lib.AVG_POOL[rank](
-            pool_size=size, strides=strides, padding="valid", data_format=self.data_format, name="pool"
+            pool_size=size, strides=strides, padding="valid", data_format=self.data_format, dtype=self.dtype_policy,
+            name="pool",
         )
 
     def call(self, inputs):

@@ -20,6 +20,11 @@ AVG_POOL = {
     2: keras.layers.AveragePooling2D,
     3: keras.layers.AveragePooling3D,
 }
+ZERO_PADDING = {
+    1: keras.layers.ZeroPadding1D,
+    2: keras.layers.ZeroPadding2D,
+    3: keras.layers.ZeroPadding3D,
+}
 GLOBAL_AVG_POOL = {
     1: keras.layers.GlobalAveragePooling1D,
     2: keras.layers.GlobalAveragePooling2D,

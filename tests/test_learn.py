@@ -1,0 +1,261 @@
+"""The textbook operations (cnnzoo.learn) against Keras: the arithmetic against built layers, the
+NumPy convolution, im2col, backward pass and pooling against Keras's layers and autodiff, in 1D,
+2D and 3D, over configurations drawn by hypothesis; and every number docs/learn.md states."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cnnzoo
+from cnnzoo import cli
+from cnnzoo.layers import LPPooling, rank as rank_lib
+from cnnzoo.learn import conv_arithmetic, numpy_ops as npo
+
+HYPOTHESIS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+TOL = dict(rtol=1e-5, atol=1e-8)
+
+
+@st.composite
+def conv_cases(draw, allow_groups=True):
+    rank = draw(st.sampled_from([1, 2, 3]))
+    groups = draw(st.sampled_from([1, 2])) if allow_groups else 1
+    channels, filters = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilated = draw(st.booleans())
+    strides = (1,) * rank if dilated else tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank)) if dilated else (1,) * rank
+    padding = draw(st.sampled_from(["valid", "same"]))
+    size = draw(st.integers(max(d * (k - 1) + 1 for k, d in zip(kernel, dilation)), 7 if rank < 3 else 5))
+    return dict(rank=rank, groups=groups, channels=channels, filters=filters, kernel=kernel, strides=strides,
+                dilation=dilation, padding=padding, size=size)
+
+
+def _keras_conv(case, kernel, bias):
+    layer = rank_lib.CONV[case["rank"]](case["filters"], case["kernel"], strides=case["strides"],
+                                        padding=case["padding"], dilation_rate=case["dilation"],
+                                        groups=case["groups"], dtype="float64")
+    layer.build((None,) + (case["size"],) * case["rank"] + (case["channels"],))
+    layer.set_weights([kernel, bias])
+    return layer
+
+
+def _case_arrays(case, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2,) + (case["size"],) * case["rank"] + (case["channels"],))
+    kernel = rng.normal(size=case["kernel"] + (case["channels"] // case["groups"], case["filters"]))
+    return x, kernel, rng.normal(size=case["filters"])
+
+
+# ---- convolution forward: definition, im2col, against Keras ----
+
+@HYPOTHESIS
+@given(case=conv_cases())
+def test_direct_and_im2col_convolution_equal_keras(case):
+    x, kernel, bias = _case_arrays(case)
+    expected = np.asarray(_keras_conv(case, kernel, bias)(x))
+    args = dict(strides=case["strides"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
+    np.testing.assert_allclose(npo.conv_direct(x, kernel, bias, **args), expected, **TOL)
+    np.testing.assert_allclose(npo.conv_im2col(x, kernel, bias, **args), expected, **TOL)
+
+
+def test_convolution_is_cross_correlation_with_a_flipped_kernel():
+    x = np.arange(8.0).reshape(1, 8, 1)
+    k = np.array([1.0, 2.0, -1.0])
+    kernel = k.reshape(3, 1, 1)
+    # NumPy's np.convolve is true convolution; np.correlate is what CNN layers compute.
+    np.testing.assert_allclose(npo.convolve(x, kernel)[0, :, 0], np.convolve(x[0, :, 0], k, mode="valid"))
+    np.testing.assert_allclose(npo.conv_direct(x, kernel)[0, :, 0], np.correlate(x[0, :, 0], k, mode="valid"))
+    assert not np.allclose(npo.convolve(x, kernel), npo.conv_direct(x, kernel))
+    sobel = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).reshape(3, 3, 1, 1)
+    image = np.random.default_rng(0).normal(size=(1, 6, 6, 1))
+    np.testing.assert_allclose(npo.convolve(image, sobel), -npo.conv_direct(image, sobel))  # antisymmetric kernel
+
+
+@HYPOTHESIS
+@given(case=conv_cases(allow_groups=False))
+def test_col2im_is_the_transpose_of_im2col(case):
+    x, _, _ = _case_arrays(case)
+    geometry = (case["kernel"], case["strides"], case["padding"], case["dilation"])
+    cols, _ = npo.im2col(x, *geometry)
+    c = np.random.default_rng(1).normal(size=cols.shape)
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * npo.col2im(c, x.shape, *geometry)), rtol=1e-10)
+
+
+def test_im2col_rows_are_the_receptive_fields():
+    x = np.arange(16.0).reshape(1, 4, 4, 1)
+    cols, out = npo.im2col(x, (3, 3))
+    assert out == [2, 2] and cols.shape == (1, 2, 2, 9)
+    assert cols[0, 0, 0].tolist() == [0, 1, 2, 4, 5, 6, 8, 9, 10]
+    assert cols[0, 1, 1].tolist() == [5, 6, 7, 9, 10, 11, 13, 14, 15]
+
+
+# ---- the backward pass against autodiff ----
+
+@HYPOTHESIS
+@given(case=conv_cases())
+def test_convolution_backward_equals_autodiff(case):
+    x, kernel, bias = _case_arrays(case)
+    layer = _keras_conv(case, kernel, bias)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = layer(xt)
+        dout = tf.constant(np.random.default_rng(2).normal(size=out.shape))
+        loss = tf.reduce_sum(out * dout)
+    dx, dk, db = tape.gradient(loss, [xt, layer.kernel.value, layer.bias.value])
+    ours = npo.conv_backward(dout.numpy(), x, kernel, strides=case["strides"], padding=case["padding"],
+                             dilation=case["dilation"], groups=case["groups"])
+    for got, want in zip(ours, (dx, dk, db)):
+        np.testing.assert_allclose(got, np.asarray(want), **TOL)
+
+
+# ---- pooling and its gradients ----
+
+@st.composite
+def pool_cases(draw):
+    rank = draw(st.sampled_from([1, 2, 3]))
+    size = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    strides = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    n = draw(st.integers(max(size), 7 if rank < 3 else 5))
+    mode = draw(st.sampled_from(["max", "avg", "l2"]))
+    return dict(rank=rank, size=size, strides=strides, padding=padding, n=n, mode=mode)
+
+
+def _keras_pool(case):
+    # float32: TensorFlow's CPU MaxPool3D has no float64 kernel
+    if case["mode"] == "l2":  # L2 pooling is cnnzoo's LPPooling with p=2
+        return LPPooling(2.0, case["size"], case["strides"], padding=case["padding"])
+    table = rank_lib.MAX_POOL if case["mode"] == "max" else rank_lib.AVG_POOL
+    return table[case["rank"]](case["size"], case["strides"], padding=case["padding"])
+
+
+@HYPOTHESIS
+@given(case=pool_cases())
+def test_pooling_and_its_backward_equal_keras(case):
+    x = tf.constant(np.random.default_rng(3).normal(size=(2,) + (case["n"],) * case["rank"] + (3,)), tf.float32)
+    layer = _keras_pool(case)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x)
+        dout = tf.constant(np.random.default_rng(4).normal(size=out.shape), tf.float32)
+        loss = tf.reduce_sum(out * dout)
+    dx = tape.gradient(loss, x)
+    args = dict(mode=case["mode"], pool_size=case["size"], strides=case["strides"], padding=case["padding"])
+    np.testing.assert_allclose(npo.pool(x.numpy(), **args), np.asarray(out), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(npo.pool_backward(dout.numpy(), x.numpy(), **args), np.asarray(dx), rtol=1e-5, atol=1e-6)
+
+
+def test_max_pooling_adds_invariance_to_small_shifts():
+    x = np.zeros((1, 8, 8, 1))
+    x[0, 2, 2, 0] = 1.0
+    shifted = np.roll(x, 1, axis=2)  # one pixel right, inside the same 4x4 window
+    a, b = npo.pool(x, "max", 4), npo.pool(shifted, "max", 4)
+    np.testing.assert_array_equal(a, b)  # pooled: unchanged
+    kernel = np.ones((3, 3, 1, 1))
+    conv = npo.conv_direct(x, kernel, padding="same")
+    np.testing.assert_array_equal(np.roll(conv, 1, axis=2), npo.conv_direct(shifted, kernel, padding="same"))
+
+
+# ---- the arithmetic against built layers ----
+
+def test_the_primers_question():
+    (row,) = conv_arithmetic((32, 32, 3), "conv 5x5 10 s1 p2")
+    assert row.output_shape == (32, 32, 10) and row.params == 760 and row.macs == 32 * 32 * 10 * 25 * 3
+    assert "floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32" in row.formulas["output"]
+    assert "10 x (5*5*3/1 + 1) = 760" in row.formulas["params"]
+
+
+def test_three_3x3_convolutions_see_7x7_with_27_c_squared_weights():
+    c = 64
+    stack = conv_arithmetic((56, 56, c), "conv 3x3 64 same, conv 3x3 64 same, conv 3x3 64 same")
+    single = conv_arithmetic((56, 56, c), "conv 7x7 64 same")
+    assert stack[-1].receptive_field == (7, 7) == single[-1].receptive_field
+    assert sum(r.params - c for r in stack) == 27 * c * c and single[0].params - c == 49 * c * c
+
+
+@st.composite
+def stacks(draw):
+    rank = draw(st.sampled_from([1, 2, 3]))
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        k = draw(st.integers(1, 3))
+        if draw(st.booleans()):
+            s, d, g = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.sampled_from([1, 2]))
+            if s > 1:
+                d = 1
+            pad = draw(st.sampled_from(["same", "valid", "p1", "p0"]))
+            layers.append(f"conv {k} {2 * draw(st.integers(1, 3))} s{s} d{d} g{g} {pad}")
+        else:
+            layers.append(f"{draw(st.sampled_from(['maxpool', 'avgpool']))} {k} {draw(st.sampled_from(['same', 'valid']))}")
+    return rank, ", ".join(layers)
+
+
+def _keras_stack(rank, specs, shape):
+    x = inputs = keras.Input(shape)
+    for spec in specs:
+        padding = spec.padding
+        if not isinstance(padding, str):
+            x = rank_lib.ZERO_PADDING[rank](tuple((p, p) for p in padding) if rank > 1 else padding[0])(x)
+            padding = "valid"
+        if spec.kind == "conv":
+            x = rank_lib.CONV[rank](spec.filters, spec.kernel, strides=spec.strides, padding=padding,
+                                    dilation_rate=spec.dilation, groups=spec.groups)(x)
+        else:
+            table = rank_lib.MAX_POOL if spec.kind == "max" else rank_lib.AVG_POOL
+            x = table[rank](spec.kernel, spec.strides, padding=padding)(x)
+    return keras.Model(inputs, x)
+
+
+@HYPOTHESIS
+@given(stack=stacks())
+def test_arithmetic_equals_the_built_layers(stack):
+    rank, text = stack
+    shape = (11,) * rank + (2,)
+    rows = conv_arithmetic(shape, text)
+    model = _keras_stack(rank, [r.spec for r in rows], shape)
+    assert tuple(model.output.shape[1:]) == rows[-1].output_shape
+    assert model.count_params() == sum(r.params for r in rows)
+    summary = cnnzoo.summary(model)
+    assert summary.macs == sum(r.macs for r in rows)
+    assert tuple(f.size for f in summary.rows[-1].receptive_field) == rows[-1].receptive_field
+
+
+def test_receptive_field_is_where_the_gradient_reaches():
+    # r: 1 + 2 = 3; + (2-1)*1 = 4 (jump 2); + (3-1)*2*2 = 12; + (5-1)*1*2 = 20 (jump 4)
+    rows = conv_arithmetic((41, 41, 1), "conv 3x3 1, avgpool 2, conv 3x3 1 d2, conv 5x5 1 s2")
+    model = _keras_stack(2, [r.spec for r in rows], (41, 41, 1))
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([np.ones_like(w) for w in layer.get_weights()])
+    x = tf.constant(np.random.default_rng(0).uniform(1, 2, size=(1, 41, 41, 1)).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = model(x)
+        centre = tuple(s // 2 for s in out.shape[1:3])
+        unit = out[0, centre[0], centre[1], 0]
+    touched = np.argwhere(np.asarray(tape.gradient(unit, x))[0, ..., 0] != 0)
+    extent = tuple(int(touched[:, a].max() - touched[:, a].min() + 1) for a in range(2))
+    assert extent == rows[-1].receptive_field == (20, 20)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["conv", "--input", "32x32", "--layers", "conv 3 4, conv 3x3x3 4"], "has 3 sizes for a 1D input"),
+    (["conv", "--input", "32xx3", "--layers", "conv 3 4"], "--input takes sizes"),
+    (["conv", "--input", "8x8x3", "--layers", "conv 9x9 4"], "larger than the padded input"),
+    (["conv", "--input", "8x8x3", "--layers", "conv 3x3 4 g2"], "groups=2 must divide"),
+    (["conv", "--input", "8x8x3", "--layers", "dense 10"], "each layer starts with one of"),
+])
+def test_cli_conv_errors_are_one_line(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnzoo: error:") and message in err and "Traceback" not in err
+
+
+def test_cli_conv_prints_the_working(capsys):
+    assert cli.main(["conv", "--input", "32x32x3", "--layers", "conv 5x5 10 p2"]) == 0
+    out = capsys.readouterr().out
+    assert "-> (32, 32, 10)" in out and "= 760" in out and "768,000" in out
