@@ -100,6 +100,13 @@ def _viz(args):
     from cnnzoo import viz
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if args.what == "im2col":
+        from cnnzoo.learn import pictures
+
+        print(pictures.plot_im2col(args.out))
+        return 0
+    if args.what == "shift":
+        return _viz_shift(args)
     if args.what == "kernels":
         if args.image is None:
             image = viz.sample_image()[0][..., 0]
@@ -127,6 +134,30 @@ def _viz(args):
             except ValueError as e:
                 raise CommandError(str(e)) from None
     print(path)
+    return 0
+
+
+def _viz_shift(args):
+    """Equivariance and invariance of a trained model on real MNIST test digits shifted 0..4 pixels."""
+    from cnnzoo import data
+    from cnnzoo.learn import pictures
+
+    if not args.model:
+        raise CommandError("'cnnzoo viz shift' needs --model: a trained LeNet-5 .keras file "
+                           "(python recipes/mnist_lenet5.py writes runs/mnist_lenet5/final.keras)")
+    model = _load(args.model)
+    try:
+        test = data.load_arrays("mnist", "test", allow_sample=True)
+        result = pictures.shift_experiment(model, test.images[:500].astype("float32") / 255.0)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    print(f"{'shift':>5} {'conv equivariance error':>24} {'conv change':>12} {'pooled change':>14} "
+          f"{'output change':>14} {'same class':>11}")
+    for i, shift in enumerate(result["shifts"]):
+        print(f"{shift:>5} {result['conv_equivariance_error'][i]:>24.4f} {result['conv_change'][i]:>12.4f} "
+              f"{result['pooled_change'][i]:>14.4f} {result['output_change'][i]:>14.4f} "
+              f"{100 * result['same_prediction'][i]:>10.1f}%")
+    print(pictures.plot_shift(result, args.out))
     return 0
 
 
@@ -230,7 +261,7 @@ def build_parser():
     p.set_defaults(run=_summary)
 
     p = commands.add_parser("viz", help="write a picture (PNG)")
-    p.add_argument("what", choices=("filters", "features", "receptive-field", "kernels"))
+    p.add_argument("what", choices=("filters", "features", "receptive-field", "kernels", "im2col", "shift"))
     p.add_argument("--model", help="a registered model name or a .keras file")
     p.add_argument("--input-shape", type=parse_shape, default=None)
     p.add_argument("--image", help="an image file (default: a real MNIST test digit bundled with cnnzoo)")

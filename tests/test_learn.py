@@ -259,3 +259,64 @@ def test_cli_conv_prints_the_working(capsys):
     assert cli.main(["conv", "--input", "32x32x3", "--layers", "conv 5x5 10 p2"]) == 0
     out = capsys.readouterr().out
     assert "-> (32, 32, 10)" in out and "= 760" in out and "768,000" in out
+
+
+# ---- pictures and the experiment ----
+
+def test_shifts_move_conv_maps_with_the_image_and_change_the_output_little():
+    from cnnzoo.learn import pictures
+
+    model = cnnzoo.lenet5(input_shape=(28, 28, 1))
+    images = np.zeros((8, 28, 28, 1), "float32")
+    images[:, 8:20, 10:16] = np.random.default_rng(0).uniform(0.5, 1, size=(8, 12, 6, 1))
+    moved = pictures.shift_image(images, 3)
+    np.testing.assert_array_equal(moved[:, :, 3:], images[:, :, :-3])
+    assert not moved[:, :, :3].any()
+    result = pictures.shift_experiment(model, images, shifts=range(4))
+    assert result["conv_equivariance_error"][0] == 0 and result["same_prediction"][0] == 1
+    for s in range(1, 4):  # away from the borders, the maps move exactly with the image
+        assert result["conv_equivariance_error"][s] < 1e-6 < result["conv_change"][s]
+
+
+def test_viz_im2col_and_shift_write_pictures(tmp_path, capsys):
+    assert cli.main(["viz", "im2col", "--out", str(tmp_path / "im2col.png")]) == 0
+    assert (tmp_path / "im2col.png").read_bytes()[:4] == b"\x89PNG"
+    cnnzoo.lenet5(input_shape=(28, 28, 1)).save(tmp_path / "lenet.keras")
+    assert cli.main(["viz", "shift", "--model", str(tmp_path / "lenet.keras"), "--out", str(tmp_path / "s.png")]) == 0
+    out = capsys.readouterr().out
+    assert "conv equivariance error" in out and out.count("%") == 5
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["viz", "shift", "--out", str(tmp_path / "t.png")]) == 2
+
+
+def test_mlp_vs_cnn_recipe_smoke(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from test_data import write_mnist
+
+    write_mnist(str(tmp_path / "data" / "mnist"), n=300)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, os.path.join(root, "recipes", "mlp_vs_cnn.py"), "--smoke", "--data-dir",
+                          str(tmp_path / "data"), "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    params = {(r["model"], r["pixels"]): r["params"] for r in record["summary"]}
+    assert params == {("lenet5", "original"): 61_706, ("lenet5", "shuffled"): 61_706,
+                      ("mlp", "original"): 62_020, ("mlp", "shuffled"): 62_020}
+    assert "| mnist | lenet5 | 61,706 | shuffled |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_the_tours_lenet_and_video_numbers():
+    lenet = conv_arithmetic((32, 32, 1), "conv 5x5 6, pool 2, conv 5x5 16, pool 2")
+    assert [r.params for r in lenet] == [156, 0, 2416, 0] and lenet[-1].output_shape == (5, 5, 16)
+    assert lenet[-1].receptive_field == (16, 16) and lenet[-1].jump == (4, 4)
+    assert sum(r.macs for r in lenet) == 357_600
+    (stem,) = conv_arithmetic((16, 112, 112, 3), "conv 3x7x7 64 s1x2x2 p1x3x3")
+    assert stem.output_shape == (16, 56, 56, 64) and stem.params == 64 * (3 * 7 * 7 * 3 + 1)
+    assert stem.receptive_field == (3, 7, 7) and stem.jump == (1, 2, 2)
+    dilated = conv_arithmetic((100, 8), "conv 3 8 d1, conv 3 8 d2, conv 3 8 d4")
+    assert dilated[-1].receptive_field == (15,) and dilated[-1].output_shape == (86, 8)

@@ -21,7 +21,7 @@ ALL_RECIPES = sorted(
     if not os.path.basename(p).startswith(("_", "make_"))
 )
 # Recipes on the shared runner (a CONFIG with a dataset); the others have their own tests below.
-OWN_TESTS = {"finetune", "video_moving_digits", "video_ucf101"}
+OWN_TESTS = {"finetune", "mlp_vs_cnn", "video_moving_digits", "video_ucf101"}  # mlp_vs_cnn: test_learn.py
 RECIPES = [r for r in ALL_RECIPES if r not in OWN_TESTS]
 SAMPLE_MNIST = os.path.join(ROOT, "cnnzoo", "data", "samples", "mnist")
 
