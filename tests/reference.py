@@ -4,37 +4,15 @@ import itertools
 
 import numpy as np
 
+from cnnzoo.learn import numpy_ops
+
 
 def conv(x, kernel, bias, strides, dilation, pad_pairs, groups):
-    """Direct convolution of a channels-last batch, any rank.
+    """Direct convolution of a channels-last batch, any rank: cnnzoo.learn's NumPy definition.
 
     x: (N, *spatial, C); kernel: (*k, C/groups, F); pad_pairs: per axis (before, after).
     """
-    rank = x.ndim - 2
-    x = np.pad(x, [(0, 0)] + list(pad_pairs) + [(0, 0)])
-    ksize = kernel.shape[:rank]
-    cin_g = kernel.shape[rank]
-    filters = kernel.shape[-1]
-    fout_g = filters // groups
-    out_sizes = [
-        (x.shape[1 + a] - dilation[a] * (ksize[a] - 1) - 1) // strides[a] + 1 for a in range(rank)
-    ]
-    out = np.zeros((x.shape[0], *out_sizes, filters))
-    for pos in itertools.product(*[range(n) for n in out_sizes]):
-        index = tuple(
-            slice(p * s, p * s + d * (k - 1) + 1, d)
-            for p, s, d, k in zip(pos, strides, dilation, ksize)
-        )
-        window = x[(slice(None),) + index]  # (N, *k, C)
-        for g in range(groups):
-            w = window[..., g * cin_g : (g + 1) * cin_g]
-            kg = kernel[..., g * fout_g : (g + 1) * fout_g]
-            out[(slice(None),) + pos + (slice(g * fout_g, (g + 1) * fout_g),)] = np.tensordot(
-                w, kg, axes=(list(range(1, rank + 2)), list(range(rank + 1)))
-            )
-    if bias is not None:
-        out = out + bias
-    return out
+    return numpy_ops.conv_direct(x, kernel, bias, strides, [tuple(p) for p in pad_pairs], dilation, groups)
 
 
 def lp_pool(x, p, pool_size, strides, pad_pairs, normalize):

@@ -167,6 +167,9 @@ def test_the_primers_question():
     assert row.output_shape == (32, 32, 10) and row.params == 760 and row.macs == 32 * 32 * 10 * 25 * 3
     assert "floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32" in row.formulas["output"]
     assert "10 x (5*5*3/1 + 1) = 760" in row.formulas["params"]
+    # local connection and weight sharing against a fully connected layer
+    assert row.unshared_params == 32 * 32 * 760 and "weight sharing divides by 1,024" in row.formulas["unshared"]
+    assert row.dense_params == 3072 * 10240 + 10240 == 31_467_520
 
 
 def test_three_3x3_convolutions_see_7x7_with_27_c_squared_weights():

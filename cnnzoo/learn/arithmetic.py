@@ -47,7 +47,9 @@ class LayerArithmetic:
     receptive_field: tuple  # per spatial axis, in input pixels
     jump: tuple  # per spatial axis: input pixels between neighbouring output units
     padding: tuple  # (before, after) per axis
-    formulas: dict  # "output", "params", "macs", "receptive_field": the working, as text
+    formulas: dict  # "output", "params", "macs", "receptive_field", "unshared", "dense": the working, as text
+    unshared_params: int = 0  # the same connections without weight sharing (a locally connected layer)
+    dense_params: int = 0  # a fully connected layer from this input to this output
 
 
 def _positive(text, what, layer):
@@ -171,10 +173,18 @@ def conv_arithmetic(input_shape, layers):
             macs = math.prod(out) * spec.filters * volume * channels // spec.groups
             macs_text = (f"outputs x k-volume x C/groups = ({_join(out)}*{spec.filters}) x {volume} x "
                          f"{channels}/{spec.groups} = {macs:,}")
+            positions = math.prod(out)
+            unshared = positions * params
+            unshared_text = (f"output positions x the layer's parameters = {_join(out)} x {params:,} = {unshared:,} "
+                             f"(weight sharing divides by {positions:,})")
+            inputs, outputs = math.prod(sizes) * channels, positions * spec.filters
+            dense = inputs * outputs + outputs
+            dense_text = f"inputs x outputs + biases = {inputs:,} x {outputs:,} + {outputs:,} = {dense:,}"
         else:
-            params, macs = 0, 0
+            params, macs, unshared, dense = 0, 0, 0, 0
             params_text = "0 (pooling has no weights)"
             macs_text = "0 (comparisons or additions, not multiply-accumulates)"
+            unshared_text = dense_text = ""
         new_field = tuple(r + (k - 1) * d * j for r, k, d, j in zip(field, spec.kernel, spec.dilation, jump))
         new_jump = tuple(j * s for j, s in zip(jump, spec.strides))
         field_text = _axes([f"{r} + ({k}-1)*{d}*{j} = {nr}, jump {j}*{s} = {nj}" for r, k, d, j, nr, s, nj in
@@ -182,7 +192,8 @@ def conv_arithmetic(input_shape, layers):
         rows.append(LayerArithmetic(
             spec, shape, out + (out_channels,), params, macs, new_field, new_jump, pairs,
             {"output": _axes(output_axes), "params": params_text, "macs": macs_text,
-             "receptive_field": field_text},
+             "receptive_field": field_text, "unshared": unshared_text, "dense": dense_text},
+            unshared, dense,
         ))
         shape, field, jump = out + (out_channels,), new_field, new_jump
     return rows
@@ -206,6 +217,9 @@ def format_arithmetic(input_shape, rows):
             f"  MACs             {row.formulas['macs']}",
             f"  receptive field  r + (k-1)*d*jump: {row.formulas['receptive_field']}",
         ]
+        if spec.kind == "conv":
+            lines += [f"  without sharing  {row.formulas['unshared']}",
+                      f"  fully connected  {row.formulas['dense']}"]
     if rows:
         lines.append(f"stack: output {rows[-1].output_shape}, receptive field {_join(rows[-1].receptive_field, 'x')}, "
                      f"{sum(r.params for r in rows):,} parameters, {sum(r.macs for r in rows):,} MACs per example")
