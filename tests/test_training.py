@@ -1,6 +1,8 @@
 """The training engine: divergence, schedules, weight decay, the epoch-keyed pipeline."""
 
 import keras
+import os
+
 import numpy as np
 import pytest
 
@@ -153,10 +155,10 @@ def test_saved_models_load_without_custom_objects(tmp_path):
         assert float(schedule(0)) == pytest.approx(0.05) and loaded.optimizer.iterations.numpy() == 4
 
 
-def test_a_half_written_backup_resumes_from_the_epoch_before(tmp_path):
-    """A run killed while writing its backup leaves a broken latest.weights.h5: the rerun resumes from the
-    previous epoch's copy instead of failing (the SIGKILL recipe test once landed in that window)."""
-    from cnnzoo.training.engine import ChiefBackupAndRestore
+def test_a_damaged_newest_state_resumes_from_the_one_before(tmp_path, capsys):
+    """A run whose newest state is damaged (a half-written weights file, a truncated JSON) resumes from the
+    one before, saying which it skipped, instead of failing (Keras's BackupAndRestore crashed on it)."""
+    from cnnzoo.training.run_state import RunState
 
     x = np.random.default_rng(0).standard_normal((32, 4)).astype("float32")
     y = np.eye(2, dtype="float32")[np.arange(32) % 2]
@@ -173,7 +175,11 @@ def test_a_half_written_backup_resumes_from_the_epoch_before(tmp_path):
 
     backup = tmp_path / "backup"
     with pytest.raises(KeyboardInterrupt):
-        model().fit(x, y, epochs=3, verbose=0, callbacks=[ChiefBackupAndRestore(str(backup)), Crash()])
-    (backup / "latest.weights.h5").write_bytes(b"half-written")
-    history = model().fit(x, y, epochs=3, verbose=0, callbacks=[ChiefBackupAndRestore(str(backup))])
-    assert len(history.history["loss"]) == 2  # resumed at epoch 1 (the copy before the broken one)
+        model().fit(x, y, epochs=3, verbose=0, callbacks=[RunState(str(backup)), Crash()])
+    assert sorted(os.listdir(backup)) == ["epoch_0001", "epoch_0002"]
+    (backup / "epoch_0002" / "state.weights.h5").write_bytes(b"half-written")
+    state = RunState(str(backup))
+    history = model().fit(x, y, epochs=3, verbose=0, callbacks=[state])
+    assert len(history.history["loss"]) == 2 and len(state.history["loss"]) == 3  # resumed after epoch 1
+    err = capsys.readouterr().err
+    assert "skipping the damaged run state" in err and "epoch_0002" in err and "resuming after epoch 1" in err

@@ -208,6 +208,13 @@ def make_pipeline(
         A ``tf.data.Dataset`` of ``(images float32, labels)`` batches; a training
         pipeline carries its `EpochCounter` as ``.epoch_counter``.
     """
+    if np.issubdtype(dataset.images.dtype, np.floating):  # uint8 images cannot hold NaN; floats are checked once
+        bad = ~np.isfinite(dataset.images)
+        if bad.any():
+            examples = np.flatnonzero(bad.reshape(len(dataset.images), -1).any(axis=1))
+            raise ValueError(f"dataset.images holds {int(bad.sum())} NaN or infinite values in {len(examples)} "
+                             f"example(s), the first at index {int(examples[0])}: training on them would make the "
+                             f"weights NaN. Received: dataset {dataset.name!r} ({dataset.split})")
     augment = check_augment(augment) if training else ()
     if ("crop" in augment or "flip" in augment) and dataset.images.ndim != 4:
         raise ValueError("augment 'crop' and 'flip' need images (N, height, width, channels). "

@@ -1,8 +1,8 @@
 """The engine every recipe shares: a thin layer over ``model.fit``.
 
-Keras does the work: callbacks for resume (BackupAndRestore), best checkpoint
-(ModelCheckpoint), logs (CSVLogger, TensorBoard), NaN detection
-(TerminateOnNaN). This module wires them up, seeds everything, and writes the
+Keras does most of the work (TerminateOnNaN, optional TensorBoard); the run's
+state (resume after a crash, best checkpoint, log.csv) is cnnzoo's `RunState`,
+one verified atomic unit per epoch that a divergence never overwrites. This module wires them up, seeds everything, and writes the
 results JSON and the training-curves PNG every run leaves behind.
 """
 
@@ -16,34 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.training import faults, results
+from cnnzoo.training.run_state import RunState, atomic_model_save
 from cnnzoo.training.optim import make_optimizer, make_schedule
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore whose backups only the chief writes; every worker restores from them.
-
-    On a cluster the folder is shared storage, so a restarted job resumes all
-    workers from the same epoch.
-    """
-
-    def __init__(self, backup_dir, chief=True, **kwargs):
-        # double_checkpoint keeps the previous epoch's backup: a run killed while writing the
-        # latest one resumes from the one before instead of failing on a half-written file
-        kwargs.setdefault("double_checkpoint", True)
-        super().__init__(backup_dir, **kwargs)
-        self.chief = chief
-
-    def _save_model(self):
-        if self.chief:
-            super()._save_model()
-
-    def on_train_end(self, logs=None):
-        if self.chief:
-            super().on_train_end(logs)
 
 
 @dataclasses.dataclass
@@ -176,9 +154,13 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         command=None, strategy=None, callbacks=()):
     """Trains ``model`` and writes everything a run leaves in ``out_dir``.
 
-    ``out_dir`` receives ``backup/`` (BackupAndRestore: re-running the same
-    command after a crash resumes from the last finished epoch), ``best.keras``,
-    ``final.keras``, ``log.csv``, ``results.json`` and ``curves.png``.
+    ``out_dir`` receives ``backup/`` (`RunState`: one verified, atomically
+    written state per finished epoch; re-running the same command after a
+    crash resumes from the last finished epoch, and the folder is removed when
+    the run has finished), ``best.keras``, ``final.keras``, ``log.csv``,
+    ``results.json`` (the whole run's history, resumed epochs included) and
+    ``curves.png``. A loss or weights that become NaN or infinite stop the run
+    with `TrainingDivergedError`; nothing saved before is overwritten.
 
     ``config.steps_per_execution`` moves to a divisor of the epoch's steps near
     it (`steps_per_execution_for`; ``steps_per_execution_used`` in the results),
@@ -223,21 +205,17 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         train_ds, test_ds = (d.map(lambda x, y: (x, {k: y for k in keys})) for d in (train_ds, test_ds))
     timer = EpochTimer()
     extra_callbacks = list(callbacks)
-    callbacks = [
-        timer,
-        ChiefBackupAndRestore(os.path.join(out_dir, "backup"), chief=chief),
-        keras.callbacks.ModelCheckpoint(os.path.join(write_dir, "best.keras"), monitor=accuracy_key,
-                                        mode="max", save_best_only=True),
-        keras.callbacks.CSVLogger(os.path.join(write_dir, "log.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    run_name = os.path.basename(os.path.normpath(out_dir))
+    state = RunState(os.path.join(out_dir, "backup"), best_path=os.path.join(write_dir, "best.keras"),
+                     monitor=accuracy_key, chief=chief, name=run_name, log_path=os.path.join(write_dir, "log.csv"))
+    callbacks = [timer, keras.callbacks.TerminateOnNaN(), state]
     if counter is not None:
         callbacks.insert(0, counter.callback())
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
     callbacks += extra_callbacks
     if os.environ.get(faults.ENV):  # the crash tests' kill points, after everything an epoch writes
-        callbacks.append(faults.KillAtEpochEnd(os.path.basename(os.path.normpath(out_dir))))
+        callbacks.append(faults.KillAtEpochEnd(run_name))
     # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives
     # that fit: a later fit of the same model (fine-tuning's second phase after a resumed first) would
     # start at the restored epoch. Cleared here; this fit's own BackupAndRestore sets it again if needed.
@@ -248,22 +226,27 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     history = model.fit(train_ds.repeat() if one_iterator else train_ds, validation_data=test_ds,
                         epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose)
     wall = time.perf_counter() - start
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    # The whole run's history, resumed epochs included (Keras's covers only this process's epochs).
+    hist = {k: list(v) for k, v in state.history.items()}
     losses = hist.get("loss", [])
-    if any(not math.isfinite(v) for v in losses) or (model.stop_training and len(losses) < config.epochs):
+    if state.diverged or (model.stop_training and len(losses) < config.epochs):
+        kept = [p for p in (state.last_good, os.path.join(write_dir, "best.keras")) if p and os.path.exists(p)]
         raise TrainingDivergedError(
-            f"The training loss became NaN or infinite (losses per epoch: {losses}). Lower lr "
-            f"(Received: lr={config.lr}) or check the data; the last good epoch is in {out_dir}/backup."
+            f"Training stopped: {state.diverged or 'the loss became NaN or infinite'} (losses of the finished "
+            f"epochs: {losses}). Lower lr (Received: lr={config.lr}) or check the data. Nothing was overwritten: "
+            + (f"the last good state is {kept[0]}" + (f", the best model {kept[1]}" if len(kept) > 1 else "")
+               if kept else "no epoch finished, so there is no saved state yet") + "."
         )
-    model.save(os.path.join(write_dir, "final.keras"))
+    atomic_model_save(model, os.path.join(write_dir, "final.keras"))
     accuracies = hist.get(accuracy_key, [])
-    examples = steps_per_epoch * config.batch_size * len(losses)
+    examples = steps_per_epoch * config.batch_size * len(history.history.get("loss", []))  # this process's epochs
     record = {
         "model": model.name,
         "command": command,
         "config": dataclasses.asdict(config),
         "dataset": dataset_info or {},
         "epochs_run": len(losses),
+        "resumed_after_epoch": state.restored_epoch,
         "wall_time_s": round(wall, 2),
         "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None,
         "steps_per_execution_used": spe,
@@ -277,6 +260,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     results.write_json(os.path.join(write_dir, "results.json"), record)
     results.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
                         os.path.join(write_dir, "curves.png"), title=model.name)
+    state.finish()  # final.keras and results.json are in place: the run's state has served
     return record
 
 

@@ -28,8 +28,10 @@ def environment():
 
 
 def write_json(path, record):
-    with open(path, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=str)
+    """The record as JSON, written to a temporary name and renamed: never half a file."""
+    from cnnzoo.training.run_state import atomic_write_text
+
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
 def plot_curves(history, path, title=""):
