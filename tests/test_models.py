@@ -60,6 +60,7 @@ def test_training_step_reaches_every_weight_and_save_load_round_trips(name, tmp_
 def test_features_only_outputs_match_recorded_channels_and_reductions(name):
     size = 64
     kwargs = tiny_kwargs(name, main_rank(name), size=size)
+    kwargs.pop("classes")  # features_only has no classifier: passing classes too is now an error (issue 18)
     model = cnnzoo.get_model(name, features_only=True, **kwargs)
     assert isinstance(model.output, dict)
     assert [f.name for f in model.feature_info] == list(model.output)

@@ -8,6 +8,7 @@ exactly the table's parameters, for any rank.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
@@ -38,11 +39,17 @@ class ConnectionTableConv(keras.layers.Layer):
 
     def __init__(self, table, kernel_size, strides=1, padding="valid", use_bias=True,
                  kernel_initializer="he_normal", data_format=None, **kwargs):
+        rank_lib.check_arguments(ConnectionTableConv.__init__, locals())
         super().__init__(**kwargs)
         try:
-            table = tuple(tuple(int(i) for i in row) for row in table)
-        except (TypeError, ValueError):
+            rows = [list(row) for row in table]
+        except TypeError:
             raise TypeError(f"table must be a sequence of index tuples. Received: table={table!r}") from None
+        # indices, not a boolean mask (True/False would silently read as 1/0) nor floats (2.7 would read as 2)
+        if any(isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for row in rows for i in row):
+            raise TypeError("table must hold input-map indices (ints), one tuple per output map, not a mask or "
+                            f"floats. Received: table={table!r}")
+        table = tuple(tuple(int(i) for i in row) for row in rows)
         if not table or any(not row or min(row) < 0 for row in table):
             raise ValueError(f"table rows must be non-empty tuples of indices >= 0. Received: table={table!r}")
         rank_lib.check_positive_ints(kernel_size, "kernel_size")
@@ -54,7 +61,7 @@ class ConnectionTableConv(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.strides = strides
         self.padding = padding
-        self.use_bias = bool(use_bias)
+        self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.data_format = "channels_last"
 

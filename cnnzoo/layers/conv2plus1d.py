@@ -43,6 +43,7 @@ class Conv2Plus1D(keras.layers.Layer):
     def __init__(self, filters, mid_filters=None, kernel_size=3, strides=1, norm="batch", activation="relu",
                  use_bias=False, kernel_initializer="he_normal", data_format=None, norm_epsilon=None,
                  norm_momentum=None, **kwargs):
+        rank_lib.check_arguments(type(self).__init__, locals())
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         rank_lib.positive_int(filters, "filters")

@@ -99,6 +99,7 @@ class ConvNormAct(keras.layers.Layer):
         norm_momentum=None,
         **kwargs,
     ):
+        rank_lib.check_arguments(type(self).__init__, locals())
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         if conv_type not in ("standard", "2plus1d"):

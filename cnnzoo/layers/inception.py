@@ -54,6 +54,7 @@ class InceptionModule(keras.layers.Layer):
         norm_momentum=None,
         **kwargs,
     ):
+        rank_lib.check_arguments(type(self).__init__, locals())
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         self.filters_1x1 = rank_lib.positive_int(filters_1x1, "filters_1x1")

@@ -168,6 +168,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
+        from cnnzoo.layers.rank import check_arguments
+
+        check_arguments(LocalResponseNormalization.__init__, locals())
         super().__init__(**kwargs)
         if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
             raise ValueError(f"size must be a positive odd int. Received: size={size!r}")

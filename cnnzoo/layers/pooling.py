@@ -130,6 +130,7 @@ class Pooling(_WindowPooling):
 
     def __init__(self, mode="max", pool_size=2, strides=None, padding="valid", rank=None, data_format=None,
                  ceil_mode=False, **kwargs):
+        rank_lib.check_arguments(Pooling.__init__, locals())
         super().__init__(pool_size, strides, padding, rank, data_format, **kwargs)
         self.mode = check_mode(mode)
         if not isinstance(ceil_mode, bool):
@@ -217,11 +218,12 @@ class LPPooling(_WindowPooling):
     """
 
     def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", normalize=False, rank=None, data_format=None, **kwargs):
+        rank_lib.check_arguments(LPPooling.__init__, {"normalize": normalize})
         super().__init__(pool_size, strides, padding, rank, data_format, **kwargs)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
-            raise ValueError(f"p must be a positive number. Received: p={p!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:  # not p > 0: NaN too
+            raise ValueError(f"p must be a positive number (inf: max pooling of |x|). Received: p={p!r}")
         self.p = float(p)
-        self.normalize = bool(normalize)
+        self.normalize = normalize
 
     def build(self, input_shape):
         rank, size, strides = self._geometry(input_shape)
@@ -234,15 +236,28 @@ class LPPooling(_WindowPooling):
             pool_size=size, strides=strides, padding="valid", data_format=self.data_format, dtype=self.dtype_policy,
             name="pool",
         )
+        self.max_pool = rank_lib.MAX_POOL[rank](
+            pool_size=size, strides=strides, padding="valid", data_format=self.data_format, dtype=self.dtype_policy,
+            name="max_pool",
+        )
 
     def call(self, inputs):
-        powered = ops.power(ops.abs(inputs), self.p)
+        magnitude = ops.abs(inputs)
+        if self.p == float("inf"):  # the limit of the power mean: the largest |x| of each window
+            return self.max_pool(self._pad(magnitude, self._pad_pairs, 0.0))
+        # |x| scaled by its largest value (per example and channel) before the power, and the result scaled
+        # back: (sum (|x|/m)^p)^(1/p) * m is the same number, and |x|^p cannot overflow for a large p.
+        axes = tuple(range(1, len(inputs.shape) - 1)) if self.data_format == "channels_last" else tuple(
+            range(2, len(inputs.shape)))
+        scale = ops.max(magnitude, axis=axes, keepdims=True)
+        scale = ops.where(scale > 0, scale, ops.ones_like(scale))
+        powered = ops.power(magnitude / scale, self.p)
         mean = self.pool(self._pad(powered, self._pad_pairs, 0.0))
         total = mean if self.normalize else mean * self._volume
         # The root's gradient is infinite at 0: route zeros around it.
         positive = total > 0
         safe = ops.where(positive, total, ops.ones_like(total))
-        return ops.where(positive, ops.power(safe, 1.0 / self.p), ops.zeros_like(total))
+        return ops.where(positive, ops.power(safe, 1.0 / self.p), ops.zeros_like(total)) * scale
 
     def get_config(self):
         config = super().get_config()
@@ -261,6 +276,7 @@ class GlobalPooling(keras.layers.Layer):
     """
 
     def __init__(self, mode="avg", keepdims=False, data_format=None, **kwargs):
+        rank_lib.check_arguments(GlobalPooling.__init__, locals())
         super().__init__(**kwargs)
         self.mode = check_mode(mode)
         self.keepdims = bool(keepdims)

@@ -101,6 +101,40 @@ def normalize_tuple(value, rank, name, minimum=1):
     return values
 
 
+def check_arguments(func, arguments):
+    """Types every argument by its default: one validation rule for every builder and block.
+
+    A parameter whose default is a bool takes only a bool (``preact="no"`` is an
+    error, not a truthy "yes"); one whose default is an int or a float takes only a
+    finite real number (not a bool, not NaN or infinity) or a per-axis tuple;
+    parameters with a None default are left to their owner, as are range checks.
+
+    Args:
+        func: the builder or ``__init__`` whose signature gives the defaults.
+        arguments: ``{name: value}`` as called (``locals()`` of an ``__init__`` works).
+
+    Raises:
+        TypeError / ValueError naming the argument and what was received.
+    """
+    import inspect
+    import math
+
+    for name, p in inspect.signature(func).parameters.items():
+        if name not in arguments or p.default is inspect.Parameter.empty or p.default is None:
+            continue
+        value, default = arguments[name], p.default
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False. Received: {name}={value!r}")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, (tuple, list)):
+                continue  # per-axis values (strides, kernel sizes): their owner checks each entry
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
+
+
 def positive_int(value, name, allow_none=False):
     """``value`` when it is an int >= 1 (or None with ``allow_none``); raises naming ``name``."""
     if value is None and allow_none:

@@ -89,6 +89,7 @@ class ResidualBlock(keras.layers.Layer):
         norm_momentum=None,
         **kwargs,
     ):
+        rank_lib.check_arguments(type(self).__init__, locals())
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         self.causal = bool(causal)

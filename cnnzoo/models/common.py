@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 
 import keras
+import numpy as np
 
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import check_activation, check_norm
@@ -145,11 +146,13 @@ def model_input(family, *, input_shape, input_tensor, default_shape, min_size):
     else:
         shape = default_shape if input_shape is None else input_shape
     try:
-        shape = tuple(None if d is None else int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"input_shape must be a tuple of ints or None. Received: input_shape={input_shape!r}"
-        ) from None
+        entries = list(shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple of ints or None. Received: input_shape={input_shape!r}") from None
+    # ints only: int(32.5) would truncate and True would read as 1 channel
+    if any(d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer))) for d in entries):
+        raise TypeError(f"input_shape must hold ints (or None for a free size). Received: input_shape={input_shape!r}")
+    shape = tuple(None if d is None else int(d) for d in entries)
     if len(shape) - 1 not in rank_lib.RANKS:
         raise ValueError(
             f"{family} takes input_shape (L, C) for 1D, (H, W, C) for 2D or (T, H, W, C) for 3D. "

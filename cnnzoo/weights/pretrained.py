@@ -25,6 +25,7 @@ import urllib.request
 
 import numpy as np
 
+from cnnzoo.layers.rank import check_arguments
 from cnnzoo.weights import catalog
 from cnnzoo.weights.torchvision import load_torchvision_state
 
@@ -191,6 +192,13 @@ def build(key, builder, args, kwargs):
     for name, p in signature.parameters.items():
         if p.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
             arguments.update(arguments.pop(name))
+    check_arguments(builder, arguments)
+    if arguments.get("features_only"):
+        ignored = [f"{k}={arguments[k]!r}" for k in ("include_top", "pooling", "classes", "classifier_activation")
+                   if k in arguments]
+        if ignored:
+            raise ValueError(f"{key}: features_only=True returns the stage outputs, so {', '.join(ignored)} would be "
+                             f"ignored. Build with features_only=True alone. Received: {', '.join(ignored)}")
     weights = arguments.get("weights")
     if isinstance(weights, os.PathLike):
         weights = os.fspath(weights)
