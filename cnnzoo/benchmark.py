@@ -408,6 +408,19 @@ def _positive_ints(text, name):
     return values
 
 
+def _positive_int(text):
+    """argparse type: an int >= 1 (``--steps 0`` spun forever before)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Received: {text!r}")
+    return value
+
+
 def build_parser(parser=None):
     parser = parser or argparse.ArgumentParser(prog="cnnzoo bench", description=__doc__,
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -415,8 +428,8 @@ def build_parser(parser=None):
                         help=f"comma-separated, from: {', '.join(MODELS)}")
     parser.add_argument("--batch-size", default="32", help="one or more, comma-separated (default 32)")
     parser.add_argument("--input-size", type=int, default=None, help="override the spatial size (square)")
-    parser.add_argument("--steps", type=int, default=5, help="steps per timed run")
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--steps", type=_positive_int, default=5, help="steps per timed run")
+    parser.add_argument("--repeats", type=_positive_int, default=3,
                         help="timed runs (the median is reported); for pipelines, epochs from each source, "
                              "taking turns every execution")
     parser.add_argument("--warmup", type=int, default=2, help="untimed inference steps first (training: one epoch)")

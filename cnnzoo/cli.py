@@ -31,8 +31,8 @@ def _load(model_arg, input_shape=None):
 
     import cnnzoo
 
-    if model_arg.endswith(".keras"):
-        if not os.path.exists(model_arg):
+    if model_arg.endswith(".keras") or os.path.isdir(model_arg):
+        if not os.path.isfile(model_arg):
             raise CommandError(f"no such model file: {model_arg}")
         return keras.saving.load_model(model_arg, compile=False)
     if model_arg not in cnnzoo.list_models():
@@ -99,6 +99,8 @@ def _image(path, model):
 def _viz(args):
     from cnnzoo import viz
 
+    if os.path.isdir(args.out):
+        raise CommandError(f"--out is a folder; give the path of the .png file to write. Received: --out {args.out}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.what == "im2col":
         from cnnzoo.learn import pictures
@@ -193,12 +195,18 @@ def _predict(args):
         except (ValueError, OSError) as e:
             raise CommandError(str(e)) from None
     else:
-        if not os.path.exists(args.model):
+        if not os.path.isfile(args.model):
             raise CommandError(f"no such model file: {args.model}")
         labels = None
         if args.labels:
-            with open(args.labels) as f:
-                labels = _json.load(f)
+            try:
+                with open(args.labels) as f:
+                    labels = _json.load(f)
+            except (OSError, ValueError) as e:
+                raise CommandError(f"--labels must be a readable JSON list of class names ({e}). "
+                                   f"Received: --labels {args.labels}") from None
+            if not isinstance(labels, list):
+                raise CommandError(f"--labels must hold a JSON list of class names. Received: --labels {args.labels}")
         results = predict(args.model, args.images, top_k=args.top_k, labels=labels)
     for path, result in results:
         if isinstance(result, str):
@@ -248,6 +256,7 @@ def build_parser():
 
     parser = argparse.ArgumentParser(prog="cnnzoo", description="Classic convolutional networks for Keras 3.")
     parser.add_argument("--version", action="version", version=f"cnnzoo {cnnzoo.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = commands.add_parser("list", help="every model with its parameters and MACs at its default input")
@@ -321,7 +330,16 @@ def main(argv=None):
     try:
         return args.run(args)
     except CommandError as e:
+        if args.debug:
+            raise
         print(f"cnnzoo: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # one error path: a user sees one line; --debug shows the traceback
+        if args.debug:
+            raise
+        lines = [line for line in str(e).strip().splitlines() if line.strip()] or [type(e).__name__]
+        print(f"cnnzoo: error: {lines[0]}" + (f" ({type(e).__name__})" if type(e).__name__ not in lines[0] else "")
+              + " (--debug shows the traceback)", file=sys.stderr)
         return 2
 
 

@@ -86,6 +86,12 @@ def read_idx_split(folder, split):
         raise DatasetFileError(
             f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels"
         )
+    if images.dtype != np.uint8:
+        raise DatasetFileError(f"{image_path}: MNIST-format images are unsigned bytes, this file holds {images.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        bad = np.flatnonzero((labels < 0) | (labels > 9))
+        raise DatasetFileError(f"{label_path}: {len(bad)} labels outside 0..9 (the first, {int(labels[bad[0]])}, "
+                               f"at record {int(bad[0])})")
     return images[..., None], labels.astype(np.int64)
 
 
@@ -121,7 +127,12 @@ def read_cifar_pickle(path, label_key):
     labels = batch.get(label_key.encode())
     if data is None or labels is None:
         raise DatasetFileError(f"{path}: missing 'data' or '{label_key}' entries")
-    images = _cifar_images(np.asarray(data, dtype=np.uint8), path)
+    data = np.asarray(data)
+    # bytes only: a float array cast to uint8 would silently become zeros (values in [0, 1)) or wrap around
+    if data.dtype != np.uint8 and not (np.issubdtype(data.dtype, np.integer) and data.size
+                                        and data.min() >= 0 and data.max() <= 255):
+        raise DatasetFileError(f"{path}: CIFAR images are bytes 0..255; this batch holds {data.dtype} values")
+    images = _cifar_images(data.astype(np.uint8), path)
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) != len(labels):
         raise DatasetFileError(f"{path}: {len(images)} images but {len(labels)} labels")

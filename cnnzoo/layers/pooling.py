@@ -1,5 +1,7 @@
 """Rank-generic pooling: max/average with explicit padding, global, adaptive and LP pooling."""
 
+import itertools
+
 import keras
 import numpy as np
 from keras import ops
@@ -232,6 +234,7 @@ class LPPooling(_WindowPooling):
         self._volume = 1
         for k in size:
             self._volume *= k
+        self._size, self._strides = size, strides
         self.pool = rank_lib.AVG_POOL[rank](
             pool_size=size, strides=strides, padding="valid", data_format=self.data_format, dtype=self.dtype_policy,
             name="pool",
@@ -242,22 +245,32 @@ class LPPooling(_WindowPooling):
         )
 
     def call(self, inputs):
-        magnitude = ops.abs(inputs)
+        magnitude = self._pad(ops.abs(inputs), self._pad_pairs, 0.0)
         if self.p == float("inf"):  # the limit of the power mean: the largest |x| of each window
-            return self.max_pool(self._pad(magnitude, self._pad_pairs, 0.0))
-        # |x| scaled by its largest value (per example and channel) before the power, and the result scaled
-        # back: (sum (|x|/m)^p)^(1/p) * m is the same number, and |x|^p cannot overflow for a large p.
-        axes = tuple(range(1, len(inputs.shape) - 1)) if self.data_format == "channels_last" else tuple(
-            range(2, len(inputs.shape)))
-        scale = ops.max(magnitude, axis=axes, keepdims=True)
-        scale = ops.where(scale > 0, scale, ops.ones_like(scale))
-        powered = ops.power(magnitude / scale, self.p)
-        mean = self.pool(self._pad(powered, self._pad_pairs, 0.0))
-        total = mean if self.normalize else mean * self._volume
-        # The root's gradient is infinite at 0: route zeros around it.
-        positive = total > 0
+            return self.max_pool(magnitude)
+        # Every window's values as one stack (one strided slice per window offset), each window scaled by its
+        # own largest value: m * (sum (|x| / m)^p)^(1/p) is the same number, and neither overflows nor
+        # underflows to 0 for a large p.
+        spatial = range(1, len(inputs.shape) - 1) if self.data_format == "channels_last" else range(
+            2, len(inputs.shape))
+        out = self.max_pool.compute_output_shape(magnitude.shape)
+        out_sizes = [out[a] for a in spatial]
+        windows = []
+        for offset in itertools.product(*(range(k) for k in self._size)):
+            index = [slice(None)] * len(inputs.shape)
+            for a, o, s, n in zip(spatial, offset, self._strides, out_sizes):
+                index[a] = slice(o, o + (n - 1) * s + 1, s)
+            windows.append(magnitude[tuple(index)])
+        stack = ops.stack(windows, axis=0)
+        largest = ops.max(stack, axis=0)
+        positive = largest > 0
+        scale = ops.where(positive, largest, ops.ones_like(largest))
+        total = ops.sum(ops.power(stack / scale, self.p), axis=0)
+        if self.normalize:
+            total = total / self._volume
+        # The root's gradient is infinite at 0: route zeros around it (on both branches, or where's gradient is NaN).
         safe = ops.where(positive, total, ops.ones_like(total))
-        return ops.where(positive, ops.power(safe, 1.0 / self.p), ops.zeros_like(total)) * scale
+        return ops.where(positive, ops.power(safe, 1.0 / self.p) * scale, ops.zeros_like(largest))
 
     def get_config(self):
         config = super().get_config()

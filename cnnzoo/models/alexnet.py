@@ -115,10 +115,12 @@ def alexnet(
     )
     features = common.FeatureRecorder()
     reduction = 1
+    # every width divisible by the largest group count: a grouped conv's input is the previous conv's output
+    divisor = max(conv.groups for stage in spec.stages for conv in stage)
     for s, stage in enumerate(spec.stages, start=1):
         for c, conv in enumerate(stage, start=1):
             x = ConvNormAct(
-                common.scaled(conv.filters, width, conv.groups), conv.kernel_size,
+                common.scaled(conv.filters, width, divisor), conv.kernel_size,
                 strides=conv.strides, padding=conv.padding, groups=conv.groups, norm=norm,
                 activation=activation, name=f"stage{s}_conv{c}" if len(stage) > 1 else f"stage{s}_conv",
             )(x)

@@ -254,8 +254,11 @@ def load_weights(model, path):
         raise FileNotFoundError(f"weights file not found. Received: weights={path!r}")
     with tempfile.TemporaryDirectory() as tmp:
         if path.endswith(".keras"):
-            with zipfile.ZipFile(path) as archive:
-                archive.extract("model.weights.h5", tmp)
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    archive.extract("model.weights.h5", tmp)
+            except (zipfile.BadZipFile, KeyError, OSError) as e:
+                raise ValueError(f"weights={path!r} is not a readable .keras file ({type(e).__name__}: {e})") from None
             h5_path = os.path.join(tmp, "model.weights.h5")
         elif path.endswith(".weights.h5"):
             h5_path = path
@@ -263,7 +266,10 @@ def load_weights(model, path):
             raise ValueError(
                 f"weights must end in .weights.h5 or .keras. Received: weights={path!r}"
             )
-        stored = _weight_shapes_by_layer(h5_path)
+        try:
+            stored = _weight_shapes_by_layer(h5_path)
+        except OSError as e:  # h5py's errors for an empty, truncated or foreign file
+            raise ValueError(f"weights={path!r} is not a readable Keras weights file ({e})") from None
         seen = {}
         for layer in model.layers:
             # Keras 3 files key each layer by its snake-cased class name and a counter.

@@ -163,6 +163,11 @@ def _scan(args, kind):
     print(files.report())
     if not args.val_dir:
         train, val = files.split(args.val_split, seed=args.seed)
+        empty = [c for i, c in enumerate(files.class_names) if not np.any(train.labels == i)]
+        if empty:
+            raise ValueError(f"--val-split {args.val_split} holds out every image of class {empty[0]!r} "
+                             f"({int(np.sum(files.labels == files.class_names.index(empty[0])))} in all): lower it, "
+                             f"or give --val-dir. Received: --val-split {args.val_split}")
         return train, val, files.report()
     if class_folders(args.val_dir) != files.class_names:
         raise ImageFolderError(f"--val-dir classes {class_folders(args.val_dir)} differ from --data-dir's "
@@ -233,6 +238,11 @@ def run(args, callbacks=()):
             raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
     if not args.val_dir and not 0 < args.val_split < 1:
         raise ValueError(f"--val-split must be in (0, 1). Received: {args.val_split}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out must be a folder; {args.out} is a file. Received: --out {args.out}")
+    for flag, path in (("--model", args.model), ("--weights", args.weights)):
+        if path and path.endswith((".keras", ".h5", ".pth", ".pt", ".safetensors")) and not os.path.isfile(path):
+            raise ValueError(f"{flag} must be a model or weights file. Received: {flag} {path}")
     seed_everything(args.seed)
     shape = tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape else None
     base = _base_model(args, shape)
@@ -309,6 +319,10 @@ def predict(model_path, image_paths, top_k=5, labels=None):
         with open(beside) as f:
             settings.update(json.load(f))
     shape = model.input_shape[1:]
+    classes = int(model.output_shape[-1])
+    if labels is not None and len(labels) < classes:
+        raise ValueError(f"the labels name {len(labels)} classes but the model predicts {classes}: --labels (or "
+                         f"classes.json) must name every class. Received: {len(labels)} names")
     results = []
     for path in image_paths:
         try:
