@@ -186,3 +186,30 @@ def test_every_subcommand_answers_bad_input_with_one_line_and_exit_2(tmp_path, c
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(cli.CommandError, match="not a folder"):
         cli.main(["--debug", "finetune", "--model", "lenet5", "--data-dir", str(tmp_path / "nowhere")])
+
+
+@FUZZ
+@given(data=st.data())
+def test_blocks_build_the_closed_form_or_raise_naming_the_argument(data):
+    rank = data.draw(st.sampled_from([1, 2, 3]))
+    channels = data.draw(st.sampled_from([2, 4]))
+    kwargs = {}
+    for arg in data.draw(st.lists(st.sampled_from(["filters", "kernel_size", "strides", "groups", "use_bias", "preact",
+                                                    "zero_init", "norm_epsilon", "dilation_rate"]),
+                                  max_size=3, unique=True)):
+        kwargs[arg] = data.draw(st.one_of(st.sampled_from([1, 2, 3]), WILD))
+    filters, kernel = kwargs.pop("filters", 4), kwargs.pop("kernel_size", 3)
+    try:
+        layer = ConvNormAct(filters, kernel, **kwargs)
+        out = layer(keras.Input((6,) * rank + (channels,)))
+    except (ValueError, TypeError) as e:
+        message = str(e)
+        assert "Received" in message and any(k in message for k in (*kwargs, "filters", "kernel_size", "input")), message
+        return
+    groups = kwargs.get("groups", 1)
+    bias = layer.use_bias
+    volume = int(np.prod(np.broadcast_to(np.asarray(kernel), (rank,))))
+    expected = filters * (volume * channels // groups + int(bias))
+    norm_channels = channels if kwargs.get("preact") else filters
+    expected += 4 * norm_channels  # batch norm: gamma, beta and the two moving statistics
+    assert layer.count_params() == expected and out.shape[-1] == filters
