@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.data.folder import (
-    IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageFolderError, class_folders, holdout_mask, read_image, read_or_next,
+    IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageFolderError,  # noqa: F401 (VIDEO_EXTENSIONS: re-exported)
+    class_folders, holdout_mask, read_image, read_or_next,
     scan_folder,
 )
 from cnnzoo.data.pipeline import pipeline_options

@@ -7,7 +7,6 @@ results JSON and the training-curves PNG every run leaves behind.
 """
 
 import dataclasses
-import math
 import os
 import time
 
@@ -16,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.training import faults, results
-from cnnzoo.training.run_state import RunState, atomic_model_save
+from cnnzoo.files import atomic_model_save
+from cnnzoo.training.run_state import RunState
 from cnnzoo.training.optim import make_optimizer, make_schedule
 
 

@@ -29,7 +29,7 @@ def environment():
 
 def write_json(path, record):
     """The record as JSON, written to a temporary name and renamed: never half a file."""
-    from cnnzoo.training.run_state import atomic_write_text
+    from cnnzoo.files import atomic_write_text
 
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
 

@@ -20,7 +20,6 @@ epoch's state, only for finite weights whose metric beats the best recorded
 in the state, so a resumed run keeps the best of the whole run.
 """
 
-import hashlib
 import json
 import math
 import os
@@ -31,17 +30,10 @@ import tempfile
 import keras
 import numpy as np
 
+from cnnzoo.files import atomic_model_save, atomic_write_text, sha256
 from cnnzoo.training import faults
 
 KEEP = 2
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path):
@@ -55,32 +47,6 @@ def _fsync_dir(path):
         pass
     finally:
         os.close(fd)
-
-
-def atomic_write_text(path, text):
-    """Writes ``text`` to a temporary file beside ``path``, then renames it into place."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_model_save(model, path):
-    """``model.save`` to a temporary name beside ``path``, then a rename: never a half-written model."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def weights_finite(model):
@@ -120,7 +86,7 @@ class RunState(keras.callbacks.Callback):
         with open(os.path.join(path, "state.json")) as f:
             state = json.load(f)
         weights = os.path.join(path, "state.weights.h5")
-        if _sha256(weights) != state["weights_sha256"]:
+        if sha256(weights) != state["weights_sha256"]:
             raise ValueError("its weights file does not match the hash recorded beside it")
         return state, weights
 
@@ -182,7 +148,7 @@ class RunState(keras.callbacks.Callback):
             self.model.save_weights(weights)
             faults.maybe_kill(f"{self.name}:state_weights_written:{epochs_done - 1}")
             state = {"epoch": epochs_done, "history": self.history, "best": self.best, "best_epoch": self.best_epoch,
-                     "weights_sha256": _sha256(weights)}
+                     "weights_sha256": sha256(weights)}
             with open(os.path.join(tmp, "state.json"), "w") as f:
                 json.dump(state, f)
                 f.flush()

@@ -15,7 +15,6 @@ from then on. ``CNNZOO_WEIGHTS_URL`` replaces the publisher's folder
 ``file://`` folder holding the files.
 """
 
-import hashlib
 import inspect
 import os
 import shutil
@@ -25,6 +24,7 @@ import urllib.request
 
 import numpy as np
 
+from cnnzoo.files import sha256
 from cnnzoo.layers.rank import check_arguments
 from cnnzoo.weights import catalog
 from cnnzoo.weights.torchvision import load_torchvision_state
@@ -43,14 +43,6 @@ def cache_dir():
     """Keras's cache folder for cnnzoo's weights: ``$KERAS_HOME/models/cnnzoo`` (``~/.keras`` by default)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(home, "models", "cnnzoo")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _origin(weight_set):
@@ -85,7 +77,7 @@ def fetch(weight_set, progress=True):
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
-    digest = _sha256(path)
+    digest = sha256(path)
     if not digest.startswith(weight_set.sha256.lower()):
         os.remove(path)
         raise ValueError(f"{path} has SHA-256 {digest}, but {weight_set.source or weight_set.tag} publishes "
