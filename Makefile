@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo venv venv-torchvision clean
+.PHONY: test test-fast demo venv venv-torchvision venv-jax clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,14 @@ venv-torchvision: $(TORCH_STAMP)
 $(TORCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	touch $(TORCH_STAMP)
+
+# JAX for the engine's other-backend test (tests/test_training.py); torch comes with venv-torchvision.
+JAX_STAMP := $(VENV)/.jax-stamp
+venv-jax: $(JAX_STAMP)
+
+$(JAX_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet jax jaxlib
+	touch $(JAX_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -rs -n 2  # -rs: say why a test was skipped (the torchvision extra); two workers: 6 min instead of 10 on 2 cores (tracing is mostly single-threaded)

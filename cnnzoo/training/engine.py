@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.training import faults, results
+from cnnzoo.training import backend_defaults, faults, results
 from cnnzoo.files import atomic_model_save
 from cnnzoo.training.run_state import RunState
 from cnnzoo.training.optim import make_optimizer, make_schedule
@@ -46,7 +46,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     deterministic: bool = False
-    jit_compile: bool = False  # XLA measured slower on CPU (shared/REFERENCE.md section 4)
+    jit_compile: bool = None  # None: the backend's measured default (backend_defaults: off on TF's CPU, on for JAX)
     # faster on this CPU (bfloat16 instructions, benchmarks/README.md) and on GPUs, but the recipes'
     # accuracies were measured in fp32; off until bf16 accuracy is measured for them
     mixed_precision: bool = False
@@ -73,6 +73,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive. Received: lr={self.lr!r}")
+        if self.jit_compile is not None and not isinstance(self.jit_compile, bool):
+            raise ValueError(f"jit_compile must be True, False or None. Received: jit_compile={self.jit_compile!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")
 
@@ -129,7 +131,8 @@ def steps_per_execution_for(steps_per_epoch, wanted):
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=None):
-    """Compiles ``model`` for single-label classification with ``config``."""
+    """Compiles ``model`` for single-label classification with ``config`` (resolved for this backend)."""
+    config = backend_defaults.resolve(config)
     spe = config.steps_per_execution if steps_per_execution is None else steps_per_execution
     schedule = make_schedule(
         config.schedule, config.lr, config.epochs, steps_per_epoch, config.warmup_epochs,
@@ -176,6 +179,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     """
     from cnnzoo.training import distribute
 
+    config = backend_defaults.resolve(config)  # compiled step and steps per execution for this backend
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
     # Only the chief writes: the others log into a scratch folder of their own.

@@ -45,7 +45,9 @@ def build_parser(config, doc):
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download the data")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="auto: one device or all local GPUs; mirrored; multi_worker (TF_CONFIG)")
-    parser.add_argument("--jit-compile", action="store_true", help="XLA (measured slower on CPU)")
+    parser.add_argument("--jit-compile", action="store_true", default=None,
+                        help="compile the training step (default: the backend's measured choice: off on "
+                             "TensorFlow's CPU, where XLA measured slower; on for JAX)")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism (slower)")
     spe = config.get("steps_per_execution", TrainConfig.steps_per_execution)

@@ -21,6 +21,7 @@ def environment():
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     return {
         "cnnzoo": cnnzoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
         "numpy": numpy.__version__, "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "gpus": gpus,
