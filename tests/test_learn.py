@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import cnnzoo
@@ -15,7 +15,7 @@ from cnnzoo.layers import LPPooling, rank as rank_lib
 from cnnzoo.learn import conv_arithmetic, numpy_ops as npo
 
 HYPOTHESIS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-TOL = dict(rtol=1e-5, atol=1e-8)
+TOL = dict(rtol=1e-5, atol=1e-5)  # against Keras's float32 layers
 
 
 @st.composite
@@ -34,28 +34,37 @@ def conv_cases(draw, allow_groups=True):
 
 
 def _keras_conv(case, kernel, bias):
+    # float32: TensorFlow's float64 Conv3D CPU kernel puts "same" padding elsewhere than its float32 one (size 3,
+    # stride 3, kernel 1: it samples index 1, the float32 kernel and the rule index 0; found by hypothesis here)
     layer = rank_lib.CONV[case["rank"]](case["filters"], case["kernel"], strides=case["strides"],
                                         padding=case["padding"], dilation_rate=case["dilation"],
-                                        groups=case["groups"], dtype="float64")
+                                        groups=case["groups"], dtype="float32")
     layer.build((None,) + (case["size"],) * case["rank"] + (case["channels"],))
-    layer.set_weights([kernel, bias])
+    layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
     return layer
 
 
 def _case_arrays(case, seed=0):
+    """Float32-representable values in float64 arrays: NumPy computes in float64, Keras in float32."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(2,) + (case["size"],) * case["rank"] + (case["channels"],))
-    kernel = rng.normal(size=case["kernel"] + (case["channels"] // case["groups"], case["filters"]))
-    return x, kernel, rng.normal(size=case["filters"])
+    x = rng.normal(size=(2,) + (case["size"],) * case["rank"] + (case["channels"],)).astype("float32")
+    kernel = rng.normal(size=case["kernel"] + (case["channels"] // case["groups"], case["filters"])).astype("float32")
+    return x.astype("float64"), kernel.astype("float64"), rng.normal(size=case["filters"]).astype("float32").astype(
+        "float64")
 
 
 # ---- convolution forward: definition, im2col, against Keras ----
 
+SAME_STRIDE_3 = dict(rank=3, groups=1, channels=1, filters=1, kernel=(1, 1, 1), strides=(1, 1, 3),
+                    dilation=(1, 1, 1), padding="same", size=3)  # the case TF's float64 Conv3D gets wrong
+
+
 @HYPOTHESIS
 @given(case=conv_cases())
+@example(case=SAME_STRIDE_3)
 def test_direct_and_im2col_convolution_equal_keras(case):
     x, kernel, bias = _case_arrays(case)
-    expected = np.asarray(_keras_conv(case, kernel, bias)(x))
+    expected = np.asarray(_keras_conv(case, kernel, bias)(x.astype("float32")))
     args = dict(strides=case["strides"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
     np.testing.assert_allclose(npo.conv_direct(x, kernel, bias, **args), expected, **TOL)
     np.testing.assert_allclose(npo.conv_im2col(x, kernel, bias, **args), expected, **TOL)
@@ -96,17 +105,18 @@ def test_im2col_rows_are_the_receptive_fields():
 
 @HYPOTHESIS
 @given(case=conv_cases())
+@example(case=SAME_STRIDE_3)
 def test_convolution_backward_equals_autodiff(case):
     x, kernel, bias = _case_arrays(case)
     layer = _keras_conv(case, kernel, bias)
-    xt = tf.constant(x)
+    xt = tf.constant(x, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(xt)
         out = layer(xt)
-        dout = tf.constant(np.random.default_rng(2).normal(size=out.shape))
+        dout = tf.constant(np.random.default_rng(2).normal(size=out.shape).astype("float32"))
         loss = tf.reduce_sum(out * dout)
     dx, dk, db = tape.gradient(loss, [xt, layer.kernel.value, layer.bias.value])
-    ours = npo.conv_backward(dout.numpy(), x, kernel, strides=case["strides"], padding=case["padding"],
+    ours = npo.conv_backward(dout.numpy().astype("float64"), x, kernel, strides=case["strides"], padding=case["padding"],
                              dilation=case["dilation"], groups=case["groups"])
     for got, want in zip(ours, (dx, dk, db)):
         np.testing.assert_allclose(got, np.asarray(want), **TOL)
