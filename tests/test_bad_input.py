@@ -2,7 +2,6 @@
 fuzzed with wide and wrong-typed arguments (hypothesis), the readers, and every CLI subcommand."""
 
 import math
-import os
 
 import keras
 import numpy as np

@@ -3,7 +3,7 @@
 Training randomness is a pure function of ``(seed, epoch, position)``: the
 epoch's order is a stateless permutation and pad-and-crop / flip are stateless
 draws keyed by the block's first position. So a run resumed from a checkpoint
-at epoch k (Keras ``BackupAndRestore``) sees exactly the batches an
+at epoch k (the engine's ``RunState``) sees exactly the batches an
 uninterrupted run sees, and parallel mapping stays deterministic.
 ``EpochCounter`` holds the epoch and its order: the training engine adds its
 callback, which sets both at the start of every epoch.
