@@ -26,6 +26,7 @@ from cnnzoo.layers.normalization import check_activation, check_norm
 from cnnzoo.layers.pooling import GlobalPooling
 
 POOLINGS = (None, "avg", "max")
+MAX_WIDTH = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,8 @@ def check_common_args(family, *, include_top, weights, pooling, classes, classif
     rank_lib.positive_int(classes, "classes")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ValueError(f"width must be a positive number. Received: width={width!r}")
+    if width > MAX_WIDTH:  # a huge finite width asked for terabytes of weights and killed the process
+        raise ValueError(f"width must be at most {MAX_WIDTH} (a channel multiplier). Received: width={width!r}")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
