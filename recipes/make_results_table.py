@@ -20,6 +20,16 @@ def portable(command):
     return re.sub(r"--data-dir\s+\S+", "--data-dir DATA", command or "?")
 
 
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def backend(env):
+    """The Keras backend the run trained on, with its version (runs before it was recorded: TensorFlow)."""
+    name = env.get("keras_backend", "tensorflow")
+    version = env.get("tensorflow") if name == "tensorflow" else env.get("keras_backend_version")
+    return f"{BACKEND_NAMES.get(name, name)} {version or '?'}"
+
+
 def rows():
     out = []
     for path in sorted(glob.glob(os.path.join(HERE, "results", "*.json"))):
@@ -31,7 +41,7 @@ def rows():
         out.append(
             f"| {r['model']} | {r['dataset'].get('name', '?')} | "
             f"{'' if acc is None else f'{100 * acc:.2f}%'} | {r['epochs_run']} | "
-            f"{r['wall_time_s'] / 60:.1f} min | {machine}, TF {env.get('tensorflow', '?')} | "
+            f"{r['wall_time_s'] / 60:.1f} min | {machine} | {backend(env)} | "
             f"`{portable(r.get('command'))}` |"
         )
     return out
@@ -39,8 +49,8 @@ def rows():
 
 def main():
     table = "\n".join(
-        ["| model | dataset | test accuracy | epochs | wall time | machine | command |",
-         "|---|---|---:|---:|---:|---|---|", *rows(), "",
+        ["| model | dataset | test accuracy | epochs | wall time | machine | Keras backend | command |",
+         "|---|---|---:|---:|---:|---|---|---|", *rows(), "",
          "DATA: the folder with the dataset's native files (on the project's machines `../shared/data`);",
          "without `--data-dir` the recipes read `CNNZOO_DATA_DIR`."]
     )

@@ -66,6 +66,21 @@ def test_mirrored_on_a_cpu_split_in_two(tmp_path):
     assert losses["replicas"] == 2 and losses["loss"][-1] < losses["loss"][0]
 
 
+def test_jax_data_parallel_replicas_end_identical_and_loss_falls(tmp_path):
+    """The recipes' --strategy mirrored on JAX: keras.distribution.DataParallel over two forced host devices."""
+    pytest.importorskip("jax", reason="JAX is not installed (make venv-jax)")
+    code, out, err = launch("jax", tmp_path, workers=1)[0]
+    assert code == 0 and "DONE" in out, err[-3000:]
+    w0, w1 = np.load(tmp_path / "weights_jax_0.npz"), np.load(tmp_path / "weights_jax_1.npz")
+    assert len(w0.files) == len(w1.files) > 0
+    for key in w0.files:
+        np.testing.assert_array_equal(w0[key], w1[key])
+    losses = json.loads((tmp_path / "losses_jax_0.json").read_text())
+    assert losses["replicas"] == 2 and losses["loss"][-1] < losses["loss"][0]
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["environment"]["keras_backend"] == "jax"
+
+
 def test_strategy_errors(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="TF_CONFIG"):

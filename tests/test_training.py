@@ -203,26 +203,3 @@ def test_backend_defaults_follow_the_measurements():
     assert backend_defaults.resolve(explicit, "jax").jit_compile is False  # a user's choice stays
     with pytest.raises(ValueError, match="jit_compile must be True, False or None"):
         training.TrainConfig(jit_compile="yes")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["torch", "jax"])
-def test_the_engine_trains_on_other_backends_with_its_defaults(backend, tmp_path):
-    """PyTorch refused the engine's default steps_per_execution; JAX ran uncompiled. Both now take
-    their measured defaults (cnnzoo/training/backend_defaults.py)."""
-    import importlib.util
-    import json
-    import subprocess
-    import sys
-
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (the torchvision extra brings torch; jax: pip install jax)")
-    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_state_worker.py")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, worker, str(tmp_path / "run")], capture_output=True, text=True, env=env,
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    record = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert record["environment"]["keras_backend"] == backend
-    assert record["epochs_run"] == 3 and record["config"]["jit_compile"] == (backend == "jax")
-    assert record["steps_per_execution_used"] == 1  # the worker asks for 1 (torch's cap too)

@@ -1,5 +1,10 @@
 """Distribution strategies for the recipes: ``auto``, ``mirrored``, ``multi_worker``.
 
+On TensorFlow these are ``tf.distribute`` strategies; on JAX, ``auto`` and
+``mirrored`` are ``keras.distribution.DataParallel`` over the local devices
+(`JaxDataParallel`; on a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
+makes N devices). PyTorch has the default (single-device) strategy only.
+
 Keras 3's ``model.fit`` fails under ``tf.distribute.MultiWorkerMirroredStrategy``
 (keras-team/keras#20585, open): its TensorFlow trainer calls
 ``strategy.reduce`` (1) on a whole nest of PerReplica batches while building
@@ -19,7 +24,39 @@ still fails, so the day Keras fixes #20585 a test says this can go.
 import json
 import os
 
+import keras
 import tensorflow as tf
+
+STRATEGIES = ("auto", "mirrored", "multi_worker")
+
+
+class JaxDataParallel:
+    """``keras.distribution.DataParallel`` over ``devices`` (JAX), as the engine and recipes use a strategy:
+    ``scope()`` and ``num_replicas_in_sync``.
+
+    The distribution is made Keras's global one on creation (Keras's documented use: the model's variables
+    are created, and ``fit`` shards each batch, under it); ``scope()`` makes it current again.
+    Variables are replicated on every device, each batch is split along its first axis, and the gradient
+    is the whole batch's (BatchNorm statistics too: one program over the global batch).
+    """
+
+    def __init__(self, devices):
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.num_replicas_in_sync = len(devices)
+        keras.distribution.set_distribution(self.distribution)
+
+    def scope(self):
+        return self.distribution.scope()
+
+
+def _jax_strategy(name):
+    devices = keras.distribution.list_devices()
+    if name == "multi_worker":
+        raise ValueError("strategy='multi_worker' is TensorFlow's (TF_CONFIG workers); on JAX use 'mirrored' "
+                         "over the local devices. Received: strategy='multi_worker' with KERAS_BACKEND=jax")
+    if name == "auto" and len(devices) < 2:
+        return tf.distribute.get_strategy()  # nothing to distribute over: the default no-op scope
+    return JaxDataParallel(devices)
 
 class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can call."""
@@ -47,7 +84,20 @@ def split_cpu(n):
 def make_strategy(name):
     """``auto``: all local GPUs mirrored when there are several, else the default strategy;
     ``mirrored``: MirroredStrategy over the local GPUs, or the (logical) CPUs without GPUs;
-    ``multi_worker``: `MultiWorkerStrategy` configured from ``TF_CONFIG``."""
+    ``multi_worker``: `MultiWorkerStrategy` configured from ``TF_CONFIG``.
+
+    On JAX: ``auto`` and ``mirrored`` are `JaxDataParallel` over the local devices (``auto`` only with two or
+    more); on PyTorch only ``auto`` (the default strategy) exists."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}. Received: strategy={name!r}")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return _jax_strategy(name)
+    if backend != "tensorflow":
+        if name != "auto":  # also multi_worker: its TF_CONFIG workers are tf.distribute's
+            raise ValueError(f"strategy={name!r} needs the TensorFlow or JAX backend (tf.distribute or "
+                             f"keras.distribution). Received: strategy={name!r} with KERAS_BACKEND={backend}")
+        return tf.distribute.get_strategy()
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -59,8 +109,7 @@ def make_strategy(name):
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy='multi_worker' needs the TF_CONFIG environment variable "
                              "(cluster and task), as set by cluster launchers. Received: no TF_CONFIG")
-        return MultiWorkerStrategy()
-    raise ValueError(f"strategy must be one of ('auto', 'mirrored', 'multi_worker'). Received: strategy={name!r}")
+    return MultiWorkerStrategy()
 
 
 def is_chief(strategy=None):
@@ -81,8 +130,6 @@ def mixed_precision_policy():
 
 def synchronize_batch_norm(model):
     """Switches every BatchNormalization layer (nested ones too) to synchronized statistics."""
-    import keras
-
     count = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):

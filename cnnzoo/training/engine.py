@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.training import backend_defaults, faults, results
+from cnnzoo.training import backend_defaults, faults, inputs, results
 from cnnzoo.files import atomic_model_save
 from cnnzoo.training.run_state import RunState
 from cnnzoo.training.optim import make_optimizer, make_schedule
@@ -169,6 +169,11 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     it (`steps_per_execution_for`; ``steps_per_execution_used`` in the results),
     so that one iterator of the repeated ``train_ds`` serves the whole run.
 
+    ``train_ds`` and ``test_ds``: each a ``tf.data.Dataset`` of ``(x, y)`` batches,
+    an ``(x, y)`` tuple of arrays (batched with ``config.batch_size``, the
+    training arrays shuffled every epoch) or a ``keras.utils.PyDataset``; labels
+    one-hot or integer class indices (`cnnzoo.training.inputs`).
+
     ``callbacks`` are Keras callbacks of the caller's, run after the engine's own.
 
     Returns:
@@ -185,10 +190,16 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     # Only the chief writes: the others log into a scratch folder of their own.
     write_dir = out_dir if chief else os.path.join(out_dir, f"worker_{os.getpid()}")
     os.makedirs(write_dir, exist_ok=True)
-    if steps_per_epoch is None:
-        steps_per_epoch = int(train_ds.cardinality().numpy())
-        if steps_per_epoch < 1:
-            raise ValueError("train_ds must have a known, positive number of batches")
+    named = has_named_outputs(model)
+    keys = list(model.output) if named else None
+    num_classes = int((model.output["main"] if named else model.output).shape[-1])
+    feeds = [inputs.adapt(d, name, batch_size=config.batch_size, num_classes=num_classes, output_keys=keys,
+                          training=name == "train_ds", seed=config.seed)
+             for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]
+    steps_per_epoch = steps_per_epoch or feeds[0].steps
+    if not steps_per_epoch:
+        raise ValueError("train_ds must have a known, positive number of batches, or pass steps_per_epoch. "
+                         f"Received: train_ds of unknown or infinite length ({type(train_ds).__name__})")
     # Keras 3.15's multi-step loop fails under Mirrored/MultiWorkerMirrored strategies ("You must
     # feed a value for placeholder tensor ... while/cond"): one step per execution there.
     distributed = isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
@@ -197,16 +208,12 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         if config.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
         compile_model(model, config, steps_per_epoch, steps_per_execution=spe)
-    named = has_named_outputs(model)
     accuracy_key = "val_main_accuracy" if named else "val_accuracy"
     counter = getattr(train_ds, "epoch_counter", None)
     # When executions end with the epochs, one iterator of the repeated dataset serves the run. The repeat
     # restarts the pipeline at an epoch's first batch, after on_epoch_begin has set the epoch; a pipeline
     # with background threads prefetches within its epoch only (the repeat is outside it).
-    one_iterator = steps_per_epoch % spe == 0
-    if named:  # every output (GoogLeNet's auxiliary heads) learns the same labels
-        keys = list(model.output)
-        train_ds, test_ds = (d.map(lambda x, y: (x, {k: y for k in keys})) for d in (train_ds, test_ds))
+    one_iterator = feeds[0].repeatable and steps_per_epoch % spe == 0
     timer = EpochTimer()
     extra_callbacks = list(callbacks)
     run_name = os.path.basename(os.path.normpath(out_dir))
@@ -227,8 +234,9 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     start = time.perf_counter()
     # steps_per_epoch given, Keras makes one iterator an epoch (~25 ms for a recipe's pipeline), not two; or one
     # for the whole run, of the repeated dataset
-    history = model.fit(train_ds.repeat() if one_iterator else train_ds, validation_data=test_ds,
-                        epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose)
+    history = model.fit(feeds[0].data.repeat() if one_iterator else feeds[0].data, validation_data=feeds[1].data,
+                        epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                        shuffle=False)  # the feeds are shuffled already (Keras warns on shuffle=True with tf.data)
     wall = time.perf_counter() - start
     # The whole run's history, resumed epochs included (Keras's covers only this process's epochs).
     hist = {k: list(v) for k, v in state.history.items()}

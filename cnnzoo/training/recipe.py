@@ -11,9 +11,8 @@ import dataclasses
 import os
 import sys
 
+from cnnzoo.training.distribute import STRATEGIES
 from cnnzoo.training.engine import TrainConfig, TrainingDivergedError
-
-STRATEGIES = ("auto", "mirrored", "multi_worker")
 
 # Keys of CONFIG that are not TrainConfig fields.
 RECIPE_KEYS = {
@@ -44,7 +43,9 @@ def build_parser(config, doc):
     parser.add_argument("--smoke", action="store_true", help="a slice of the data and one epoch (CI)")
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download the data")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                        help="auto: one device or all local GPUs; mirrored; multi_worker (TF_CONFIG)")
+                        help="auto: one device, or all local GPUs / JAX devices; mirrored: all local devices (TensorFlow: "
+                             "tf.distribute.MirroredStrategy; JAX: keras.distribution.DataParallel); multi_worker: "
+                             "TensorFlow workers from TF_CONFIG")
     parser.add_argument("--jit-compile", action="store_true", default=None,
                         help="compile the training step (default: the backend's measured choice: off on "
                              "TensorFlow's CPU, where XLA measured slower; on for JAX)")
@@ -158,7 +159,9 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None):
             "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync,
             # what a model trained here expects: `cnnzoo finetune` reads it from this results.json
             "normalization": {"mean": _listed(norm["mean"]), "std": _listed(norm["std"])}}
-    command = " ".join(["python", f"recipes/{config['name']}.py", *(sys.argv[1:] if argv is None else argv)])
+    backend = keras.backend.backend()  # the command that repeats the run names a backend other than the default
+    command = " ".join([*([f"KERAS_BACKEND={backend}"] if backend != "tensorflow" else []), "python",
+                        f"recipes/{config['name']}.py", *(sys.argv[1:] if argv is None else argv)])
     return fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
                command=command, strategy=strategy)
 

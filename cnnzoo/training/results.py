@@ -19,13 +19,23 @@ def environment():
     import cnnzoo
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    backend = keras.backend.backend()
     return {
         "cnnzoo": cnnzoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(),
+        "keras_backend": backend, "keras_backend_version": _version(backend),
         "numpy": numpy.__version__, "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "gpus": gpus,
     }
+
+
+def _version(module_name):
+    import importlib
+
+    try:
+        return importlib.import_module(module_name).__version__
+    except (ImportError, AttributeError):
+        return None
 
 
 def write_json(path, record):

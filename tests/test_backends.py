@@ -1,0 +1,209 @@
+"""cnnzoo on the Keras backend that runs the tests (KERAS_BACKEND).
+
+`make test-backends` runs this module under JAX and under PyTorch; `make test` runs it under TensorFlow,
+where the model and block cases are skipped (test_models.py and test_layers.py cover them there, in every
+rank) and the engine's input tests run. Cases: tests/backend_cases.py. TensorFlow's side of the
+cross-backend comparisons runs as a subprocess (tests/backend_reference.py).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import backend_cases
+import cnnzoo
+from cnnzoo import training
+from cnnzoo.training import backend_defaults
+
+BACKEND = keras.backend.backend()
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASES = backend_cases.all_cases()
+# Largest |difference| / largest |output| between TensorFlow's outputs and this backend's, float32.
+# Measured here (2026-12-01): at most 5.9e-7 on JAX (lenet5 paper) and 6.0e-7 on PyTorch (alexnet).
+TOLERANCE = 1e-5
+other_backend = pytest.mark.skipif(
+    BACKEND == "tensorflow",
+    reason="the other-backend suite (make test-backends); on TensorFlow test_models.py/test_layers.py cover it")
+
+
+def tensorflow(*args):
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, os.path.join(HERE, "backend_reference.py"), *map(str, args)],
+                         capture_output=True, text=True, env=env, cwd=HERE, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def exchanged(tmp_path_factory):
+    """Files both ways: TensorFlow's (.keras, .weights.h5, inputs and outputs) for this backend to load,
+    and this backend's weights and outputs, loaded and compared by TensorFlow (one subprocess)."""
+    from_tf, from_here = tmp_path_factory.mktemp("from_tensorflow"), tmp_path_factory.mktemp(f"from_{BACKEND}")
+    for case, (build, shape) in CASES.items():
+        keras.utils.set_random_seed(1)
+        model = build()
+        x = backend_cases.case_input(case, shape)
+        model.save_weights(from_here / f"{case}.weights.h5")
+        np.savez(from_here / f"{case}.npz", x=x, y=backend_cases.outputs(model, x))
+    tensorflow("both", from_tf, from_here)
+    return from_tf, json.loads((from_here / "differences.json").read_text())
+
+
+def relative_difference(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+
+
+@other_backend
+@pytest.mark.parametrize("case", list(CASES))
+def test_files_saved_on_tensorflow_load_here_with_the_same_outputs(case, exchanged):
+    from_tf = exchanged[0]
+    saved = np.load(from_tf / f"{case}.npz")
+    loaded = keras.saving.load_model(from_tf / f"{case}.keras")  # the whole model, no custom_objects
+    assert relative_difference(backend_cases.outputs(loaded, saved["x"]), saved["y"]) < TOLERANCE
+    build, _ = CASES[case]
+    model = build()
+    model.load_weights(from_tf / f"{case}.weights.h5")  # the weights into a model built here
+    assert relative_difference(backend_cases.outputs(model, saved["x"]), saved["y"]) < TOLERANCE
+
+
+@other_backend
+@pytest.mark.parametrize("case", list(CASES))
+def test_weights_saved_here_load_on_tensorflow_with_the_same_outputs(case, exchanged):
+    assert exchanged[1][case] < TOLERANCE
+
+
+TRAINED = [c for c in CASES if c.startswith("block_") or c[len("model_"):] in backend_cases.TRAINED_MODELS]
+
+
+@other_backend
+@pytest.mark.parametrize("case", TRAINED)
+def test_a_training_step_reaches_every_weight_and_the_model_round_trips(case, tmp_path):
+    build, shape = CASES[case]
+    model = build()
+    x = backend_cases.case_input(case, shape, batch=4)
+    y = np.random.default_rng(0).normal(size=(4,) + tuple(model.output_shape[1:])).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    unchanged = [w.path for w, old, new in zip(model.trainable_weights, before, after) if np.array_equal(old, new)]
+    assert not unchanged, unchanged
+    assert all(np.all(np.isfinite(w)) for w in after)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(backend_cases.outputs(model, x), backend_cases.outputs(loaded, x))
+
+
+@other_backend
+def test_lp_pooling_trains_through_all_zero_windows():
+    """The p-th root's gradient at 0 is infinite; cnnzoo's LPPooling keeps it finite on every backend."""
+    build, shape = CASES["block_LPPooling"]
+    model = build()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(np.zeros((2,) + shape, "float32"), np.ones((2, 3), "float32"), epochs=1, verbose=0)
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(w))) for w in model.weights)
+
+
+@other_backend
+def test_strategies_on_this_backend(monkeypatch):
+    """--strategy: JAX's is keras.distribution.DataParallel (trained in test_distribute.py); PyTorch has the
+    default strategy only; each refusal names the strategy and the backend."""
+    from cnnzoo.training import distribute
+
+    monkeypatch.setenv("TF_CONFIG", "{}")
+    with pytest.raises(ValueError, match=f"Received: strategy='multi_worker' with KERAS_BACKEND={BACKEND}"):
+        distribute.make_strategy("multi_worker")
+    assert distribute.make_strategy("auto").num_replicas_in_sync == 1  # one CPU device here
+    if BACKEND == "torch":
+        with pytest.raises(ValueError, match="Received: strategy='mirrored' with KERAS_BACKEND=torch"):
+            distribute.make_strategy("mirrored")
+
+
+# ---- the training engine: its defaults on this backend, and every input kind it accepts ----
+
+def brightness_data(n=192, size=16, seed=0):
+    """A learnable two-class problem: bright or dark images (uint8 pixels, integer labels)."""
+    images = np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 1), dtype=np.uint8)
+    return images, (images.reshape(n, -1).mean(1) > 127.5).astype(np.int64)
+
+
+class BrightnessBatches(keras.utils.PyDataset):
+    def __init__(self, images, labels, batch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.labels, self.batch_size = images.astype("float32") / 255, labels, batch_size
+
+    def __len__(self):
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.images[part], self.labels[part]
+
+
+def feeds(kind, images, labels, batch_size):
+    from cnnzoo import data
+
+    if kind == "tf_data":
+        ds = data.Dataset("synthetic", "train", images, labels, 2, "test")
+        return (data.make_pipeline(ds, batch_size, training=True, seed=0),
+                data.make_pipeline(ds, 64, training=False))
+    scaled = images.astype("float32") / 255
+    if kind == "arrays":
+        return (scaled, labels), (scaled, np.eye(2, dtype="float32")[labels])  # integer and one-hot labels
+    return BrightnessBatches(images, labels, batch_size), BrightnessBatches(images, labels, 64)
+
+
+@pytest.mark.parametrize("kind", ["tf_data", "arrays", "pydataset"])
+def test_the_engine_trains_on_every_input_kind_with_this_backends_defaults(kind, tmp_path):
+    """PyTorch refused the engine's old default steps_per_execution, JAX ran uncompiled, and arrays failed
+    with "'tuple' object has no attribute 'cardinality'" on every backend."""
+    training.seed_everything(0)
+    images, labels = brightness_data()
+    train, test = feeds(kind, images, labels, 32)
+    model = cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2)
+    config = training.TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=0)
+    record = training.fit(model, train, test, config, str(tmp_path / "run"), verbose=0)
+    measured = backend_defaults.MEASURED[BACKEND]
+    assert record["environment"]["keras_backend"] == BACKEND
+    assert record["config"]["jit_compile"] == measured["jit_compile"]
+    assert record["steps_per_execution_used"] == (1 if measured["max_steps_per_execution"] == 1 else 6)
+    assert record["epochs_run"] == 3 and len(record["test_accuracy_per_epoch"]) == 3
+    losses = record["history"]["loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert (tmp_path / "run" / "final.keras").exists() and not (tmp_path / "run" / "backup").exists()
+
+
+@pytest.mark.parametrize("kind", ["arrays", "pydataset"])
+def test_the_engine_feeds_named_outputs_from_integer_labels(kind, tmp_path):
+    """A model with named outputs (as GoogLeNet's auxiliary heads) gets the same one-hot labels on each."""
+    images, labels = brightness_data(64)
+    inputs = keras.Input((16, 16, 1))
+    features = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, {"main": keras.layers.Dense(2, activation="softmax")(features),
+                                 "aux1": keras.layers.Dense(2, activation="softmax")(features)})
+    train, test = feeds(kind, images, labels, 16)
+    record = training.fit(model, train, test, training.TrainConfig(epochs=1, batch_size=16), str(tmp_path),
+                          verbose=0)
+    assert record["final_test_accuracy"] is not None and "val_main_accuracy" in record["history"]
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda x, y: iter([(x, y)]), TypeError, r"train_ds must be a tf.data.Dataset.*Received: train_ds=a list_iterator"),
+    (lambda x, y: x, TypeError, r"Received: train_ds=a ndarray"),
+    (lambda x, y: (x, y, y), TypeError, r"Received: train_ds=a tuple of length 3"),
+    (lambda x, y: (x, y[:-1]), ValueError, r"same length. Received: 64 images and 63 labels"),
+    (lambda x, y: (x, y + 2), ValueError, r"class indices in \[0, 2\).*Received: label [23]"),
+    (lambda x, y: (x, np.eye(3)[y]), ValueError, r"one-hot rows of shape \(n, 2\). Received: labels of shape \(64, 3\)"),
+    (lambda x, y: (x, y.astype("float32")), ValueError, r"must be integers. Received: labels of dtype float32"),
+    (lambda x, y: (x[:0], y[:0]), ValueError, r"must not be empty"),
+])
+def test_the_engine_names_the_argument_for_data_it_cannot_use(make, error, match, tmp_path):
+    images, labels = brightness_data(64)
+    x = images.astype("float32") / 255
+    with pytest.raises(error, match=match):
+        training.fit(cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2), make(x, labels), (x, labels),
+                     training.TrainConfig(epochs=1, batch_size=16), str(tmp_path), verbose=0)
