@@ -1,12 +1,14 @@
-"""The ``cnnzoo`` command: ``list``, ``summary``, ``viz``, ``finetune``, ``predict``, ``conv``, ``export``, ``bench``."""
+"""The ``cnnzoo`` command: ``train``, ``recipes``, ``list``, ``summary``, ``viz``, ``finetune``, ``predict``, ``conv``,
+``export``, ``bench``.
+
+Parsing loads no framework (``cnnzoo --help`` answers at once: the package loads lazily when run
+as this command); a command loads cnnzoo, and TensorFlow, when it runs.
+"""
 
 import argparse
 import json
 import os
 import sys
-
-# Quiet TensorFlow's C++ start-up log unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class CommandError(Exception):
@@ -251,6 +253,45 @@ def _export(args):
     return 0
 
 
+def _recipes(args):
+    from cnnzoo import recipes
+
+    measured = recipes.measured()
+    for name in recipes.list_recipes():
+        what, target = recipes.describe(name)
+        print(f"{name}\n    {what}\n    target: {target or '-'}")
+        rows = measured.get(name, [])
+        for row in rows:
+            print(f"    measured: {row}")
+        if not rows:
+            print("    measured: not measured here")
+    print("\nRun one: cnnzoo train NAME [--epochs N] [--override KEY=VALUE ...] (cnnzoo train NAME --help); "
+          "any model on a dataset: cnnzoo train --model NAME --dataset mnist|fashion_mnist|cifar10|cifar100")
+    return 0
+
+
+def _train(argv):
+    """``cnnzoo train RECIPE [options]`` or ``cnnzoo train --model M --dataset D [options]``."""
+    from cnnzoo import recipes
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: cnnzoo train RECIPE [options]   (cnnzoo train RECIPE --help: the recipe's options)\n"
+              "       cnnzoo train --model NAME --dataset mnist|fashion_mnist|cifar10|cifar100 [options]\n\n"
+              f"recipes: {', '.join(recipes.list_recipes())} (cnnzoo recipes: targets and results)")
+        return 0
+    if argv[0].startswith("-"):
+        from cnnzoo.recipes import generic
+
+        return generic.main(list(argv), prog="cnnzoo train")
+    try:
+        return recipes.main(argv[0], list(argv[1:]), prog=f"cnnzoo train {argv[0]}")
+    except ValueError as e:
+        if "no recipe" not in str(e):
+            raise
+        print(f"cnnzoo train: error: {e}", file=sys.stderr)
+        return 2
+
+
 def build_parser():
     import cnnzoo
 
@@ -258,6 +299,11 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"cnnzoo {cnnzoo.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("train", help="run a recipe (cnnzoo train RECIPE --help), or --model NAME --dataset NAME",
+                        add_help=False)
+    p = commands.add_parser("recipes", help="the recipes, with their targets and measured results")
+    p.set_defaults(run=_recipes)
 
     p = commands.add_parser("list", help="every model with its parameters and MACs at its default input")
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
@@ -321,12 +367,19 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "train":  # the recipe parses its own command line
+        return _train(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = sys.argv[1:] if argv is None else list(argv)  # the command as given (reports record it)
+    args.argv = argv  # the command as given (reports record it)
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command != "recipes":
+        import cnnzoo
+
+        cnnzoo.list_models  # noqa: B018  (loads the package when run as `cnnzoo`: layers registered for loading)
     try:
         return args.run(args)
     except CommandError as e:

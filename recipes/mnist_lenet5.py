@@ -1,38 +1,13 @@
 """LeNet-5 on MNIST: the README's main job.
 
-    python recipes/mnist_lenet5.py --data-dir ../shared/data   # full run, ~1.5 min on 2 CPU cores
-    python recipes/mnist_lenet5.py --smoke                     # seconds: a slice, one epoch (CI)
-    make demo                                                  # 3 epochs, from a fresh clone
-
-Target: >= 99.0% test accuracy (LeCun et al. 1998: 0.95% error).
-Measured: 99.32% after 15 epochs, 86 s, 2 CPU cores (recipes/README.md has the record).
-
-Writes runs/mnist_lenet5/: results.json, curves.png, log.csv, best.keras, final.keras,
-backup/ (re-running the same command after a crash resumes from the last finished epoch).
+The recipe (its config, target and measured result) is cnnzoo/recipes/mnist_lenet5.py, shipped with the
+package: `python recipes/mnist_lenet5.py [options]` here is `cnnzoo train mnist_lenet5 [options]` anywhere.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-CONFIG = dict(
-    name="mnist_lenet5",
-    model="lenet5",
-    dataset="mnist",
-    epochs=15,  # passes over the 60,000 training images
-    batch_size=128,  # images per step
-    optimizer="adamw",
-    lr=2e-3,  # peak learning rate; cosine decay to 0
-    weight_decay=1e-4,  # decoupled; skips biases and norms
-    schedule="cosine",
-    augment=("crop",),  # pad and crop back to 28x28: random shifts of up to crop_padding px
-    crop_padding=2,  # pixels
-    seed=0,
-    smoke=dict(epochs=1, train_examples=1024, test_examples=512),
-)
+from cnnzoo.recipes import main
+from cnnzoo.recipes.mnist_lenet5 import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    from cnnzoo.training.recipe import run
-
-    sys.exit(run(CONFIG, __doc__))
+    sys.exit(main("mnist_lenet5", prog="python recipes/mnist_lenet5.py"))

@@ -1,13 +1,25 @@
-"""The training engine the recipes share (TensorFlow proper lives here, not in layers/models)."""
+"""The training engine the recipes share (TensorFlow proper lives here, not in layers/models).
 
-from cnnzoo.training.engine import (
-    TrainConfig, TrainingDivergedError, compile_model, evaluate_accuracy, fit, seed_everything,
-    time_to_accuracy,
-)
-from cnnzoo.training.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
-from cnnzoo.training.results import plot_curves
+Its names load on first use (PEP 562), so that TensorFlow-free parts (`cnnzoo.training.config`,
+the recipes' command lines) import without a framework.
+"""
 
-__all__ = [
-    "OPTIMIZERS", "SCHEDULES", "TrainConfig", "TrainingDivergedError", "compile_model",
-    "evaluate_accuracy", "fit", "make_optimizer", "make_schedule", "plot_curves", "seed_everything", "time_to_accuracy",
-]
+import importlib
+
+_EXPORTS = {
+    "TrainConfig": "config", "TrainingDivergedError": "engine", "compile_model": "engine",
+    "evaluate_accuracy": "engine", "fit": "engine", "seed_everything": "engine", "time_to_accuracy": "engine",
+    "OPTIMIZERS": "optim", "SCHEDULES": "optim", "make_optimizer": "optim", "make_schedule": "optim",
+    "plot_curves": "results",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"cnnzoo.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'cnnzoo.training' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

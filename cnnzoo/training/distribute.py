@@ -27,7 +27,7 @@ import os
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "mirrored", "multi_worker")
+from cnnzoo.training.config import STRATEGIES
 
 
 class JaxDataParallel:

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.training import backend_defaults, faults, inputs, results
+from cnnzoo.training.config import TrainConfig  # noqa: F401  (imported from here by recipes and tests)
 from cnnzoo.files import atomic_model_save
 from cnnzoo.training.run_state import RunState
 from cnnzoo.training.optim import make_optimizer, make_schedule
@@ -22,61 +23,6 @@ from cnnzoo.training.optim import make_optimizer, make_schedule
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that decides a run; saved next to its results.
-
-    Units: ``lr`` per step at the peak, ``weight_decay`` decoupled per step
-    (times lr for SGD and AdamW in Keras), epochs and warm-up in epochs.
-    """
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    milestones: tuple = ()
-    gamma: float = 0.1
-    label_smoothing: float = 0.0
-    seed: int = 0
-    deterministic: bool = False
-    jit_compile: bool = None  # None: the backend's measured default (backend_defaults: off on TF's CPU, on for JAX)
-    # faster on this CPU (bfloat16 instructions, benchmarks/README.md) and on GPUs, but the recipes'
-    # accuracies were measured in fp32; off until bf16 accuracy is measured for them
-    mixed_precision: bool = False
-    # training steps per call into TensorFlow: measured +50% for LeNet-5 on 2 CPU cores, no change
-    # for ResNet-20 or larger (benchmarks/README.md); the same arithmetic either way. fit moves it to a
-    # divisor of the steps per epoch near it (engine.steps_per_execution_for; results: steps_per_execution_used)
-    steps_per_execution: int = 32
-    tensorboard: bool = False
-    ema: bool = False  # keep an exponential moving average of the weights (Keras optimizers' use_ema)
-    ema_momentum: float = 0.999
-    sync_batch_norm: bool = False  # BatchNorm statistics across replicas
-    aux_loss_weight: float = 0.3  # GoogLeNet's auxiliary heads (the paper's 0.3)
-
-    @classmethod
-    def from_dict(cls, values, **overrides):
-        """A TrainConfig from a recipe's CONFIG: its keys that are fields, then ``overrides``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive. Received: lr={self.lr!r}")
-        if self.jit_compile is not None and not isinstance(self.jit_compile, bool):
-            raise ValueError(f"jit_compile must be True, False or None. Received: jit_compile={self.jit_compile!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")
 
 
 def seed_everything(seed, deterministic=False):
@@ -95,6 +41,28 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.times.append(round(time.perf_counter() - self.start, 2))
+
+
+class _TerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN, remembering that it stopped the run (other callbacks may stop it too)."""
+
+    stopped = False
+
+    def on_batch_end(self, batch, logs=None):
+        super().on_batch_end(batch, logs)
+        self.stopped = self.stopped or bool(self.model.stop_training)
+
+
+class StopAtAccuracy(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch whose test accuracy reaches ``target``."""
+
+    def __init__(self, target, monitor="val_accuracy"):
+        super().__init__()
+        self.target, self.monitor = target, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (logs or {}).get(self.monitor, 0.0) >= self.target:
+            self.model.stop_training = True
 
 
 def time_to_accuracy(record, target):
@@ -192,7 +160,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     os.makedirs(write_dir, exist_ok=True)
     named = has_named_outputs(model)
     keys = list(model.output) if named else None
-    num_classes = int((model.output["main"] if named else model.output).shape[-1])
+    num_classes = int(model.output["main"].shape[-1] if named else model.output_shape[-1])
     feeds = [inputs.adapt(d, name, batch_size=config.batch_size, num_classes=num_classes, output_keys=keys,
                           training=name == "train_ds", seed=config.seed)
              for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]
@@ -219,7 +187,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     run_name = os.path.basename(os.path.normpath(out_dir))
     state = RunState(os.path.join(out_dir, "backup"), best_path=os.path.join(write_dir, "best.keras"),
                      monitor=accuracy_key, chief=chief, name=run_name, log_path=os.path.join(write_dir, "log.csv"))
-    callbacks = [timer, keras.callbacks.TerminateOnNaN(), state]
+    nan_stop = _TerminateOnNaN()
+    callbacks = [timer, nan_stop, state]
     if counter is not None:
         callbacks.insert(0, counter.callback())
     if config.tensorboard:
@@ -241,7 +210,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     # The whole run's history, resumed epochs included (Keras's covers only this process's epochs).
     hist = {k: list(v) for k, v in state.history.items()}
     losses = hist.get("loss", [])
-    if state.diverged or (model.stop_training and len(losses) < config.epochs):
+    if state.diverged or nan_stop.stopped:  # a caller's callback may stop early without a divergence
         kept = [p for p in (state.last_good, os.path.join(write_dir, "best.keras")) if p and os.path.exists(p)]
         raise TrainingDivergedError(
             f"Training stopped: {state.diverged or 'the loss became NaN or infinite'} (losses of the finished "

@@ -61,8 +61,8 @@ def add_arguments(parser):
     return parser
 
 
-def parser():
-    return add_arguments(argparse.ArgumentParser(description=__doc__))
+def parser(prog=None):
+    return add_arguments(argparse.ArgumentParser(prog=prog, description=__doc__))
 
 
 def _base_model(args, input_shape):

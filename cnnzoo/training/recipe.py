@@ -11,8 +11,7 @@ import dataclasses
 import os
 import sys
 
-from cnnzoo.training.distribute import STRATEGIES
-from cnnzoo.training.engine import TrainConfig, TrainingDivergedError
+from cnnzoo.training.config import STRATEGIES, TrainConfig
 
 # Keys of CONFIG that are not TrainConfig fields.
 RECIPE_KEYS = {
@@ -30,16 +29,17 @@ RECIPE_KEYS = {
 }
 
 
-def build_parser(config, doc):
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(config, doc, prog=None):
+    parser = argparse.ArgumentParser(prog=prog or f"python recipes/{config['name']}.py", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None,
                         help="folder with the dataset's native files (default: CNNZOO_DATA_DIR, then tensorflow-datasets)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<recipe>)")
-    parser.add_argument("--model", default=config["model"], help=f"registered model (default: {config['model']})")
-    parser.add_argument("--epochs", type=int, default=config["epochs"])
-    parser.add_argument("--batch-size", type=int, default=config["batch_size"])
-    parser.add_argument("--lr", type=float, default=config["lr"], help="peak learning rate")
-    parser.add_argument("--seed", type=int, default=config.get("seed", 0))
+    parser.add_argument("--model", default=None, help=f"registered model (default: {config['model']})")
+    parser.add_argument("--epochs", type=int, default=None, help=f"default: {config['epochs']}")
+    parser.add_argument("--batch-size", type=int, default=None, help=f"default: {config['batch_size']}")
+    parser.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default: {config['lr']})")
+    parser.add_argument("--seed", type=int, default=None, help=f"default: {config.get('seed', 0)}")
     parser.add_argument("--smoke", action="store_true", help="a slice of the data and one epoch (CI)")
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download the data")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
@@ -52,17 +52,116 @@ def build_parser(config, doc):
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism (slower)")
     spe = config.get("steps_per_execution", TrainConfig.steps_per_execution)
-    parser.add_argument("--steps-per-execution", type=int, default=spe,
+    parser.add_argument("--steps-per-execution", type=int, default=None,
                         help="training steps per call into TensorFlow (cuts the per-step overhead of small "
                              f"models; default {spe}, see benchmarks/README.md)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                        help="0 silent, 1 a progress bar within each epoch, 2 one line per epoch (default: 1 in a "
+                             "terminal, else 2)")
+    parser.add_argument("--override", "--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="change any value of the recipe's config (repeatable), type-checked against the "
+                             "default: --override label_smoothing=0.1 --override augment=crop,flip "
+                             "--override model_kwargs={'width':0.5}; the keys: " + ", ".join(config_keys(config)))
     return parser
 
 
-def parse(config, doc, argv=None, registered_model=True):
-    """Parses a recipe's command line; ``registered_model=False`` for a model built by the recipe."""
-    parser = build_parser(config, doc)
+def config_keys(config):
+    """The keys --override may set: the recipe's CONFIG, the recipe keys and every TrainConfig field."""
+    return sorted((set(config) | set(RECIPE_KEYS) | {f.name for f in dataclasses.fields(TrainConfig)})
+                  - {"name", "smoke"})
+
+
+# What a recipe key means when a CONFIG leaves it out (cnnzoo.training.recipe.train_recipe's defaults).
+RECIPE_DEFAULTS = {"model_kwargs": {}, "augment": (), "crop_padding": 4, "test_batch_size": 1000, "sequence": False}
+
+
+def _default_of(config, key):
+    if key in config:
+        return config[key]
+    if key in RECIPE_KEYS:
+        return RECIPE_DEFAULTS.get(key)
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig)}[key]
+
+
+def parse_override(config, text):
+    """``KEY=VALUE`` -> (key, value), the value converted to the type of the key's default.
+
+    Raises:
+        ValueError: an unknown key, or a value of the wrong type (the message names both).
+    """
+    import ast
+
+    key, sep, raw = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or key not in config_keys(config):
+        raise ValueError(f"--override takes KEY=VALUE with KEY one of {', '.join(config_keys(config))}. "
+                         f"Received: --override {text!r}")
+    default = _default_of(config, key)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word: a string
+    if isinstance(default, bool) or key in ("deterministic", "nesterov", "ema", "sync_batch_norm",
+                                            "mixed_precision", "tensorboard", "sequence"):
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            value = value.lower() in ("true", "yes", "1")
+        ok = isinstance(value, bool)
+        kind = "true or false"
+    elif isinstance(default, (tuple, list)) or key in ("augment", "milestones", "mean", "std"):
+        if isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        value = tuple(value) if isinstance(value, (tuple, list)) else (value,) if isinstance(value, (int, float)) \
+            else value
+        ok = isinstance(value, tuple)
+        kind = "a comma-separated list"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+        kind = "a number"
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        kind = "an integer"
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+        kind = "a dict such as {'width': 0.5}"
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+        kind = "a word"
+    else:  # a None default (mean, std, jit_compile): whatever Python literal fits
+        ok, kind = True, "a value"
+    if not ok:
+        raise ValueError(f"--override {key} takes {kind} (default: {default!r}). Received: {key}={raw!r}")
+    return key, value
+
+
+def resolve_config(config, args):
+    """The recipe's CONFIG with ``--override`` values, then the dedicated flags given, applied."""
+    resolved = dict(config)
+    for text in getattr(args, "override", ()):
+        key, value = parse_override(config, text)
+        resolved[key] = value
+    return resolved
+
+
+def parse(config, doc, argv=None, registered_model=True, prog=None):
+    """Parses a recipe's command line; ``registered_model=False`` for a model built by the recipe.
+
+    ``--override KEY=VALUE`` values are checked here and land in ``args.config``, the resolved
+    config; the dedicated flags (``--epochs``, ``--lr``...) win over both.
+    """
+    parser = build_parser(config, doc, prog)
     args = parser.parse_args(argv)
+    args.prog = parser.prog
+    try:
+        args.config = resolve_config(config, args)
+    except ValueError as e:
+        parser.error(str(e))
+    for key in ("model", "epochs", "batch_size", "lr", "seed", "steps_per_execution"):  # the flags win
+        if getattr(args, key) is not None:
+            args.config[key] = getattr(args, key)
+        setattr(args, key, args.config[key] if key in args.config else _default_of(config, key))
+    if args.verbose is None:
+        args.verbose = 1 if sys.stdout.isatty() else 2
     import cnnzoo
 
     if registered_model and args.model not in cnnzoo.list_models():
@@ -77,6 +176,7 @@ def parse(config, doc, argv=None, registered_model=True):
 
 
 def train_config(config, args):
+    config = getattr(args, "config", config)
     values = {}
     smoke = config.get("smoke", {})
     epochs = smoke.get("epochs", 1) if args.smoke else args.epochs
@@ -95,7 +195,7 @@ def check_config(config):
         raise ValueError(f"CONFIG has unknown keys {sorted(unknown)}")
 
 
-def train_recipe(config, args, model_fn=None, out=None, argv=None):
+def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=()):
     """Loads the data, builds the model in the strategy's scope and trains it.
 
     Args:
@@ -104,11 +204,13 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None):
         model_fn: ``(input_shape, classes) -> keras.Model`` for a model outside
             the registry; default: ``cnnzoo.get_model(args.model, ...)``.
         out: output folder; default ``--out`` or ``runs/<name>``.
+        callbacks: Keras callbacks for `fit` (e.g. `cnnzoo.training.engine.StopAtAccuracy`).
 
     Returns:
         The results record.
     """
     check_config(config)
+    config = getattr(args, "config", config)  # with --override values
     out = out or args.out or os.path.join("runs", config["name"])
 
     import keras
@@ -160,10 +262,18 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None):
             # what a model trained here expects: `cnnzoo finetune` reads it from this results.json
             "normalization": {"mean": _listed(norm["mean"]), "std": _listed(norm["std"])}}
     backend = keras.backend.backend()  # the command that repeats the run names a backend other than the default
-    command = " ".join([*([f"KERAS_BACKEND={backend}"] if backend != "tensorflow" else []), "python",
-                        f"recipes/{config['name']}.py", *(sys.argv[1:] if argv is None else argv)])
-    return fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
-               command=command, strategy=strategy)
+    prog = getattr(args, "prog", None) or f"python recipes/{config['name']}.py"
+    command = " ".join([*([f"KERAS_BACKEND={backend}"] if backend != "tensorflow" else []), prog,
+                        *(sys.argv[1:] if argv is None else argv)])
+    record = fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
+                 command=command, strategy=strategy, callbacks=callbacks)
+    # the whole resolved recipe config (data, augmentation, model arguments) beside the TrainConfig
+    record["recipe"] = {"name": config["name"], "config": config}
+    if distribute.is_chief(strategy):
+        from cnnzoo.training import results
+
+        results.write_json(os.path.join(out, "results.json"), record)
+    return record
 
 
 def _listed(value):
@@ -179,11 +289,13 @@ def report(record, out):
     print(f"results: {os.path.join(out, 'results.json')}  curves: {os.path.join(out, 'curves.png')}")
 
 
-def run(config, doc, argv=None):
+def run(config, doc, argv=None, prog=None):
     """Runs a recipe; returns the process exit code."""
     check_config(config)
-    args = parse(config, doc, argv)
+    args = parse(config, doc, argv, prog=prog)
     out = args.out or os.path.join("runs", config["name"])
+    from cnnzoo.training.engine import TrainingDivergedError
+
     try:
         record = train_recipe(config, args, out=out, argv=argv)
     except TrainingDivergedError as e:
