@@ -1,26 +1,34 @@
-"""Regenerates the results table in recipes/README.md from recipes/results/*.json.
+"""Regenerates the results tables in recipes/README.md, and the measured results `cnnzoo recipes` prints
+(cnnzoo/recipes/measured.json), from recipes/results/.
 
     python recipes/make_results_table.py
 
-Each JSON is the results.json a recipe wrote (copied here when a run is
-published), so every row traces back to a real run and its command.
+Each JSON under recipes/results/ is the results.json a recipe wrote (copied there when a run is
+published), so every row traces back to real runs and their commands. Runs of the same recipe,
+model, dataset and Keras backend that differ only in the seed are one row: mean +- standard
+deviation over the seeds, with min and max. Files under a ``baselines/`` folder (the keras.io
+convnet the fast recipe times, stopped at 99.2%) are left out of the main table;
+``results/mnist_fast/summary.json`` makes the fast recipe's own table.
 """
 
+import collections
 import glob
 import json
 import os
 import re
+import statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+FAST_BEGIN, FAST_END = "<!-- fast:begin -->", "<!-- fast:end -->"
+MEASURED = os.path.join(os.path.dirname(HERE), "cnnzoo", "recipes", "measured.json")
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 
 def portable(command):
-    """The command with the data folder written as DATA (the JSON keeps the path of the run)."""
-    return re.sub(r"--data-dir\s+\S+", "--data-dir DATA", command or "?")
-
-
-BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+    """The command with the data folder written as DATA and the seed and output folder left out."""
+    command = re.sub(r"--data-dir\s+\S+", "--data-dir DATA", command or "?")
+    return re.sub(r"\s+--(seed|out)\s+\S+", "", command)
 
 
 def backend(env):
@@ -30,37 +38,109 @@ def backend(env):
     return f"{BACKEND_NAMES.get(name, name)} {version or '?'}"
 
 
-def rows():
-    out = []
-    for path in sorted(glob.glob(os.path.join(HERE, "results", "*.json"))):
+def recipe_name(record):
+    if record.get("recipe"):
+        return record["recipe"]["name"]
+    match = re.search(r"recipes/(\w+)\.py|cnnzoo train (\w+)", record.get("command") or "")
+    return (match.group(1) or match.group(2)) if match else "?"
+
+
+def records():
+    for path in sorted(glob.glob(os.path.join(HERE, "results", "**", "*.json"), recursive=True)):
+        rel = os.path.relpath(path, os.path.join(HERE, "results"))
+        if rel.startswith(("experiments", "baselines")) or "/baselines/" in rel or rel.endswith("summary.json"):
+            continue
         with open(path) as f:
-            r = json.load(f)
+            yield json.load(f)
+
+
+def spread(values, fmt):
+    """'mean +- std (min-max, n seeds)', or the one value and '1 seed'."""
+    if len(values) == 1:
+        return f"{fmt(values[0])} (1 seed)"
+    return (f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values))} "
+            f"({fmt(min(values))}–{fmt(max(values))}, {len(values)} seeds)")
+
+
+def groups():
+    grouped = collections.defaultdict(list)
+    for r in records():
         env = r.get("environment", {})
+        key = (recipe_name(r), r["model"], r["dataset"].get("name", "?"), backend(env))
+        grouped[key].append(r)
+    return grouped
+
+
+def rows():
+    out, measured = [], collections.defaultdict(list)
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    for (recipe, model, dataset, engine), runs in groups().items():
+        env = runs[0].get("environment", {})
         machine = f"{env.get('cpu_count', '?')} CPU cores" + (f", {len(env['gpus'])} GPU" if env.get("gpus") else "")
-        acc = r.get("final_test_accuracy")
-        out.append(
-            f"| {r['model']} | {r['dataset'].get('name', '?')} | "
-            f"{'' if acc is None else f'{100 * acc:.2f}%'} | {r['epochs_run']} | "
-            f"{r['wall_time_s'] / 60:.1f} min | {machine} | {backend(env)} | "
-            f"`{portable(r.get('command'))}` |"
-        )
-    return out
+        accuracy = spread([r["final_test_accuracy"] for r in runs], pct)
+        minutes = spread([r["wall_time_s"] / 60 for r in runs], lambda v: f"{v:.1f} min")
+        epochs = sorted({r["epochs_run"] for r in runs})
+        out.append(f"| {recipe} | {model} | {dataset} | {accuracy} | {'/'.join(map(str, epochs))} | {minutes} | "
+                   f"{machine} | {engine} | `{portable(runs[0].get('command'))}` |")
+        measured[recipe].append(f"{model} on {dataset}: {accuracy} test accuracy, {minutes} ({machine}, {engine})")
+    return out, measured
+
+
+def fast_table():
+    path = os.path.join(HERE, "results", "mnist_fast", "summary.json")
+    if not os.path.exists(path):
+        return "(not measured yet)", None
+    with open(path) as f:
+        s = json.load(f)
+    lines = ["| seed | fast recipe: final test accuracy | time to 99.2% | keras.io convnet: time to 99.2% | ratio |",
+             "|---:|---:|---:|---:|---:|"]
+    sec = lambda v: "never" if v is None else f"{v:.0f} s"  # noqa: E731
+    for row in s["seeds"]:
+        ratio = "-" if row["time_ratio"] is None else f"{row['time_ratio']:.2f}"
+        lines.append(f"| {row['seed']} | {100 * row['final_test_accuracy']:.2f}% | {sec(row['time_to_target_s'])} | "
+                     f"{sec(row['keras_io_convnet_time_to_target_s'])} | {ratio} |")
+    r, t, k = s["time_ratio"], s["time_to_target_s"], s["keras_io_convnet_time_to_target_s"]
+    if r:
+        lines.append(f"| all {r['n']} | {100 * s['final_test_accuracy']['mean']:.2f}% ± "
+                     f"{100 * s['final_test_accuracy']['std']:.2f} | {t['mean']:.0f} ± {t['std']:.0f} s | "
+                     f"{k['mean']:.0f} ± {k['std']:.0f} s | {r['mean']:.2f} ± {r['std']:.2f} (max {r['max']:.2f}) |")
+    verdict = "met" if s.get("target_met") else "NOT met"
+    line = (f"ratio {r['mean']:.2f} ± {r['std']:.2f}, max {r['max']:.2f} over {r['n']} seeds (target <= 0.5 on every "
+            f"seed: {verdict})") if r else None
+    return "\n".join(lines), line
+
+
+def replace_between(text, begin, end, body):
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    return text[:start] + "\n" + body + "\n" + text[stop:]
 
 
 def main():
+    out, measured = rows()
     table = "\n".join(
-        ["| model | dataset | test accuracy | epochs | wall time | machine | Keras backend | command |",
-         "|---|---|---:|---:|---:|---|---|---|", *rows(), "",
+        ["| recipe | model | dataset | test accuracy | epochs | wall time | machine | Keras backend | command |",
+         "|---|---|---|---:|---:|---:|---|---|---|", *out, "",
          "DATA: the folder with the dataset's native files (on the project's machines `../shared/data`);",
-         "without `--data-dir` the recipes read `CNNZOO_DATA_DIR`."]
+         "without `--data-dir` the recipes read `CNNZOO_DATA_DIR`. Several seeds: mean ± standard deviation",
+         "(min–max, n seeds); add `--seed N` to the command for one of them."]
     )
+    fast, fast_line = fast_table()
+    if fast_line:
+        measured["mnist_fast"] = [f"time to 99.2% against the keras.io convnet in the same run: {fast_line}"] + \
+            measured.get("mnist_fast", [])
     readme = os.path.join(HERE, "README.md")
     with open(readme) as f:
         text = f.read()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
+    text = replace_between(text, BEGIN, END, table)
+    if FAST_BEGIN in text:
+        text = replace_between(text, FAST_BEGIN, FAST_END, fast)
     with open(readme, "w") as f:
-        f.write(text[:start] + "\n" + table + "\n" + text[stop:])
+        f.write(text)
+    with open(MEASURED, "w") as f:
+        json.dump(dict(sorted(measured.items())), f, indent=1, ensure_ascii=False)
+        f.write("\n")
     print(table)
+    print(fast)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ ALL_RECIPES = sorted(
     if not os.path.basename(p).startswith(("_", "make_"))
 )
 # Recipes on the shared runner (a CONFIG with a dataset); the others have their own tests below.
-OWN_TESTS = {"finetune", "mlp_vs_cnn", "video_moving_digits", "video_ucf101"}  # mlp_vs_cnn: test_learn.py
+OWN_TESTS = {"finetune", "mlp_vs_cnn", "mnist_fast", "video_moving_digits", "video_ucf101"}  # mlp_vs_cnn: test_learn.py
 RECIPES = [r for r in ALL_RECIPES if r not in OWN_TESTS]
 SAMPLE_MNIST = os.path.join(ROOT, "cnnzoo", "data", "samples", "mnist")
 
@@ -79,6 +79,20 @@ def test_video_recipe_smoke(name, args, tmp_path):
             rev = r["time_reversal"]
             assert rev["accuracy"] == pytest.approx(r["final_test_accuracy"], abs=1e-6)
             assert sum(map(sum, rev["confusion"])) == 32 and rev["pair_accuracy"] >= rev["accuracy"]
+
+
+def test_fast_recipe_times_both_networks_on_every_seed(tmp_path):
+    result = run_recipe("mnist_fast", "--smoke", "--seeds", "3,4", "--data-dir", SAMPLE_MNIST,
+                        "--out", str(tmp_path / "fast"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "fast" / "summary.json").read_text())
+    assert [row["seed"] for row in summary["seeds"]] == [3, 4] and summary["final_test_accuracy"]["n"] == 2
+    for seed in (3, 4):
+        record = json.loads((tmp_path / "fast" / f"seed_{seed}" / "results.json").read_text())
+        assert record["config"]["seed"] == seed and "keras_io_convnet_time_to_target_s" in record["comparison"]
+        assert record["recipe"]["config"]["model_kwargs"] == {"width": 2}
+        assert (tmp_path / "fast" / f"seed_{seed}" / "keras_io_convnet" / "results.json").exists()
+    assert "time to 99.2%" in result.stdout
 
 
 def test_finetune_recipe_smoke(tmp_path):
