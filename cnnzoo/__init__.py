@@ -46,6 +46,13 @@ def _quiet_tensorflow_import():
             _os.close(saved)
 
 
+def load():
+    """Loads the whole package (a no-op after ``import cnnzoo``; the ``cnnzoo`` command defers it until a
+    command runs): TensorFlow with its start-up lines held back, and the layers registered for
+    ``keras.saving.load_model`` without custom_objects."""
+    _import_everything()
+
+
 def _import_everything():
     """The public names; importing the layers registers the blocks for deserialization without custom_objects."""
     if _os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":

@@ -379,9 +379,11 @@ def main(argv=None):
     if args.command != "recipes":
         import cnnzoo
 
-        cnnzoo.list_models  # noqa: B018  (loads the package when run as `cnnzoo`: layers registered for loading)
+        cnnzoo.load()  # the `cnnzoo` command imports the package lazily: load it before running a command
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (cnnzoo recipes | head): nothing more to say
+        return 0
     except CommandError as e:
         if args.debug:
             raise

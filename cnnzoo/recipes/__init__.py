@@ -41,6 +41,10 @@ def main(name, argv=None, prog=None):
     """Runs recipe ``name`` with the command line ``argv``; returns the exit status."""
     module = get(name)
     prog = prog or f"cnnzoo train {name}"
+    if not {"-h", "--help"} & set(argv or ()):
+        import cnnzoo
+
+        cnnzoo.load()  # TensorFlow's start-up lines held back, the layers registered (the `cnnzoo` command is lazy)
     if hasattr(module, "main"):
         return module.main(argv, prog=prog)
     from cnnzoo.training.recipe import run
@@ -58,6 +62,7 @@ def measured():
 
 
 def describe(name):
-    """One line: the recipe's purpose (its docstring's first line) and its target."""
+    """The recipe's purpose (its docstring's first paragraph, on one line) and its target."""
     module = get(name)
-    return (module.__doc__ or name).strip().splitlines()[0], getattr(module, "TARGET", "")
+    first = (module.__doc__ or name).strip().split("\n\n")[0]
+    return " ".join(first.split()), getattr(module, "TARGET", "")

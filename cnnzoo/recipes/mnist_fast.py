@@ -60,12 +60,49 @@ def _spread(values):
             "min": min(values), "max": max(values), "n": len(values)}
 
 
+def summarize(out, seeds):
+    """summary.json from the seeds' results.json files under ``out``: every seed's times and their spread.
+
+    A seed whose keras.io convnet never reached the target within its epochs has no ratio; its
+    convnet time is at least the convnet's whole training time, so that seed meets the target when
+    this recipe reached it in at most half that time (``ratio_bound``: this recipe's time over it).
+    """
+    rows = []
+    for seed in seeds:
+        with open(os.path.join(out, f"seed_{seed}", "results.json")) as f:
+            record = json.load(f)
+        comparison = record["comparison"]
+        ours, theirs = comparison["time_to_target_s"], comparison["keras_io_convnet_time_to_target_s"]
+        baseline_path = os.path.join(out, f"seed_{seed}", "keras_io_convnet", "results.json")
+        baseline_total = None
+        if os.path.exists(baseline_path):
+            with open(baseline_path) as f:
+                baseline_total = json.load(f)["wall_time_s"]
+        bound = ours / baseline_total if ours and theirs is None and baseline_total else None
+        rows.append({"seed": seed, "final_test_accuracy": record["final_test_accuracy"], "time_to_target_s": ours,
+                     "keras_io_convnet_time_to_target_s": theirs, "keras_io_convnet_total_s": baseline_total,
+                     "time_ratio": comparison["time_ratio"], "ratio_bound": bound})
+    summary = {
+        "target_accuracy": TARGET_ACCURACY, "seeds": rows,
+        "final_test_accuracy": _spread([r["final_test_accuracy"] for r in rows]),
+        "time_to_target_s": _spread([r["time_to_target_s"] for r in rows]),
+        "keras_io_convnet_time_to_target_s": _spread([r["keras_io_convnet_time_to_target_s"] for r in rows]),
+        "time_ratio": _spread([r["time_ratio"] for r in rows]),
+        "every_seed_reached": all(r["time_to_target_s"] is not None for r in rows),
+        "target_met": all(r["time_to_target_s"] is not None and (
+            (r["time_ratio"] is not None and r["time_ratio"] <= 0.5)
+            or (r["ratio_bound"] is not None and r["ratio_bound"] <= 0.5)) for r in rows),
+    }
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
 def main(argv=None, prog=None):
     import sys
 
     from cnnzoo.recipes import mnist_best
-    from cnnzoo.training import recipe, results
-    from cnnzoo.training.engine import StopAtAccuracy, time_to_accuracy
+    from cnnzoo.training import recipe
 
     argv = list(sys.argv[1:] if argv is None else argv)
     seeds_parser = argparse.ArgumentParser(add_help=False)
@@ -82,8 +119,10 @@ def main(argv=None, prog=None):
         seeds_parser.error(f"--seeds takes comma-separated integers such as 0,1,2. Received: {known.seeds!r}")
     base = baseline_config()
     args0 = recipe.parse(CONFIG, __doc__, rest, prog=prog)
+    from cnnzoo.training import results
+    from cnnzoo.training.engine import StopAtAccuracy, time_to_accuracy
+
     out = args0.out or os.path.join("runs", CONFIG["name"])
-    rows = []
     for seed in seeds:
         seed_out = os.path.join(out, f"seed_{seed}")
         theirs = None
@@ -101,23 +140,10 @@ def main(argv=None, prog=None):
                                 "keras_io_convnet_time_to_target_s": theirs,
                                 "time_ratio": (ours / theirs) if ours and theirs else None}
         results.write_json(os.path.join(seed_out, "results.json"), record)
-        rows.append({"seed": seed, "final_test_accuracy": record["final_test_accuracy"], "time_to_target_s": ours,
-                     "keras_io_convnet_time_to_target_s": theirs, "time_ratio": record["comparison"]["time_ratio"]})
         fmt = lambda s: "never" if s is None else f"{s:.0f} s"  # noqa: E731
         print(f"seed {seed}: {100 * record['final_test_accuracy']:.2f}%; time to {100 * TARGET_ACCURACY:.1f}%: "
               f"{fmt(ours)} (keras.io convnet {fmt(theirs)})", flush=True)
-    summary = {
-        "target_accuracy": TARGET_ACCURACY, "seeds": rows,
-        "final_test_accuracy": _spread([r["final_test_accuracy"] for r in rows]),
-        "time_to_target_s": _spread([r["time_to_target_s"] for r in rows]),
-        "keras_io_convnet_time_to_target_s": _spread([r["keras_io_convnet_time_to_target_s"] for r in rows]),
-        "time_ratio": _spread([r["time_ratio"] for r in rows]),
-        "every_seed_reached": all(r["time_to_target_s"] is not None for r in rows),
-        "target_met": all(r["time_ratio"] is not None and r["time_ratio"] <= 0.5 for r in rows),
-    }
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    summary = summarize(out, seeds)
     if summary["time_ratio"]:
         r = summary["time_ratio"]
         print(f"time ratio (this / keras.io convnet) over {r['n']} seeds: {r['mean']:.2f} +- {r['std']:.2f} "
