@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast test-backends demo venv venv-torchvision venv-jax clean
+.PHONY: test test-slow test-backends demo venv venv-torchvision venv-jax clean
 
 venv: $(STAMP)
 
@@ -32,8 +32,14 @@ $(JAX_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet jax jaxlib
 	touch $(JAX_STAMP)
 
+# Everything but the tests marked slow (kill -9 and resume runs, fine-tuning runs, multi-process
+# training, whole-recipe runs): those are `make test-slow`; CI runs both (.ci/run).
+# -rs: say why a test was skipped (the torchvision extra); two workers (tracing is mostly single-threaded).
 test: $(STAMP)
-	$(PY) -m pytest -q -rs -n 2  # -rs: say why a test was skipped (the torchvision extra); two workers: 6 min instead of 10 on 2 cores (tracing is mostly single-threaded)
+	$(PY) -m pytest -q -rs -n 2 -m "not slow" --durations=10
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -rs -n 2 -m slow --durations=10
 
 # The models, blocks and engine on JAX and on PyTorch (tests/test_backends.py; `make test` runs it on
 # TensorFlow). The two backends run side by side, each in one process (JAX compiles each shape once a
@@ -45,9 +51,6 @@ test-backends: $(TORCH_STAMP) $(JAX_STAMP)
 		tests/test_backends.py >.test-backends/jax.log 2>&1; jax=$$?; wait $$!; torch=$$?; \
 	echo "== KERAS_BACKEND=jax"; tail -n 30 .test-backends/jax.log; echo "== KERAS_BACKEND=torch"; \
 	tail -n 30 .test-backends/torch.log; test $$jax -eq 0 -a $$torch -eq 0
-
-test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow"
 
 # The main job: LeNet-5 on MNIST. Uses CNNZOO_DATA_DIR (or ../shared/data when present),
 # else tensorflow-datasets' cache, else the small sample bundled with cnnzoo (announced loudly).

@@ -6,8 +6,8 @@ package: `python recipes/cifar100_resnet.py [options]` here is `cnnzoo train cif
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.cifar100_resnet import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("cifar100_resnet", prog="python recipes/cifar100_resnet.py"))
+    sys.exit(run_recipe("cifar100_resnet", prog="python recipes/cifar100_resnet.py"))

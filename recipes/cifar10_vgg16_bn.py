@@ -6,8 +6,8 @@ package: `python recipes/cifar10_vgg16_bn.py [options]` here is `cnnzoo train ci
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.cifar10_vgg16_bn import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("cifar10_vgg16_bn", prog="python recipes/cifar10_vgg16_bn.py"))
+    sys.exit(run_recipe("cifar10_vgg16_bn", prog="python recipes/cifar10_vgg16_bn.py"))

@@ -6,8 +6,8 @@ package: `python recipes/fashion_mnist.py [options]` here is `cnnzoo train fashi
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.fashion_mnist import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("fashion_mnist", prog="python recipes/fashion_mnist.py"))
+    sys.exit(run_recipe("fashion_mnist", prog="python recipes/fashion_mnist.py"))

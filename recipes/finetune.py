@@ -6,8 +6,8 @@ package: `python recipes/finetune.py [options]` here is `cnnzoo train finetune [
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.finetune import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("finetune", prog="python recipes/finetune.py"))
+    sys.exit(run_recipe("finetune", prog="python recipes/finetune.py"))

@@ -6,8 +6,8 @@ package: `python recipes/mlp_vs_cnn.py [options]` here is `cnnzoo train mlp_vs_c
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.mlp_vs_cnn import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("mlp_vs_cnn", prog="python recipes/mlp_vs_cnn.py"))
+    sys.exit(run_recipe("mlp_vs_cnn", prog="python recipes/mlp_vs_cnn.py"))

@@ -6,8 +6,8 @@ package: `python recipes/mnist_lenet5.py [options]` here is `cnnzoo train mnist_
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.mnist_lenet5 import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("mnist_lenet5", prog="python recipes/mnist_lenet5.py"))
+    sys.exit(run_recipe("mnist_lenet5", prog="python recipes/mnist_lenet5.py"))

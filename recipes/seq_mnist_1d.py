@@ -6,8 +6,8 @@ package: `python recipes/seq_mnist_1d.py [options]` here is `cnnzoo train seq_mn
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.seq_mnist_1d import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("seq_mnist_1d", prog="python recipes/seq_mnist_1d.py"))
+    sys.exit(run_recipe("seq_mnist_1d", prog="python recipes/seq_mnist_1d.py"))

@@ -6,8 +6,8 @@ package: `python recipes/video_moving_digits.py [options]` here is `cnnzoo train
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.video_moving_digits import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("video_moving_digits", prog="python recipes/video_moving_digits.py"))
+    sys.exit(run_recipe("video_moving_digits", prog="python recipes/video_moving_digits.py"))

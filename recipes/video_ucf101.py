@@ -6,8 +6,8 @@ package: `python recipes/video_ucf101.py [options]` here is `cnnzoo train video_
 
 import sys
 
-from cnnzoo.recipes import main
+from cnnzoo.recipes import main as run_recipe
 from cnnzoo.recipes.video_ucf101 import *  # noqa: F401,F403  (CONFIG and the recipe's helpers, for tools and tests)
 
 if __name__ == "__main__":
-    sys.exit(main("video_ucf101", prog="python recipes/video_ucf101.py"))
+    sys.exit(run_recipe("video_ucf101", prog="python recipes/video_ucf101.py"))

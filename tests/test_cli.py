@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import cnnzoo
 from cnnzoo import cli
 
@@ -83,6 +85,7 @@ def test_overrides_are_type_checked_and_resolved_once():
     assert recipe.train_config(config, args).lr == 0.01
 
 
+@pytest.mark.slow
 def test_train_runs_a_recipe_and_the_generic_trainer_and_saves_the_resolved_config(tmp_path):
     import json
     import os
@@ -91,6 +94,8 @@ def test_train_runs_a_recipe_and_the_generic_trainer_and_saves_the_resolved_conf
     result = run_as_command("train", "mnist_lenet5", "--smoke", "--data-dir", sample, "--out", str(tmp_path / "a"),
                             "--override", "label_smoothing=0.05", "--override", "augment=")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "\r" not in result.stdout and "━" not in result.stdout  # to a pipe: one line per epoch, no bar
+    assert "Epoch 1/1" in result.stdout and " - val_accuracy: " in result.stdout
     record = json.loads((tmp_path / "a" / "results.json").read_text())
     assert record["config"]["label_smoothing"] == 0.05 and record["recipe"]["config"]["augment"] == []
     assert record["command"].startswith("cnnzoo train mnist_lenet5 --smoke")
@@ -100,3 +105,12 @@ def test_train_runs_a_recipe_and_the_generic_trainer_and_saves_the_resolved_conf
     record = json.loads((tmp_path / "b" / "results.json").read_text())
     assert record["model"] == "resnet20" and record["recipe"]["name"] == "resnet20_mnist"
     assert record["config"]["optimizer"] == "adamw"  # the MNIST defaults
+
+
+def test_a_progress_bar_in_a_terminal_and_one_line_per_epoch_otherwise(monkeypatch):
+    from cnnzoo.training.config import default_verbosity
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert default_verbosity() == 1 and default_verbosity(0) == 0
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert default_verbosity() == 2 and default_verbosity(1) == 1

@@ -81,6 +81,7 @@ def test_video_recipe_smoke(name, args, tmp_path):
             assert sum(map(sum, rev["confusion"])) == 32 and rev["pair_accuracy"] >= rev["accuracy"]
 
 
+@pytest.mark.slow
 def test_fast_recipe_times_both_networks_on_every_seed(tmp_path):
     result = run_recipe("mnist_fast", "--smoke", "--seeds", "3,4", "--data-dir", SAMPLE_MNIST,
                         "--out", str(tmp_path / "fast"))

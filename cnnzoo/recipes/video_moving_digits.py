@@ -122,7 +122,7 @@ def main(argv=None, prog=None):
             tconfig = TrainConfig.from_dict(cfg, seed=args.seed)
             info = {"name": "moving_digits", "source": sets["train"].source, "train_examples": len(sets["train"]),
                     "test_examples": len(sets["test"]), "smoke": args.smoke}
-            records[name] = fit(model, train_ds, test_ds, tconfig, run_dir, dataset_info=info, verbose=2,
+            records[name] = fit(model, train_ds, test_ds, tconfig, run_dir, dataset_info=info, verbose=None,
                                 command="python recipes/video_moving_digits.py " + " ".join(argv or sys.argv[1:]))
         records[name]["time_reversal"] = reversal_analysis(model, sets["test"])
         write_json(os.path.join(run_dir, "results.json"), records[name])

@@ -84,7 +84,7 @@ def main(argv=None, prog=None):
                                  classes=len(classes), width=cfg.get("width", 1.0), weights=args.weights)
         tconfig = TrainConfig.from_dict(cfg)
         steps = sum(1 for _ in loaders["train"]) if args.smoke else None
-        record = fit(model, loaders["train"], loaders["test"], tconfig, args.out, verbose=2, steps_per_epoch=steps,
+        record = fit(model, loaders["train"], loaders["test"], tconfig, args.out, verbose=None, steps_per_epoch=steps,
                      dataset_info=source,
                      command="python recipes/video_ucf101.py " + " ".join(argv or sys.argv[1:]))
     print(f"{model.name} on {source['name']}{' (MOCK DATA)' if use_mock else ''}: test accuracy "

@@ -5,8 +5,17 @@ framework; `cnnzoo.training.engine` consumes it.
 """
 
 import dataclasses
+import sys
 
 STRATEGIES = ("auto", "mirrored", "multi_worker")
+
+
+def default_verbosity(verbose=None):
+    """``verbose`` for ``model.fit``, None resolved: a progress bar within each epoch (1) when the output is a
+    terminal, one line per epoch (2) when it goes to a file or a pipe (a log stays readable)."""
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
 
 
 @dataclasses.dataclass

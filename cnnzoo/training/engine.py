@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.training import backend_defaults, faults, inputs, results
-from cnnzoo.training.config import TrainConfig  # noqa: F401  (imported from here by recipes and tests)
+from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
 from cnnzoo.files import atomic_model_save
 from cnnzoo.training.run_state import RunState
 from cnnzoo.training.optim import make_optimizer, make_schedule
@@ -121,7 +121,7 @@ def compile_model(model, config, steps_per_epoch, steps_per_execution=None):
     return model
 
 
-def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=1,
+def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=None,
         command=None, strategy=None, callbacks=()):
     """Trains ``model`` and writes everything a run leaves in ``out_dir``.
 
@@ -142,7 +142,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     training arrays shuffled every epoch) or a ``keras.utils.PyDataset``; labels
     one-hot or integer class indices (`cnnzoo.training.inputs`).
 
-    ``callbacks`` are Keras callbacks of the caller's, run after the engine's own.
+    ``callbacks`` are Keras callbacks of the caller's, run after the engine's own. ``verbose``: as
+    ``model.fit``'s; None (the default) is a progress bar in a terminal, one line per epoch otherwise.
 
     Returns:
         The results record (also in ``results.json``).
@@ -204,7 +205,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     # steps_per_epoch given, Keras makes one iterator an epoch (~25 ms for a recipe's pipeline), not two; or one
     # for the whole run, of the repeated dataset
     history = model.fit(feeds[0].data.repeat() if one_iterator else feeds[0].data, validation_data=feeds[1].data,
-                        epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                        epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                        verbose=default_verbosity(verbose),
                         shuffle=False)  # the feeds are shuffled already (Keras warns on shuffle=True with tf.data)
     wall = time.perf_counter() - start
     # The whole run's history, resumed epochs included (Keras's covers only this process's epochs).

@@ -57,7 +57,8 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--out", default="runs/finetune", help="output folder")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                        help="0 silent, 1 a progress bar, 2 one line per epoch (default: 1 in a terminal, else 2)")
     return parser
 
 

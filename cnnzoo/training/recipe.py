@@ -160,8 +160,6 @@ def parse(config, doc, argv=None, registered_model=True, prog=None):
         if getattr(args, key) is not None:
             args.config[key] = getattr(args, key)
         setattr(args, key, args.config[key] if key in args.config else _default_of(config, key))
-    if args.verbose is None:
-        args.verbose = 1 if sys.stdout.isatty() else 2
     import cnnzoo
 
     if registered_model and args.model not in cnnzoo.list_models():
