@@ -1,11 +1,12 @@
 """LeNet-5 on MNIST: the README's main job.
 
-    python recipes/mnist_lenet5.py --data-dir ../shared/data   # full run, ~1.5 min on 2 CPU cores
+    python recipes/mnist_lenet5.py --data-dir ../shared/data   # full run, ~1 min on 2 CPU cores
     python recipes/mnist_lenet5.py --smoke                     # seconds: a slice, one epoch (CI)
     make demo                                                  # 3 epochs, from a fresh clone
 
 Target: >= 99.0% test accuracy (LeCun et al. 1998: 0.95% error).
-Measured: 99.32% after 15 epochs, 86 s, 2 CPU cores (recipes/README.md has the record).
+Measured (2 CPU cores, TensorFlow): 99.38% +- 0.07 over seeds 0-4 (99.27-99.45%), 46-55 s a run;
+JAX 99.22% in 113 s and PyTorch 99.36% in 130 s at seed 0 (recipes/README.md has the records).
 
 Writes runs/mnist_lenet5/: results.json, curves.png, log.csv, best.keras, final.keras,
 backup/ (re-running the same command after a crash resumes from the last finished epoch).
