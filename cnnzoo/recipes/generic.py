@@ -34,8 +34,11 @@ def config_for(model, dataset):
 
 
 def main(argv=None, prog="cnnzoo train"):
+    import sys
+
     from cnnzoo.training.recipe import run
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     first = argparse.ArgumentParser(prog=prog, add_help=False)
     first.add_argument("--model")
     first.add_argument("--dataset")
@@ -48,5 +51,17 @@ def main(argv=None, prog="cnnzoo train"):
         config = config_for(known.model, known.dataset)
     except ValueError as e:
         first.error(str(e))
-    rest = [a for a in argv if a not in ("--dataset", known.dataset)]  # --model stays: the runner reads it
-    return run(config, __doc__, rest, prog=f"{prog} --dataset {known.dataset}")
+    return run(config, __doc__, without_dataset(argv), prog=f"{prog} --dataset {known.dataset}")
+
+
+def without_dataset(argv):
+    """``argv`` without its ``--dataset NAME`` / ``--dataset=NAME`` (``--model`` stays: the runner reads it)."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--dataset":
+            skip = True
+        elif not arg.startswith("--dataset="):
+            rest.append(arg)
+    return rest
