@@ -33,7 +33,8 @@ $(JAX_STAMP): $(STAMP)
 	touch $(JAX_STAMP)
 
 # Everything but the tests marked slow (kill -9 and resume runs, fine-tuning runs, multi-process
-# training, whole-recipe runs): those are `make test-slow`; CI runs both (.ci/run).
+# training, every recipe's --smoke run, GoogLeNet's auxiliary-loss training): those are `make
+# test-slow`; CI runs both (.ci/run).
 # -rs: say why a test was skipped (the torchvision extra); two workers (tracing is mostly single-threaded).
 test: $(STAMP)
 	$(PY) -m pytest -q -rs -n 2 -m "not slow" --durations=10

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import cnnzoo
@@ -228,7 +228,14 @@ def _keras_stack(rank, specs, shape):
 def test_arithmetic_equals_the_built_layers(stack):
     rank, text = stack
     shape = (11,) * rank + (2,)
-    rows = conv_arithmetic(shape, text)
+    try:
+        rows = conv_arithmetic(shape, text)
+    except ValueError as e:
+        # The drawn stack shrank the input below a later kernel ('maxpool 2 same, maxpool 3 same, maxpool 3
+        # valid' on 11: 6, 2, then a 3-window on 2; hypothesis found it in CI). Refusing it is right (the CLI
+        # test checks the message); the property is about the stacks that exist.
+        assert "larger than the padded input" in str(e)
+        assume(False)
     model = _keras_stack(rank, [r.spec for r in rows], shape)
     assert tuple(model.output.shape[1:]) == rows[-1].output_shape
     assert model.count_params() == sum(r.params for r in rows)

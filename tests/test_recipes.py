@@ -46,6 +46,7 @@ def run_recipe(name, *args, timeout=600):
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_smoke(name, tmp_path):
     recipe_data(name, str(tmp_path / "data"))
@@ -63,6 +64,7 @@ def test_every_recipe_is_tested():
     assert OWN_TESTS <= set(ALL_RECIPES) and len(RECIPES) >= 7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,args", [
     ("video_moving_digits", ["--smoke", "--data-dir", SAMPLE_MNIST]),
     ("video_ucf101", ["--smoke"]),
@@ -96,6 +98,7 @@ def test_fast_recipe_times_both_networks_on_every_seed(tmp_path):
     assert "time to 99.2%" in result.stdout
 
 
+@pytest.mark.slow
 def test_finetune_recipe_smoke(tmp_path):
     from test_transfer import digits_folder
 

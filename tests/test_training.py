@@ -98,6 +98,7 @@ def test_schedules_and_weight_decay_exclusions():
         training.TrainConfig(epochs=0)
 
 
+@pytest.mark.slow
 def test_googlenet_auxiliary_losses_are_weighted_and_ema_trains(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)

@@ -220,6 +220,7 @@ def test_folder_clips_bad_input_names_the_argument(tmp_path, monkeypatch):
         video.folder_clips(str(tmp_path / "only"), holdout=0.5)
 
 
+@pytest.mark.slow
 def test_ucf101_recipe_trains_on_a_local_folder_of_videos(tmp_path):
     from test_recipes import run_recipe
 
