@@ -96,7 +96,7 @@ def test_train_runs_a_recipe_and_the_generic_trainer_and_saves_the_resolved_conf
                             "--override", "label_smoothing=0.05", "--override", "augment=")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "\r" not in result.stdout and "━" not in result.stdout  # to a pipe: one line per epoch, no bar
-    assert "Epoch 1/1" in result.stdout and " - val_accuracy: " in result.stdout
+    assert " - val_accuracy: " in result.stdout  # the epoch's one line
     record = json.loads((tmp_path / "a" / "results.json").read_text())
     assert record["config"]["label_smoothing"] == 0.05 and record["recipe"]["config"]["augment"] == []
     assert record["command"].startswith("cnnzoo train mnist_lenet5 --smoke")
