@@ -9,6 +9,11 @@ through `cnnzoo.training.fit`, batch 128 (the seconds are cumulative at the end 
 | jax | on (jit) | 32 | 6.3 / 11.3 | off: 21.7 / 40.1, 3.6x slower |
 | torch | off | 1 | 4.6 / 9.0 | Keras refuses steps_per_execution > 1 on torch; torch.compile not measured |
 
+Mixed precision (``mixed_bfloat16``) stays off on every backend: the same two-epoch run, cumulative
+seconds fp32 / bf16: JAX 19.4 / 19.8, PyTorch 14.0 / 14.9 (2026-12-01, a later session's numbers on
+the same machine), TensorFlow's CPU path measured slower too (shared/REFERENCE.md); and the recipes'
+accuracies are fp32 measurements.
+
 GPU defaults: not measured (no GPU here); the CPU ones apply.
 """
 
