@@ -66,12 +66,11 @@ def _import_everything():
     from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, googlenet, without_aux  # noqa: F401
     from cnnzoo.models.lenet import lenet5  # noqa: F401
     from cnnzoo.models.resnet import (  # noqa: F401
-        resnet18, resnet20, resnet32, resnet34, resnet44, resnet50, resnet56, resnet101, resnet110,
-        resnet152,
+        mc3_18, r2plus1d_18, r3d_18, resnet18, resnet20, resnet32, resnet34, resnet44, resnet50, resnet56,
+        resnet101, resnet110, resnet152,
     )
     from cnnzoo.models.tcn import tcn  # noqa: F401
     from cnnzoo.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
-    from cnnzoo.models.video_resnet import mc3_18, r2plus1d_18, r3d_18  # noqa: F401
     from cnnzoo.registry import get_model, list_models, register_model  # noqa: F401
     from cnnzoo.weights import decode_predictions, list_weights, preprocess_input  # noqa: F401
 

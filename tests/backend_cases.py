@@ -82,7 +82,7 @@ def block_cases():
         "Conv2Plus1D": (lambda: Conv2Plus1D(6, strides=(1, 2, 2)), (4, 8, 8, 3)),
         "InceptionModule": (lambda: InceptionModule(2, 2, 3, 1, 2, 2), (8, 8, 4)),
         "BasicBlock_A": (lambda: BasicBlock(6, strides=2, shortcut="A"), (8, 8, 4)),
-        "BasicBlock_2plus1d": (lambda: BasicBlock(4, conv_type="2plus1d"), (4, 6, 6, 4)),
+        "BasicBlock_2plus1d": (lambda: BasicBlock(4, conv_layer=Conv2Plus1D), (4, 6, 6, 4)),
         "Bottleneck": (lambda: Bottleneck(2, strides=2, stride_in_1x1=True), (8, 8, 4)),
         "Bottleneck_preact_groups": (lambda: Bottleneck(2, preact=True, groups=2, base_width=32), (8, 8, 4)),
         "LPPooling": (lambda: LPPooling(2, 2, padding="same"), (8, 8, 4)),

@@ -325,14 +325,14 @@ def test_conv2plus1d_factorizes_with_torchvision_mid_channels(cin, cout, strides
 
 def test_basic_block_2plus1d_and_spatial_only_kernels():
     x = keras.KerasTensor((None, 4, 8, 8, 4))
-    block = BasicBlock(8, strides=2, conv_type="2plus1d")
+    block = BasicBlock(8, strides=2, conv_layer=Conv2Plus1D)
     assert tuple(block(x).shape) == (None, 2, 4, 4, 8)
     mid = midplanes(4, 8)  # torchvision: both units use the block's first mid-channels
     assert block.units[0].conv.spatial.filters == block.units[1].conv.spatial.filters == mid
     mc = BasicBlock(8, strides=(1, 2, 2), kernel_size=(1, 3, 3))
     assert tuple(mc(x).shape) == (None, 4, 4, 4, 8) and mc.units[0].conv.kernel_size == (1, 3, 3)
-    with pytest.raises(ValueError, match="conv_type.*Received: conv_type='3d'"):
-        BasicBlock(8, conv_type="3d")
+    with pytest.raises(ValueError, match="conv_layer.*Received: conv_layer='3d'"):
+        BasicBlock(8, conv_layer="3d")
 
 
 def block_factories():

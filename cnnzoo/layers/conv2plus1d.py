@@ -1,5 +1,9 @@
 """The (2+1)D factorized convolution of R(2+1)D networks, built from `ConvNormAct`.
 
+It is a convolution layer in its own right: `ConvNormAct` (``conv_layer=Conv2Plus1D``) and the
+residual blocks take it as their convolution, as torchvision's video ResNets take a
+``conv_maker``; `Conv2Plus1D.block_kwargs` is what a residual block shares between its units.
+
 Tran et al. 2018, "A Closer Look at Spatiotemporal Convolutions for Action
 Recognition": a ``t x k x k`` convolution becomes a ``1 x k x k`` spatial
 convolution to ``mid_filters`` channels, norm and activation, then a
@@ -9,8 +13,8 @@ parameter count matches the full 3D convolution: `midplanes`.
 
 import keras
 
-from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
 from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings
 
 
@@ -30,9 +34,13 @@ class Conv2Plus1D(keras.layers.Layer):
     Args:
         filters: output channels.
         mid_filters: channels between the two convolutions; None uses `midplanes`.
-        kernel_size: k. Defaults to `3`.
+        kernel_size: k, an int or a cubic ``(k, k, k)``. Defaults to `3`.
         strides: int or ``(t, h, w)``; the spatial part strides ``h, w``, the
             temporal part ``t``. Defaults to `1`.
+        padding: ``k // 2`` on every axis (an int or tuple equal to it, or
+            ``"same"``), or None for the same. Defaults to `None`.
+        dilation_rate, groups: 1 only (Keras's convolution arguments, which
+            `ConvNormAct` passes). Default to `1`.
         norm, activation: between the two convolutions. Defaults to `"batch"`, `"relu"`.
         use_bias: biases of the two convolutions. Defaults to `False`.
         kernel_initializer: Defaults to `"he_normal"`.
@@ -40,14 +48,23 @@ class Conv2Plus1D(keras.layers.Layer):
         norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 
-    def __init__(self, filters, mid_filters=None, kernel_size=3, strides=1, norm="batch", activation="relu",
-                 use_bias=False, kernel_initializer="he_normal", data_format=None, norm_epsilon=None,
-                 norm_momentum=None, **kwargs):
+    def __init__(self, filters, kernel_size=3, strides=1, padding=None, dilation_rate=1, groups=1,
+                 mid_filters=None, norm="batch", activation="relu", use_bias=False, kernel_initializer="he_normal",
+                 data_format=None, norm_epsilon=None, norm_momentum=None, **kwargs):
         rank_lib.check_arguments(type(self).__init__, locals())
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         rank_lib.positive_int(filters, "filters")
-        rank_lib.positive_int(kernel_size, "kernel_size")
+        kernel = rank_lib.normalize_tuple(kernel_size, 3, "kernel_size")
+        if len(set(kernel)) != 1:
+            raise ValueError(f"Conv2Plus1D needs a cubic kernel. Received: kernel_size={kernel_size!r}")
+        kernel_size = kernel[0]
+        half = kernel_size // 2
+        if padding not in (None, "same") and rank_lib.explicit_padding_pairs(padding, 3) != ((half, half),) * 3:
+            raise ValueError(f"Conv2Plus1D pads k // 2 = {half} on every axis. Received: padding={padding!r}")
+        for value, name in ((dilation_rate, "dilation_rate"), (groups, "groups")):
+            if rank_lib.normalize_tuple(value, 3, name) != (1, 1, 1):
+                raise ValueError(f"Conv2Plus1D takes {name}=1 only. Received: {name}={value!r}")
         rank_lib.positive_int(mid_filters, "mid_filters", allow_none=True)
         rank_lib.normalize_tuple(strides, 3, "strides")
         if check_data_format(data_format) != "channels_last":
@@ -61,6 +78,13 @@ class Conv2Plus1D(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.data_format = "channels_last"
+
+    @staticmethod
+    def block_kwargs(in_channels, filters, kernel_size, **unit):
+        """What a residual block passes to each of its units' Conv2Plus1D: torchvision's mid-channels,
+        computed once from the block's input and output channels, and the block's norm and activation
+        between the two convolutions (``unit``: ``norm, activation, norm_epsilon, norm_momentum``)."""
+        return dict(mid_filters=midplanes(in_channels, filters, max(kernel_size)), **unit)
 
     def build(self, input_shape):
         if len(input_shape) != 5:
@@ -90,7 +114,7 @@ class Conv2Plus1D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, mid_filters=self.mid_filters, kernel_size=self.kernel_size,
-                      strides=self.strides, norm=self.norm, activation=self.activation, use_bias=self.use_bias,
+                      strides=self.strides, padding=None, dilation_rate=1, groups=1, norm=self.norm, activation=self.activation, use_bias=self.use_bias,
                       kernel_initializer=self.kernel_initializer, data_format=self.data_format,
                       norm_epsilon=self.norm_epsilon, norm_momentum=self.norm_momentum)
         return config

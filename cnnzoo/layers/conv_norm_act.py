@@ -26,6 +26,26 @@ def spatial_dims(input_shape, data_format):
     return tuple(input_shape[1:-1] if data_format == "channels_last" else input_shape[2:])
 
 
+def conv_layer_class(value, name="conv_layer"):
+    """A convolution layer class from itself or its Keras registered name (``"cnnzoo>Conv2Plus1D"``); None stays None.
+
+    The class is what `ConvNormAct` and the residual blocks build their convolution with (as
+    torchvision's video ResNets take ``conv_makers``); its registered name is what their configs save.
+    """
+    if value is None:
+        return None
+    cls = keras.saving.get_registered_object(value) if isinstance(value, str) else value
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        raise ValueError(f"{name} must be a keras.layers.Layer subclass or its registered name "
+                         f"(e.g. 'cnnzoo>Conv2Plus1D'). Received: {name}={value!r}")
+    return cls
+
+
+def conv_layer_name(cls):
+    """The registered name a config saves for a convolution layer class (None for the plain convolution)."""
+    return None if cls is None else keras.saving.get_registered_name(cls)
+
+
 def channels_of(input_shape, data_format, owner):
     channels = input_shape[-1] if data_format == "channels_last" else input_shape[1]
     if channels is None:
@@ -68,9 +88,12 @@ class ConvNormAct(keras.layers.Layer):
         rank: 1, 2 or 3, or None to take it from the input. Defaults to `None`.
         data_format: ``"channels_last"`` or ``"channels_first"``. Defaults to
             `None` (channels_last).
-        conv_type: ``"standard"``, or ``"2plus1d"``: the convolution is a
-            `Conv2Plus1D` (3D inputs, symmetric ``k // 2`` padding). Defaults to `"standard"`.
-        mid_filters: `Conv2Plus1D`'s mid-channels (None: torchvision's formula).
+        conv_layer: the convolution's layer class (or its registered name), called with Keras's
+            convolution arguments (``filters, kernel_size, strides, padding, dilation_rate, groups,
+            use_bias, kernel_initializer, data_format``) and ``conv_kwargs``; it receives the padding
+            as given and pads itself (`Conv2Plus1D` is one). Defaults to `None`: Keras's
+            ``Conv{rank}D``, with explicit padding applied here.
+        conv_kwargs: extra constructor arguments of ``conv_layer``. Defaults to `None`.
         norm_epsilon: the norm's epsilon; None is `make_norm`'s default
             (1e-5 for batch norm). Defaults to `None`.
         norm_momentum: batch norm's momentum; None is `make_norm`'s default
@@ -93,8 +116,8 @@ class ConvNormAct(keras.layers.Layer):
         preact=False,
         rank=None,
         data_format=None,
-        conv_type="standard",
-        mid_filters=None,
+        conv_layer=None,
+        conv_kwargs=None,
         norm_epsilon=None,
         norm_momentum=None,
         **kwargs,
@@ -102,10 +125,10 @@ class ConvNormAct(keras.layers.Layer):
         rank_lib.check_arguments(type(self).__init__, locals())
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
-        if conv_type not in ("standard", "2plus1d"):
-            raise ValueError(f"conv_type must be 'standard' or '2plus1d'. Received: conv_type={conv_type!r}")
-        self.conv_type = conv_type
-        self.mid_filters = mid_filters
+        self.conv_layer = conv_layer_class(conv_layer)
+        if conv_kwargs is not None and not isinstance(conv_kwargs, dict):
+            raise TypeError(f"conv_kwargs must be a dict or None. Received: conv_kwargs={conv_kwargs!r}")
+        self.conv_kwargs = dict(conv_kwargs or {})
         rank_lib.positive_int(filters, "filters")
         rank_lib.positive_int(groups, "groups")
         if filters % groups:
@@ -172,8 +195,8 @@ class ConvNormAct(keras.layers.Layer):
             ) else "valid"
             if conv_padding == "same" or all(p == (0, 0) for p in pad_pairs):
                 pad_pairs = None
-        if self.conv_type == "2plus1d":
-            pad_pairs = None  # Conv2Plus1D pads its two convolutions itself (k // 2)
+        if self.conv_layer is not None:
+            pad_pairs = None  # a custom convolution pads itself
         else:
             self._check_fits(input_shape, kernel, dilation, conv_padding, pad_pairs)
 
@@ -188,10 +211,7 @@ class ConvNormAct(keras.layers.Layer):
         if pad_pairs is not None:
             shape = self._padded_shape(shape)
         zero_kernel = self.zero_init and (self.preact or self.norm is None)
-        if self.conv_type == "2plus1d":
-            shape = self._build_2plus1d(shape, rank, kernel, strides, in_channels)
-        else:
-            shape = self._build_conv(shape, rank, kernel, strides, dilation, conv_padding, zero_kernel)
+        shape = self._build_conv(shape, rank, kernel, strides, dilation, conv_padding, zero_kernel)
         if not self.preact:
             self.norm_layer = self._make_norm(self.filters, zero_init=self.zero_init)
             if self.norm_layer is not None:
@@ -199,9 +219,7 @@ class ConvNormAct(keras.layers.Layer):
             self.act_layer = make_activation(self.activation, name="act")
 
     def _build_conv(self, shape, rank, kernel, strides, dilation, conv_padding, zero_kernel):
-        self.conv = rank_lib.CONV[rank](
-            self.filters,
-            kernel,
+        arguments = dict(
             strides=strides,
             padding=conv_padding,
             dilation_rate=dilation,
@@ -211,19 +229,13 @@ class ConvNormAct(keras.layers.Layer):
             data_format=self.data_format,
             name="conv",
         )
-        self.conv.build(shape)
-        return self.conv.compute_output_shape(shape)
-
-    def _build_2plus1d(self, shape, rank, kernel, strides, in_channels):
-        from cnnzoo.layers.conv2plus1d import Conv2Plus1D
-
-        if rank != 3 or len(set(kernel)) != 1:
-            raise ValueError(f"conv_type='2plus1d' needs a 3D input and a cubic kernel. "
-                             f"Received: kernel_size={self.kernel_size}, input_shape={shape}")
-        self.conv = Conv2Plus1D(self.filters, self.mid_filters, kernel[0], strides, norm=self.norm or "batch",
-                                activation=self.activation or "relu", use_bias=self.use_bias,
-                                kernel_initializer=self.kernel_initializer, norm_epsilon=self.norm_epsilon,
-                                norm_momentum=self.norm_momentum, name="conv")
+        if self.conv_layer is None:
+            self.conv = rank_lib.CONV[rank](self.filters, kernel, **arguments)
+        else:
+            # A composite convolution keeps its initializer: zeroing every kernel of a product of
+            # convolutions would leave no gradient (zero_init acts through the norm's scale).
+            arguments.update(padding=self.padding, kernel_initializer=self.kernel_initializer)
+            self.conv = self.conv_layer(self.filters, kernel, **arguments, **self.conv_kwargs)
         self.conv.build(shape)
         return self.conv.compute_output_shape(shape)
 
@@ -315,8 +327,8 @@ class ConvNormAct(keras.layers.Layer):
             preact=self.preact,
             rank=self.rank,
             data_format=self.data_format,
-            conv_type=self.conv_type,
-            mid_filters=self.mid_filters,
+            conv_layer=conv_layer_name(self.conv_layer),
+            conv_kwargs=dict(self.conv_kwargs) or None,
             norm_epsilon=self.norm_epsilon,
             norm_momentum=self.norm_momentum,
         )

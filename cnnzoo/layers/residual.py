@@ -10,15 +10,13 @@ import keras
 from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
-from cnnzoo.layers.conv2plus1d import midplanes
-from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format
+from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format, conv_layer_class, conv_layer_name
 from cnnzoo.layers.normalization import (
     check_activation, check_norm, check_norm_settings, make_activation, make_norm,
 )
 from cnnzoo.layers.regularization import DropPath
 
 SHORTCUTS = ("A", "B")
-CONV_TYPES = ("standard", "2plus1d")
 
 
 class ResidualBlock(keras.layers.Layer):
@@ -49,10 +47,13 @@ class ResidualBlock(keras.layers.Layer):
             spatial-only kernel of the MC3 video networks). Defaults to `3`.
         causal: causal padding (rank 1): every output sees only the present and
             the past, the temporal convolutional network form. Defaults to `False`.
-        conv_type: ``"standard"``, or ``"2plus1d"`` for the factorized
-            `Conv2Plus1D` (3D inputs; mid-channels by torchvision's formula,
-            computed from the block's input and output channels and shared by
-            both units, as torchvision does). Defaults to `"standard"`.
+        conv_layer: the layer class (or its registered name) of the branch's
+            convolutions larger than 1x1, as torchvision's video ResNets take a
+            ``conv_maker``: `Conv2Plus1D` gives R(2+1)D's block. A class with a
+            ``block_kwargs(in_channels, filters, kernel_size, **unit)`` static
+            method gets what it returns, computed once per block (Conv2Plus1D's
+            mid-channels, shared by both units as in torchvision). Defaults to
+            `None`: Keras's ``Conv{rank}D``.
         norm: Defaults to `"batch"`.
         activation: Defaults to `"relu"`.
         use_bias: convolution biases. Defaults to `False`.
@@ -83,7 +84,7 @@ class ResidualBlock(keras.layers.Layer):
         rank=None,
         data_format=None,
         kernel_size=3,
-        conv_type="standard",
+        conv_layer=None,
         causal=False,
         norm_epsilon=None,
         norm_momentum=None,
@@ -93,11 +94,9 @@ class ResidualBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.norm_epsilon, self.norm_momentum = check_norm_settings(norm_epsilon, norm_momentum)
         self.causal = bool(causal)
-        if conv_type not in CONV_TYPES:
-            raise ValueError(f"conv_type must be one of {CONV_TYPES}. Received: conv_type={conv_type!r}")
+        self.conv_layer = conv_layer_class(conv_layer)
         rank_lib.check_positive_ints(kernel_size, "kernel_size")
         self.kernel_size = kernel_size
-        self.conv_type = conv_type
         rank_lib.positive_int(filters, "filters")
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut must be one of {SHORTCUTS}. Received: shortcut={shortcut!r}")
@@ -153,9 +152,6 @@ class ResidualBlock(keras.layers.Layer):
         units = self.branch_units(strides)
         if self.causal and rank != 1:
             raise ValueError(f"{owner}: causal=True needs a 1D input. Received: input_shape={tuple(input_shape)}")
-        if self.conv_type == "2plus1d" and rank != 3:
-            raise ValueError(f"{owner}: conv_type='2plus1d' needs a 3D input. Received: input_shape={tuple(input_shape)}")
-        mid = midplanes(in_channels, self.filters, max(self._kernel(rank))) if self.conv_type == "2plus1d" else None
         common = dict(
             norm=self.norm,
             activation=self.activation,
@@ -165,6 +161,12 @@ class ResidualBlock(keras.layers.Layer):
             norm_epsilon=self.norm_epsilon,
             norm_momentum=self.norm_momentum,
         )
+        conv_unit = {}
+        if self.conv_layer is not None:
+            shared = getattr(self.conv_layer, "block_kwargs", None)
+            unit = {k: common[k] for k in ("norm", "activation", "norm_epsilon", "norm_momentum")}
+            conv_unit = dict(conv_layer=self.conv_layer,
+                             conv_kwargs=shared(in_channels, self.filters, self._kernel(rank), **unit) if shared else None)
         shape = tuple(input_shape)
         self.pre_norm = self.pre_act = None
         if self.preact:
@@ -216,8 +218,8 @@ class ResidualBlock(keras.layers.Layer):
                     unit_kwargs.update(norm=None, activation=None)
             elif last:
                 unit_kwargs["activation"] = None
-            if mid is not None and max(rank_lib.normalize_tuple(kernel_size, rank, "kernel_size")) > 1:
-                unit_kwargs.update(conv_type="2plus1d", mid_filters=mid)
+            if max(rank_lib.normalize_tuple(kernel_size, rank, "kernel_size")) > 1:
+                unit_kwargs.update(conv_unit)
             unit = ConvNormAct(
                 filters,
                 kernel_size,
@@ -295,7 +297,7 @@ class ResidualBlock(keras.layers.Layer):
             base_width=self.base_width,
             dilation_rate=self.dilation_rate,
             kernel_size=self.kernel_size,
-            conv_type=self.conv_type,
+            conv_layer=conv_layer_name(self.conv_layer),
             causal=self.causal,
             norm=self.norm,
             activation=self.activation,

@@ -1,9 +1,10 @@
-"""Model families: one module each, a spec table + one generic builder + entry points.
+"""Model families: one module each, a spec table + a trunk + registered entry points.
 
-Importing this package registers every family; the builders themselves are
-exported from the top-level ``cnnzoo`` namespace.
+`builder` is the one builder they share (`Family`, `ModelArgs`); importing this
+package registers every family; the builders themselves are exported from the
+top-level ``cnnzoo`` namespace.
 """
 
-from cnnzoo.models import alexnet, googlenet, lenet, resnet, tcn, vgg, video_resnet  # noqa: F401
+from cnnzoo.models import alexnet, googlenet, lenet, resnet, tcn, vgg  # noqa: F401
 
-__all__ = ["alexnet", "googlenet", "lenet", "resnet", "tcn", "vgg", "video_resnet"]
+__all__ = ["alexnet", "googlenet", "lenet", "resnet", "tcn", "vgg"]

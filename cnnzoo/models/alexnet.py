@@ -18,9 +18,8 @@ import typing
 
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.normalization import LocalResponseNormalization
-from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling, Pooling
-from cnnzoo.models import common
-from cnnzoo.registry import register_model
+from cnnzoo.layers.pooling import AdaptivePooling, Pooling
+from cnnzoo.models.builder import Family, dense_head, min_input_size
 
 
 class Conv(typing.NamedTuple):
@@ -64,80 +63,50 @@ def _chain(_):
     return steps
 
 
-MIN_SIZE = common.min_input_size(_chain)
+MIN_SIZE = min_input_size(_chain)
 
 
-@register_model
-def alexnet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    norm=None,
-    activation="relu",
-    width=1.0,
-    dropout=0.5,
-    features_only=False,
-    variant="torchvision",
-):
-    """AlexNet, torchvision's single tower or the 2012 paper's two towers.
+def _check(build):
+    if build.options.variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {tuple(VARIANTS)}. Received: variant={build.options.variant!r}")
 
-    Args:
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name: as in keras.applications.
-            input_shape defaults to (224, 224, 3).
-        norm: norm after each convolution (None in both originals). Defaults to `None`.
-        activation: Defaults to `"relu"`.
-        width: channel and unit multiplier. Defaults to `1.0`.
-        dropout: dropout before each hidden dense layer. Defaults to `0.5`.
-        features_only: outputs ``{"stage1", "stage2", "stage3"}`` (after each
-            max pool). Defaults to `False`.
-        variant: ``"torchvision"`` or ``"paper"``. Defaults to `"torchvision"`.
 
-    Returns:
-        A ``keras.Model``.
-    """
-    common.check_common_args(
-        "alexnet", include_top=include_top, weights=weights, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, width=width, dropout=dropout, norm=norm,
-        activation=activation, features_only=features_only,
-    )
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {tuple(VARIANTS)}. Received: variant={variant!r}")
-    spec = VARIANTS[variant]
-    inputs, x, rank = common.model_input(
-        "alexnet", input_shape=input_shape, input_tensor=input_tensor,
-        default_shape=(224, 224, 3), min_size=MIN_SIZE,
-    )
-    features = common.FeatureRecorder()
+def _trunk(x, build):
+    spec = VARIANTS[build.options.variant]
     reduction = 1
     # every width divisible by the largest group count: a grouped conv's input is the previous conv's output
     divisor = max(conv.groups for stage in spec.stages for conv in stage)
     for s, stage in enumerate(spec.stages, start=1):
         for c, conv in enumerate(stage, start=1):
             x = ConvNormAct(
-                common.scaled(conv.filters, width, divisor), conv.kernel_size,
-                strides=conv.strides, padding=conv.padding, groups=conv.groups, norm=norm,
-                activation=activation, name=f"stage{s}_conv{c}" if len(stage) > 1 else f"stage{s}_conv",
+                build.scaled(conv.filters, divisor), conv.kernel_size, strides=conv.strides, padding=conv.padding,
+                groups=conv.groups, **build.unit, name=f"stage{s}_conv{c}" if len(stage) > 1 else f"stage{s}_conv",
             )(x)
             reduction *= conv.strides
             if spec.lrn and s <= 2 and c == 1:
                 x = LocalResponseNormalization(name=f"stage{s}_lrn")(x)
         x = Pooling("max", 3, strides=2, name=f"stage{s}_pool")(x)
         reduction *= 2
-        features.add(f"stage{s}", x, reduction)
-    if include_top:
-        x = AdaptivePooling(6, name="head_adaptive_pool")(x)
-        x = common.dense_head(
-            x, hidden=[common.scaled(4096, width)] * 2, activation=activation, dropout=dropout,
-            classes=classes, classifier_activation=classifier_activation, dropout_first=True,
-        )
-    elif pooling is not None:
-        x = GlobalPooling(pooling, name="head_pool")(x)
-    return common.finish_model(
-        inputs, x, features, name=name or "alexnet", weights=weights, features_only=features_only
-    )
+        build.record(f"stage{s}", x, reduction)
+    return x
+
+
+def _head(x, build):
+    x = AdaptivePooling(6, name="head_adaptive_pool")(x)
+    return dense_head(x, build, hidden=[build.scaled(4096)] * 2, dropout_first=True)
+
+
+ALEXNET = Family(
+    trunk=_trunk,
+    head=_head,
+    check=_check,
+    defaults=dict(norm=None, dropout=0.5),
+    options=dict(variant="torchvision"),
+    docs=dict(norm="norm after each convolution (None in both originals).", width="channel and unit multiplier.",
+              dropout="before each hidden dense layer.",
+              features_only='outputs ``{"stage1", "stage2", "stage3"}`` (after each max pool).',
+              variant='``"torchvision"`` or ``"paper"``.'),
+    min_size=MIN_SIZE,
+)
+
+alexnet = ALEXNET.register("alexnet", title="AlexNet, torchvision's single tower or the 2012 paper's two towers")

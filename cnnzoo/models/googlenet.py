@@ -26,9 +26,8 @@ import keras
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.inception import InceptionModule
 from cnnzoo.layers.normalization import LocalResponseNormalization
-from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling, Pooling
-from cnnzoo.models import common
-from cnnzoo.registry import register_model
+from cnnzoo.layers.pooling import AdaptivePooling, Pooling
+from cnnzoo.models.builder import Family, min_input_size
 
 AUX_LOSS_WEIGHT = 0.3
 
@@ -72,83 +71,37 @@ def _chain(_):
     return [(7, 2, (3, 3), 1), pool(*STEM_POOL), pool(*STEM_POOL), *(pool(*p) for p in STAGE_POOLS.values())]
 
 
-MIN_SIZE = common.min_input_size(_chain)
+MIN_SIZE = min_input_size(_chain)
 
 
-def _aux_head(x, name, *, classes, classifier_activation, norm, activation, width, norm_epsilon):
-    x = AdaptivePooling(4, name=f"{name}_pool")(x)
-    x = ConvNormAct(common.scaled(128, width), 1, norm=norm, activation=activation, norm_epsilon=norm_epsilon,
-                    name=f"{name}_conv")(x)
-    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    x = keras.layers.Dense(common.scaled(1024, width), activation=activation, name=f"{name}_fc")(x)
-    x = keras.layers.Dropout(0.7, name=f"{name}_dropout")(x)
-    return keras.layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
-
-
-@register_model
-def googlenet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    norm="batch",
-    activation="relu",
-    width=1.0,
-    dropout=0.2,
-    features_only=False,
-    aux_logits=False,
-    inception_5x5=False,
-):
-    """GoogLeNet / Inception v1.
-
-    Args:
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name: as in keras.applications.
-            input_shape defaults to (224, 224, 3).
-        norm: Defaults to `"batch"` (torchvision); None is the paper (with LRN).
-        activation: Defaults to `"relu"`.
-        width: channel multiplier. Defaults to `1.0`.
-        dropout: before the classifier; 0.2 torchvision, 0.4 the paper.
-            Defaults to `0.2`.
-        features_only: outputs ``{"stem", "inception3", "inception4",
-            "inception5"}`` (reductions 8, 8, 16, 32). Defaults to `False`.
-        aux_logits: add the two auxiliary classifiers as extra outputs.
-            Defaults to `False`.
-        inception_5x5: the paper's 5x5 branch (True) or torchvision's 3x3.
-            Defaults to `False`.
-
-    Returns:
-        A ``keras.Model``.
-    """
-    common.check_common_args(
-        "googlenet", include_top=include_top, weights=weights, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, width=width, dropout=dropout, norm=norm,
-        activation=activation, features_only=features_only,
-    )
-    if aux_logits and not include_top:
+def _check(build):
+    if build.options.aux_logits and not build.args.include_top:
         raise ValueError("aux_logits=True needs include_top=True. Received: include_top=False")
-    inputs, x, rank = common.model_input(
-        "googlenet", input_shape=input_shape, input_tensor=input_tensor,
-        default_shape=(224, 224, 3), min_size=MIN_SIZE,
-    )
-    unit = dict(norm=norm, activation=activation, norm_epsilon=BATCH_NORM_EPSILON)
-    lrn = norm is None
-    features = common.FeatureRecorder()
-    x = ConvNormAct(common.scaled(64, width), 7, strides=2, padding=3, **unit, name="stem_conv1")(x)
+
+
+def _aux_head(x, name, build):
+    args, unit = build.args, dict(**build.unit, norm_epsilon=BATCH_NORM_EPSILON)
+    x = AdaptivePooling(4, name=f"{name}_pool")(x)
+    x = ConvNormAct(build.scaled(128), 1, **unit, name=f"{name}_conv")(x)
+    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    x = keras.layers.Dense(build.scaled(1024), activation=args.activation, name=f"{name}_fc")(x)
+    x = keras.layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return keras.layers.Dense(args.classes, activation=args.classifier_activation, name=f"{name}_predictions")(x)
+
+
+def _trunk(x, build):
+    unit = dict(**build.unit, norm_epsilon=BATCH_NORM_EPSILON)
+    lrn = build.args.norm is None
+    x = ConvNormAct(build.scaled(64), 7, strides=2, padding=3, **unit, name="stem_conv1")(x)
     x = Pooling("max", *STEM_POOL, ceil_mode=True, name="stem_pool1")(x)
     if lrn:
         x = LocalResponseNormalization(name="stem_lrn1")(x)
-    x = ConvNormAct(common.scaled(64, width), 1, **unit, name="stem_conv2")(x)
-    x = ConvNormAct(common.scaled(192, width), 3, padding=1, **unit, name="stem_conv3")(x)
+    x = ConvNormAct(build.scaled(64), 1, **unit, name="stem_conv2")(x)
+    x = ConvNormAct(build.scaled(192), 3, padding=1, **unit, name="stem_conv3")(x)
     if lrn:
         x = LocalResponseNormalization(name="stem_lrn2")(x)
     x = Pooling("max", *STEM_POOL, ceil_mode=True, name="stem_pool2")(x)
-    features.add("stem", x, 8)
-    aux = {}
+    build.record("stem", x, 8)
     reduction = 8
     for s, (stage, modules) in enumerate(STAGES.items()):
         if s:
@@ -156,27 +109,28 @@ def googlenet(
             reduction *= 2
         for letter, cfg in modules.items():
             layer_name = f"{stage}_{letter}"
-            x = InceptionModule(
-                *(common.scaled(f, width) for f in cfg),
-                kernel_size_5x5=5 if inception_5x5 else 3,
-                **unit,
-                name=layer_name,
-            )(x)
-            if aux_logits and layer_name in AUX_AFTER:
-                aux[AUX_AFTER[layer_name]] = _aux_head(
-                    x, AUX_AFTER[layer_name], classes=classes,
-                    classifier_activation=classifier_activation, width=width, **unit,
-                )
-        features.add(stage, x, reduction)
-    x = common.global_pool_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, dropout=dropout,
-    )
-    if aux:
-        x = {"main": x, **aux}
-    return common.finish_model(
-        inputs, x, features, name=name or "googlenet", weights=weights, features_only=features_only
-    )
+            x = InceptionModule(*(build.scaled(f) for f in cfg), kernel_size_5x5=5 if build.options.inception_5x5 else 3,
+                                **unit, name=layer_name)(x)
+            if build.options.aux_logits and layer_name in AUX_AFTER:
+                build.extra_outputs[AUX_AFTER[layer_name]] = _aux_head(x, AUX_AFTER[layer_name], build)
+        build.record(stage, x, reduction)
+    return x
+
+
+GOOGLENET = Family(
+    trunk=_trunk,
+    check=_check,
+    defaults=dict(dropout=0.2),
+    options=dict(aux_logits=False, inception_5x5=False),
+    docs=dict(norm='``"batch"`` (torchvision); None is the paper (with LRN).',
+              dropout="before the classifier; 0.2 torchvision, 0.4 the paper.",
+              features_only='outputs ``{"stem", "inception3", "inception4", "inception5"}`` (reductions 8, 8, 16, 32).',
+              aux_logits="add the two auxiliary classifiers as extra outputs ``{\"main\", \"aux1\", \"aux2\"}``.",
+              inception_5x5="the paper's 5x5 branch (True) or torchvision's 3x3."),
+    min_size=MIN_SIZE,
+)
+
+googlenet = GOOGLENET.register("googlenet", title="GoogLeNet / Inception v1")
 
 
 def without_aux(model):

@@ -1,43 +1,62 @@
-"""ResNet, ImageNet and CIFAR variants.
+"""ResNet: ImageNet, CIFAR and video.
 
 He, Zhang, Ren, Sun 2016, "Deep Residual Learning for Image Recognition"
 (ResNet-18..152, and the CIFAR ResNet-20..110 of its section 4.2 with option-A
 shortcuts), and "Identity Mappings in Deep Residual Networks" (``preact=True``).
-
 Defaults follow torchvision ("ResNet v1.5": stride in the 3x3, no convolution
 bias, BatchNorm): resnet50 has 25,557,032 parameters.
 ``stride_in_1x1=True, conv_bias=True`` is the original paper's placement with
 keras.applications' biases: the same layers and Keras ``count_params()``
 (25,636,712) as ``keras.applications.ResNet50``.
+
+The video ResNets are rows of the same table: Tran et al. 2018, "A Closer Look
+at Spatiotemporal Convolutions for Action Recognition", as torchvision ships
+them (``torchvision.models.video``): the same `BasicBlock` with 3x3x3
+convolutions (R3D), 3x3x3 in the first stage and spatial-only 1x3x3 after it
+(MC3, "mixed convolutions"), or (2+1)D factorized convolutions (R(2+1)D: the
+block's ``conv_layer`` is `Conv2Plus1D`, as torchvision passes ``conv_makers``).
+Their stem is 3x7x7 stride (1, 2, 2) (R(2+1)D: 1x7x7 then 3x1x1 through 45
+channels), no max pool; stages 2-4 halve time too, except MC3's spatial-only
+stages. Defaults: 16x112x112x3 clips, 400 classes (Kinetics-400):
+33,371,472 / 11,695,440 / 31,505,325 parameters. They are 3D only.
 """
 
 import typing
 
-import keras
-
+from cnnzoo.layers.conv2plus1d import Conv2Plus1D
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.normalization import make_activation, make_norm
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.layers.residual import SHORTCUTS, BasicBlock, Bottleneck
-from cnnzoo.models import common
-from cnnzoo.registry import register_model
+from cnnzoo.models.builder import Family
 
 STEMS = ("imagenet", "cifar")
 OUTPUT_STRIDES = (8, 16, 32)
+
+
+class StageConv(typing.NamedTuple):
+    """The convolutions of one stage: the block's "3x3" kernel, its layer, whether it strides time."""
+
+    kernel_size: typing.Any = 3
+    layer: typing.Any = None  # None: Keras's Conv{rank}D; Conv2Plus1D for R(2+1)D
+    strides_time: bool = True  # False: MC3's spatial-only stages stride (1, s, s)
+
+    def strides(self, stride):
+        return stride if self.strides_time or stride == 1 else (1, stride, stride)
 
 
 class ResNetSpec(typing.NamedTuple):
     block: type  # BasicBlock or Bottleneck
     depths: tuple  # blocks per stage
     widths: tuple  # base channels per stage
-    stem: str  # default stem
-    classes: int  # default number of classes
-    input_shape: tuple  # default input shape
+    stem: str  # default stem: "imagenet", "cifar", or a video stem ("r3d", "r2plus1d")
     shortcut: str  # default shortcut option
+    stage_convs: tuple = (StageConv(),) * 4
 
 
-_IMAGENET = dict(widths=(64, 128, 256, 512), stem="imagenet", classes=1000, input_shape=(224, 224, 3), shortcut="B")
-_CIFAR = dict(widths=(16, 32, 64), stem="cifar", classes=10, input_shape=(32, 32, 3), shortcut="A")
+_IMAGENET = dict(widths=(64, 128, 256, 512), stem="imagenet", shortcut="B")
+_CIFAR = dict(widths=(16, 32, 64), stem="cifar", shortcut="A")
+_FULL, _SPATIAL, _2PLUS1D = StageConv(), StageConv((1, 3, 3), strides_time=False), StageConv(layer=Conv2Plus1D)
 
 SPECS = {
     "resnet18": ResNetSpec(BasicBlock, (2, 2, 2, 2), **_IMAGENET),
@@ -51,180 +70,120 @@ SPECS = {
     "resnet44": ResNetSpec(BasicBlock, (7, 7, 7), **_CIFAR),
     "resnet56": ResNetSpec(BasicBlock, (9, 9, 9), **_CIFAR),
     "resnet110": ResNetSpec(BasicBlock, (18, 18, 18), **_CIFAR),
+    # Video (3D only).
+    "r3d_18": ResNetSpec(BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), "r3d", "B", (_FULL,) * 4),
+    "mc3_18": ResNetSpec(BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), "r3d", "B", (_FULL,) + (_SPATIAL,) * 3),
+    "r2plus1d_18": ResNetSpec(BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), "r2plus1d", "B", (_2PLUS1D,) * 4),
 }
 MIN_SIZE = 1  # every convolution and pool pads: any size >= 1 fits
 
-class _SpecDefault:
-    def __repr__(self):
-        return "<the spec's>"
 
-
-_DEFAULT = _SpecDefault()  # classes: the spec's (1000 ImageNet, 10 CIFAR)
-
-
-def _resnet(
-    arch,
-    *,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=_DEFAULT,
-    classifier_activation="softmax",
-    name=None,
-    norm="batch",
-    activation="relu",
-    width=1.0,
-    dropout=0.0,
-    features_only=False,
-    stem=None,
-    shortcut=None,
-    preact=False,
-    zero_init_residual=False,
-    drop_path_rate=0.0,
-    stride_in_1x1=False,
-    conv_bias=False,
-    output_stride=None,
-):
-    """The generic ResNet builder: reads ``SPECS[arch]``; see `resnet50` for the arguments."""
-    if arch not in SPECS:
-        raise ValueError(f"arch must be one of {tuple(SPECS)}. Received: arch={arch!r}")
-    spec = SPECS[arch]
-    classes = spec.classes if classes is _DEFAULT else classes
-    stem = spec.stem if stem is None else stem
-    shortcut = spec.shortcut if shortcut is None else shortcut
-    common.check_common_args(
-        arch, include_top=include_top, weights=weights, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, width=width, dropout=dropout, norm=norm,
-        activation=activation, features_only=features_only,
-    )
-    if stem not in STEMS:
-        raise ValueError(f"stem must be one of {STEMS}. Received: stem={stem!r}")
-    if shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of {SHORTCUTS}. Received: shortcut={shortcut!r}")
-    if output_stride is not None and output_stride not in OUTPUT_STRIDES:
+def _check(build):
+    o = build.options
+    if o.stem not in STEMS and o.stem != build.spec.stem:  # a video row's stem is its own
+        raise ValueError(f"stem must be one of {STEMS}. Received: stem={o.stem!r}")
+    if o.shortcut not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {SHORTCUTS}. Received: shortcut={o.shortcut!r}")
+    if o.output_stride is not None and o.output_stride not in OUTPUT_STRIDES:
         raise ValueError(
-            f"output_stride must be one of {OUTPUT_STRIDES} or None. Received: output_stride={output_stride!r}"
+            f"output_stride must be one of {OUTPUT_STRIDES} or None. Received: output_stride={o.output_stride!r}"
         )
-    if not 0.0 <= drop_path_rate < 1.0:
-        raise ValueError(f"drop_path_rate must be in [0, 1). Received: drop_path_rate={drop_path_rate!r}")
-    inputs, x, rank = common.model_input(
-        arch, input_shape=input_shape, input_tensor=input_tensor,
-        default_shape=spec.input_shape, min_size=MIN_SIZE,
-    )
-    features = common.FeatureRecorder()
-    stem_width = common.scaled(spec.widths[0], width)
-    # v2 starts with a bare convolution: every block normalizes its own input.
-    stem_unit = dict(norm=None, activation=None, use_bias=True) if preact else dict(
-        norm=norm, activation=activation, use_bias=conv_bias
-    )
-    if stem == "imagenet":
-        x = ConvNormAct(stem_width, 7, strides=2, padding=3, **stem_unit, name="stem_conv")(x)
-        x = Pooling("max", 3, strides=2, padding=1, name="stem_pool")(x)
-        reduction = 4
-    else:
-        x = ConvNormAct(stem_width, 3, padding=1, **stem_unit, name="stem_conv")(x)
-        reduction = 1
-    features.add("stem", x, reduction)
+    if not 0.0 <= o.drop_path_rate < 1.0:
+        raise ValueError(f"drop_path_rate must be in [0, 1). Received: drop_path_rate={o.drop_path_rate!r}")
 
+
+def _stem(x, build):
+    """The stem and its reduction (spatial)."""
+    o, width = build.options, build.scaled(build.spec.widths[0])
+    # v2 starts with a bare convolution: every block normalizes its own input.
+    unit = dict(norm=None, activation=None, use_bias=True) if o.preact else dict(**build.unit, use_bias=o.conv_bias)
+    if o.stem == "imagenet":
+        x = ConvNormAct(width, 7, strides=2, padding=3, **unit, name="stem_conv")(x)
+        return Pooling("max", 3, strides=2, padding=1, name="stem_pool")(x), 4
+    if o.stem == "cifar":
+        return ConvNormAct(width, 3, padding=1, **unit, name="stem_conv")(x), 1
+    if o.stem == "r3d":
+        return ConvNormAct(width, (3, 7, 7), strides=(1, 2, 2), padding=(1, 3, 3), **unit, name="stem_conv")(x), 2
+    x = ConvNormAct(build.scaled(45), (1, 7, 7), strides=(1, 2, 2), padding=(0, 3, 3), **unit, name="stem_conv1")(x)
+    return ConvNormAct(width, (3, 1, 1), padding=(1, 0, 0), **unit, name="stem_conv2")(x), 2
+
+
+def _trunk(x, build):
+    spec, o = build.spec, build.options
+    x, reduction = _stem(x, build)
+    build.record("stem", x, reduction)
     total_blocks = sum(spec.depths)
     index = 0
     dilation = 1
-    for s, (depth, stage_width) in enumerate(zip(spec.depths, spec.widths), start=1):
+    for s, (depth, stage_width, conv) in enumerate(zip(spec.depths, spec.widths, spec.stage_convs), start=1):
         stride = 1 if s == 1 else 2
         previous_dilation = dilation
-        if output_stride is not None and reduction * stride > output_stride:
+        if o.output_stride is not None and reduction * stride > o.output_stride:
             dilation *= stride
             stride = 1
         for b in range(1, depth + 1):
-            rate = drop_path_rate * index / max(total_blocks - 1, 1)
             x = spec.block(
-                common.scaled(stage_width, width),
-                strides=stride if b == 1 else 1,
-                shortcut=shortcut,
-                stride_in_1x1=stride_in_1x1,
-                preact=preact,
-                zero_init_residual=zero_init_residual,
-                drop_path_rate=rate,
-                dilation_rate=previous_dilation if b == 1 else dilation,
-                norm=norm,
-                activation=activation,
-                use_bias=conv_bias,
+                build.scaled(stage_width), strides=conv.strides(stride) if b == 1 else 1,
+                kernel_size=conv.kernel_size, conv_layer=conv.layer, shortcut=o.shortcut,
+                stride_in_1x1=o.stride_in_1x1, preact=o.preact, zero_init_residual=o.zero_init_residual,
+                drop_path_rate=o.drop_path_rate * index / max(total_blocks - 1, 1),
+                dilation_rate=previous_dilation if b == 1 else dilation, use_bias=o.conv_bias, **build.unit,
                 name=f"stage{s}_block{b}",
             )(x)
             index += 1
         reduction *= stride
-        features.add(f"stage{s}", x, reduction)
-    if preact:
-        if norm is not None:
-            x = make_norm(norm, int(x.shape[-1]), name="head_norm")(x)
-        act = make_activation(activation, name="head_act")
+        build.record(f"stage{s}", x, reduction)
+    if o.preact:
+        if build.args.norm is not None:
+            x = make_norm(build.args.norm, int(x.shape[-1]), name="head_norm")(x)
+        act = make_activation(build.args.activation, name="head_act")
         if act is not None:
             x = act(x)
-    x = common.global_pool_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, dropout=dropout,
-    )
-    return common.finish_model(
-        inputs, x, features, name=name or arch, weights=weights, features_only=features_only
-    )
+    return x
 
 
-_DOC = """ResNet-{depth} ({kind}).
-
-    Args:
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name: as in keras.applications.
-            Defaults: input_shape {input_shape}, classes {classes}.
-        norm: Defaults to `"batch"`.
-        activation: Defaults to `"relu"`.
-        width: channel multiplier. Defaults to `1.0`.
-        dropout: before the classifier. Defaults to `0.0`.
-        features_only: outputs ``{{"stem", "stage1", ...}}`` with their
-            channels and reductions in ``model.feature_info``. Defaults to `False`.
-        stem: ``"imagenet"`` (7x7/2 + 3x3/2 max pool) or ``"cifar"`` (3x3/1).
-            Defaults to `"{stem}"`.
-        shortcut: ``"A"`` (parameter-free) or ``"B"`` (1x1 projection) when
-            the shape changes. Defaults to `"{shortcut}"`.
-        preact: pre-activation ResNet v2. Defaults to `False`.
-        zero_init_residual: zero gamma in each block's last norm. Defaults to `False`.
-        drop_path_rate: stochastic depth, rising linearly to this rate over
-            the blocks. Defaults to `0.0`.
-        stride_in_1x1: stride in the bottleneck's first 1x1 (paper,
-            keras.applications) instead of its 3x3 (torchvision). Defaults to `False`.
-        conv_bias: biases on every convolution (keras.applications). Defaults to `False`.
-        output_stride: 8, 16 or 32: later strides become dilations (DeepLab).
-            Defaults to `None` (no dilation).
-
-    Returns:
-        A ``keras.Model``.
-    """
+RESNET = Family(
+    trunk=_trunk,
+    check=_check,
+    options=dict(stem="imagenet", shortcut="B", preact=False, zero_init_residual=False, drop_path_rate=0.0,
+                 stride_in_1x1=False, conv_bias=False, output_stride=None),
+    docs=dict(
+        features_only='outputs ``{"stem", "stage1", ...}`` with their channels and reductions in '
+                      "``model.feature_info`` (video: the spatial reduction).",
+        stem='``"imagenet"`` (7x7/2 + 3x3/2 max pool) or ``"cifar"`` (3x3/1).',
+        shortcut='``"A"`` (parameter-free) or ``"B"`` (1x1 projection) when the shape changes.',
+        preact="pre-activation ResNet v2.",
+        zero_init_residual="zero gamma in each block's last norm.",
+        drop_path_rate="stochastic depth, rising linearly to this rate over the blocks.",
+        stride_in_1x1="stride in the bottleneck's first 1x1 (paper, keras.applications) instead of its 3x3 "
+                      "(torchvision).",
+        conv_bias="biases on every convolution (keras.applications).",
+        output_stride="8, 16 or 32: later strides become dilations (DeepLab); None: no dilation.",
+    ),
+    min_size=MIN_SIZE,
+    rank_error="a video network: input_shape must be (T, H, W, C)",
+)
+_VIDEO = dict(defaults={"classes": 400}, default_shape=(16, 112, 112, 3), ranks=(3,),
+              options=("zero_init_residual", "drop_path_rate"))
 
 
-def _entry(arch):
-    spec = SPECS[arch]
-
-    def builder(**kwargs):
-        return _resnet(arch, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = arch
-    builder.__signature__ = common.entry_signature(_resnet)
-    builder.__doc__ = _DOC.format(
-        depth=arch[len("resnet"):],
-        kind="CIFAR, He et al. 2016 section 4.2" if spec.stem == "cifar" else "ImageNet",
-        input_shape=spec.input_shape, classes=spec.classes, stem=spec.stem, shortcut=spec.shortcut,
-    )
-    return register_model(builder)
+def _register(name, title, defaults=None, **kwargs):
+    spec = SPECS[name]  # its stem and shortcut are the model's defaults of those options
+    defaults = {"stem": spec.stem, "shortcut": spec.shortcut, **(defaults or {})}
+    return RESNET.register(name, spec, title=title, defaults=defaults, **kwargs)
 
 
-resnet18 = _entry("resnet18")
-resnet34 = _entry("resnet34")
-resnet50 = _entry("resnet50")
-resnet101 = _entry("resnet101")
-resnet152 = _entry("resnet152")
-resnet20 = _entry("resnet20")
-resnet32 = _entry("resnet32")
-resnet44 = _entry("resnet44")
-resnet56 = _entry("resnet56")
-resnet110 = _entry("resnet110")
+resnet18 = _register("resnet18", "ResNet-18 (ImageNet)")
+resnet34 = _register("resnet34", "ResNet-34 (ImageNet)")
+resnet50 = _register("resnet50", "ResNet-50 (ImageNet)")
+resnet101 = _register("resnet101", "ResNet-101 (ImageNet)")
+resnet152 = _register("resnet152", "ResNet-152 (ImageNet)")
+resnet20 = _register("resnet20", "ResNet-20 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
+resnet32 = _register("resnet32", "ResNet-32 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
+resnet44 = _register("resnet44", "ResNet-44 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
+resnet56 = _register("resnet56", "ResNet-56 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
+resnet110 = _register("resnet110", "ResNet-110 (CIFAR, section 4.2)", defaults={"classes": 10},
+                      default_shape=(32, 32, 3))
+r3d_18 = _register("r3d_18", "R3D-18: 3x3x3 convolutions throughout", **_VIDEO)
+mc3_18 = _register("mc3_18", "MC3-18: 3x3x3 in stage 1, spatial-only 1x3x3 after", **_VIDEO)
+r2plus1d_18 = _register("r2plus1d_18", "R(2+1)D-18: (2+1)D factorized convolutions", **_VIDEO)

@@ -70,7 +70,7 @@ def _base_model(args, input_shape):
     import keras
 
     import cnnzoo
-    from cnnzoo.models.common import load_weights
+    from cnnzoo.weights.keras_files import load_keras_weights
     from cnnzoo.weights import catalog, pretrained
 
     if args.model.endswith(".keras"):
@@ -89,7 +89,7 @@ def _base_model(args, input_shape):
     if args.weights_classes is None:
         raise ValueError("--weights FILE.weights.h5 needs --weights-classes (the classes it was trained with)")
     model = cnnzoo.get_model(args.model, classes=args.weights_classes, **kwargs)
-    load_weights(model, args.weights)
+    load_keras_weights(model, args.weights)
     return model
 
 

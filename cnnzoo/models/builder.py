@@ -1,0 +1,400 @@
+"""The one builder every family goes through.
+
+A family (`Family`) declares only what is its own: a trunk function, a head
+function, its defaults and options. `Family.register` makes a registered entry
+point for one model (a row of the family's spec table); calling it runs
+`build_model`, which owns everything the families share: the keras.applications
+arguments (validated once, in `ModelArgs`), the input and its rank, the
+headless outputs (``include_top=False`` with ``pooling``), ``features_only``,
+Keras weight files, the model's name and its ``feature_info``.
+
+Layer naming scheme (an API: weight loading, feature extraction and freezing
+depend on it): ``<part>_<unit>`` where ``part`` is ``stem``, ``stageN`` (a run
+of layers ending at a pooling boundary or a stride change; GoogLeNet keeps the
+paper's ``inception3``/``4``/``5``) or ``head``; units are ``convN``,
+``blockN``, ``pool``, ``fcN``...; the classifier is ``predictions`` as in
+keras.applications. Composite blocks name their inner layers (``conv1``,
+``shortcut``, ``branch2_reduce``...), so a weight path reads
+``stage2_block1/conv1/norm/gamma``.
+"""
+
+import dataclasses
+import inspect
+import os
+import textwrap
+import types
+import typing
+
+import keras
+import numpy as np
+
+from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.normalization import check_activation, check_norm
+from cnnzoo.layers.pooling import GlobalPooling
+from cnnzoo.registry import register_model
+
+POOLINGS = (None, "avg", "max")
+MAX_WIDTH = 16
+_PARAM = inspect.Parameter
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureInfo:
+    """One recorded stage output: its name, channels and reduction (total stride)."""
+
+    name: str
+    channels: int
+    reduction: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelArgs:
+    """The arguments every model takes, validated once: keras.applications' and cnnzoo's five.
+
+    Attributes:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name: as in keras.applications.
+        norm: ``"batch"``, ``"layer"``, ``"group"`` or None.
+        activation: a Keras activation name, a callable or None.
+        width: channel multiplier, in (0, `MAX_WIDTH`].
+        dropout: the head's dropout rate, in [0, 1).
+        features_only: the model outputs its recorded stages instead.
+    """
+
+    include_top: bool = True
+    weights: typing.Any = None
+    input_tensor: typing.Any = None
+    input_shape: typing.Any = None
+    pooling: typing.Optional[str] = None
+    classes: int = 1000
+    classifier_activation: typing.Any = "softmax"
+    name: typing.Optional[str] = None
+    norm: typing.Optional[str] = "batch"
+    activation: typing.Any = "relu"
+    width: float = 1.0
+    dropout: float = 0.0
+    features_only: bool = False
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        rank_lib.positive_int(self.classes, "classes")
+        width = self.width
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
+            raise ValueError(f"width must be a positive number. Received: width={width!r}")
+        if width > MAX_WIDTH:  # a huge finite width asked for terabytes of weights and killed the process
+            raise ValueError(f"width must be at most {MAX_WIDTH} (a channel multiplier). Received: width={width!r}")
+        dropout = self.dropout
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
+        if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
+            raise TypeError(
+                "weights must be None, a weight set name ('imagenet') or a path to a .weights.h5 / .keras / "
+                f".pth / .safetensors file. Received: weights={self.weights!r}"
+            )
+        if not isinstance(self.include_top, bool):
+            raise TypeError(f"include_top must be a bool. Received: include_top={self.include_top!r}")
+        check_activation(self.classifier_activation, "classifier_activation")
+        check_norm(self.norm)
+        check_activation(self.activation)
+
+
+ARGS = tuple(f.name for f in dataclasses.fields(ModelArgs))
+_ARG_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelArgs)}
+
+
+def scaled(channels, width, divisor=1):
+    """``channels * width``, rounded to a multiple of ``divisor`` and at least ``divisor``."""
+    return max(divisor, int(round(channels * width / divisor)) * divisor)
+
+
+@dataclasses.dataclass
+class Build:
+    """What a trunk and a head build with: one model's row, arguments and options.
+
+    Attributes:
+        model_name: the registered name (``"resnet50"``).
+        spec: the family's row for this model (None for one-model families).
+        args: the validated `ModelArgs`.
+        options: the family's own arguments (``build.options.stem``...).
+        rank: 1, 2 or 3, from the input shape.
+        outputs: the recorded stage outputs, ``{name: tensor}``.
+        feature_info: their `FeatureInfo`.
+        extra_outputs: named outputs besides the head's (GoogLeNet's auxiliary
+            classifiers); the model then outputs ``{"main": head, **extra_outputs}``.
+    """
+
+    model_name: str
+    spec: typing.Any
+    args: ModelArgs
+    options: types.SimpleNamespace
+    rank: int
+    outputs: dict = dataclasses.field(default_factory=dict)
+    feature_info: list = dataclasses.field(default_factory=list)
+    extra_outputs: dict = dataclasses.field(default_factory=dict)
+
+    def scaled(self, channels, divisor=1):
+        """``channels`` times the model's width (see `scaled`)."""
+        return scaled(channels, self.args.width, divisor)
+
+    @property
+    def unit(self):
+        """``{"norm", "activation"}`` of the model, for its convolution units."""
+        return dict(norm=self.args.norm, activation=self.args.activation)
+
+    def record(self, name, tensor, reduction):
+        """Records a stage output for ``features_only`` and ``feature_info``."""
+        self.outputs[name] = tensor
+        self.feature_info.append(FeatureInfo(name, int(tensor.shape[-1]), int(reduction)))
+
+
+def min_input_size(chain_for):
+    """The smallest spatial size for which every step of a geometry chain stays >= 1.
+
+    Args:
+        chain_for: a function ``n -> [(kernel, stride, padding, dilation[, ceil_mode]), ...]``
+            giving the downsampling steps of one spatial axis for input size ``n``.
+    """
+    for n in range(1, 4096):
+        size = n
+        for step in chain_for(n):
+            size = rank_lib.conv_output_length(size, *step)
+            if size < 1:
+                break
+        else:
+            return n
+    raise AssertionError("no input size fits")
+
+
+def _input_shape(model_name, args, default_shape):
+    if args.input_tensor is not None:
+        if not keras.backend.is_keras_tensor(args.input_tensor):
+            raise TypeError(
+                f"input_tensor must be a Keras tensor (keras.Input or a layer output). "
+                f"Received: input_tensor={args.input_tensor!r}"
+            )
+        shape = tuple(args.input_tensor.shape[1:])
+        if args.input_shape is not None and tuple(args.input_shape) != shape:
+            raise ValueError(f"input_shape={tuple(args.input_shape)} conflicts with input_tensor of shape {shape}.")
+        return shape
+    shape = default_shape if args.input_shape is None else args.input_shape
+    try:
+        entries = list(shape)
+    except TypeError:
+        raise TypeError(
+            f"input_shape must be a tuple of ints or None. Received: input_shape={args.input_shape!r}"
+        ) from None
+    # ints only: int(32.5) would truncate and True would read as 1 channel
+    if any(d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer))) for d in entries):
+        raise TypeError(
+            f"input_shape must hold ints (or None for a free size). Received: input_shape={args.input_shape!r}"
+        )
+    return tuple(None if d is None else int(d) for d in entries)
+
+
+def model_input(model_name, args, *, default_shape, min_size):
+    """Makes the model input and reads its rank from the shape.
+
+    ``(L, C)`` gives rank 1, ``(H, W, C)`` rank 2, ``(T, H, W, C)`` rank 3.
+
+    Returns:
+        ``(inputs, x, rank)``: the model's input(s), the tensor to build on, the rank.
+    """
+    shape = _input_shape(model_name, args, default_shape)
+    if len(shape) - 1 not in rank_lib.RANKS:
+        raise ValueError(
+            f"{model_name} takes input_shape (L, C) for 1D, (H, W, C) for 2D or (T, H, W, C) for 3D. "
+            f"Received: input_shape={shape}"
+        )
+    if shape[-1] is None or shape[-1] < 1 or any(d is not None and d < 1 for d in shape):
+        raise ValueError(f"input_shape must have positive sizes and known channels. Received: input_shape={shape}")
+    rank = len(shape) - 1
+    if any(d is not None and d < min_size for d in shape[:-1]):
+        raise ValueError(
+            f"{model_name} needs every spatial dimension >= {min_size} (for rank {rank}, the same "
+            f"bound on each axis). Received: input_shape={shape}"
+        )
+    if args.input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(args.input_tensor)
+        return (inputs[0] if len(inputs) == 1 else inputs), args.input_tensor, rank
+    x = keras.Input(shape=shape, name="input")
+    return x, x, rank
+
+
+def global_pool_head(x, build):
+    """Global average pooling -> dropout -> dense classifier (ResNet, GoogLeNet)."""
+    args = build.args
+    x = GlobalPooling("avg", name="head_pool")(x)
+    if args.dropout:
+        x = keras.layers.Dropout(args.dropout, name="head_dropout")(x)
+    return keras.layers.Dense(args.classes, activation=args.classifier_activation, name="predictions")(x)
+
+
+def dense_head(x, build, *, hidden, dropout_first):
+    """Flatten -> [dropout] -> hidden dense layers -> classifier (LeNet, AlexNet, VGG).
+
+    Args:
+        hidden: units of each hidden dense layer.
+        dropout_first: dropout before each hidden layer (torchvision's AlexNet)
+            rather than after it (VGG).
+    """
+    args = build.args
+    x = keras.layers.Flatten(name="head_flatten")(x)
+    for i, units in enumerate(hidden, start=1):
+        if args.dropout and dropout_first:
+            x = keras.layers.Dropout(args.dropout, name=f"head_dropout{i}")(x)
+        x = keras.layers.Dense(units, activation=args.activation, name=f"head_fc{i}")(x)
+        if args.dropout and not dropout_first:
+            x = keras.layers.Dropout(args.dropout, name=f"head_dropout{i}")(x)
+    return keras.layers.Dense(args.classes, activation=args.classifier_activation, name="predictions")(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What a family declares: its trunk, its head, its defaults and its own options.
+
+    Attributes:
+        trunk: ``trunk(x, build) -> x``: the layers from the input to the head,
+            recording stage outputs with ``build.record``.
+        head: ``head(x, build) -> outputs`` for ``include_top=True``.
+            Defaults to `global_pool_head`.
+        defaults: the family's defaults of the `ModelArgs` fields
+            (``{"norm": None, "dropout": 0.5}``).
+        options: the family's own keyword arguments and their defaults.
+        docs: one line per argument whose meaning is the family's own
+            (``{"dropout": "before each hidden dense layer."}``).
+        check: ``check(build)``, raises on a bad option (after `ModelArgs`).
+        prepare: ``prepare(arguments) -> arguments`` before anything is
+            validated (defaults that depend on an option: LeNet-5's activation).
+        default_shape: the input shape when ``input_shape`` is None.
+        min_size: the smallest spatial size, or ``min_size(spec, options)``.
+        ranks: the input ranks the family builds for.
+        rank_error: what the family is, for an input of another rank
+            (``"a video network: input_shape must be (T, H, W, C)"``).
+    """
+
+    trunk: typing.Callable
+    head: typing.Callable = global_pool_head
+    defaults: dict = dataclasses.field(default_factory=dict)
+    options: dict = dataclasses.field(default_factory=dict)
+    docs: dict = dataclasses.field(default_factory=dict)
+    check: typing.Optional[typing.Callable] = None
+    prepare: typing.Optional[typing.Callable] = None
+    default_shape: tuple = (224, 224, 3)
+    min_size: typing.Any = 1
+    ranks: tuple = (1, 2, 3)
+    rank_error: typing.Optional[str] = None
+
+    def register(self, model_name, spec=None, *, title, defaults=None, fixed=None, options=None,
+                 default_shape=None, ranks=None, rank_error=None):
+        """Registers the entry point ``model_name(**kwargs)`` for one row of the family.
+
+        Args:
+            model_name: the registered name, the default model name and the
+                entry point's ``__name__``.
+            spec: the row the trunk reads as ``build.spec``.
+            title: the first line of the entry point's docstring.
+            defaults: this model's defaults of arguments and options (``{"classes": 10}``),
+                over the family's.
+            fixed: arguments this model fixes: shown as defaults, and a
+                different value raises (``vgg16_bn(norm=None)``).
+            options: the names of the family options this model exposes;
+                the others keep the family's defaults. Defaults to all.
+            default_shape: this model's input shape when ``input_shape`` is None.
+            ranks: this model's input ranks. Defaults to the family's.
+            rank_error: what this model is, for an input of another rank.
+                Defaults to the family's.
+
+        Returns:
+            The registered entry point.
+        """
+        fixed = dict(fixed or {})
+        model_defaults = {**_ARG_DEFAULTS, **self.defaults, **self.options, **(defaults or {}), **fixed}
+        exposed = list(self.options) if options is None else list(options)
+        unknown = [o for o in exposed if o not in self.options]
+        if unknown:
+            raise ValueError(f"{model_name}: options {unknown} are not options of this family ({list(self.options)})")
+        signature = inspect.Signature(
+            [_PARAM(a, _PARAM.POSITIONAL_OR_KEYWORD, default=model_defaults[a]) for a in ARGS]
+            + [_PARAM(o, _PARAM.KEYWORD_ONLY, default=model_defaults[o]) for o in exposed]
+        )
+        family = self
+        options_defaults = {o: model_defaults[o] for o in self.options}  # the hidden ones too
+        where = dict(default_shape=default_shape or self.default_shape, ranks=tuple(ranks or self.ranks),
+                     rank_error=rank_error or self.rank_error)
+
+        def entry(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{model_name}(): {e}") from None
+            for key, value in fixed.items():
+                if key in bound.arguments and bound.arguments[key] != value:
+                    raise ValueError(f"{model_name} fixes {key}={value!r}; it cannot be changed. "
+                                     f"Received: {key}={bound.arguments[key]!r}")
+            bound.apply_defaults()
+            return build_model(family, model_name, spec, {**options_defaults, **bound.arguments}, **where)
+
+        entry.__name__ = entry.__qualname__ = model_name
+        entry.__module__ = self.trunk.__module__
+        entry.__signature__ = signature
+        entry.__doc__ = self._doc(title, model_defaults, exposed, fixed, where["default_shape"])
+        entry.ranks = where["ranks"]
+        return register_model(entry)
+
+    def _doc(self, title, defaults, exposed, fixed, shape):
+        lines = [
+            f"{title}.",
+            "",
+            "    Args:",
+            "        include_top, weights, input_tensor, input_shape, pooling, classes,",
+            "            classifier_activation, name: as in keras.applications. Defaults:",
+            f"            input shape {shape}, {defaults['classes']} classes.",
+        ]
+        common_docs = {
+            "norm": "``\"batch\"``, ``\"layer\"``, ``\"group\"`` or None.",
+            "activation": "a Keras activation name, a callable or None.",
+            "width": "channel multiplier.",
+            "dropout": "before the classifier.",
+            "features_only": "outputs the recorded stages (``model.feature_info``).",
+        }
+        for name in ("norm", "activation", "width", "dropout", "features_only", *exposed):
+            value = defaults[name]
+            text = self.docs.get(name) or common_docs.get(name, "")
+            tail = f"Fixed to `{value!r}`." if name in fixed else f"Defaults to `{value!r}`."
+            lines.append(textwrap.fill(f"{name}: {text + ' ' if text else ''}{tail}", 100,
+                                       initial_indent=" " * 8, subsequent_indent=" " * 12))
+        lines += ["", "    Returns:", "        A ``keras.Model``.", "    "]
+        return "\n".join(lines)
+
+
+def build_model(family, model_name, spec, arguments, *, default_shape, ranks, rank_error):
+    """Builds one model of ``family``: the shared steps around the family's trunk and head."""
+    if family.prepare is not None:
+        arguments = family.prepare(dict(arguments))
+    args = ModelArgs(**{a: arguments.pop(a) for a in ARGS})
+    build = Build(model_name, spec, args, types.SimpleNamespace(**arguments), rank=0)
+    if family.check is not None:
+        family.check(build)
+    min_size = family.min_size(spec, build.options) if callable(family.min_size) else family.min_size
+    inputs, x, build.rank = model_input(model_name, args, default_shape=default_shape, min_size=min_size)
+    if build.rank not in ranks:
+        raise ValueError(f"{model_name} is {rank_error}. Received: input_shape={tuple(x.shape[1:])}")
+    x = family.trunk(x, build)
+    if args.features_only:
+        outputs = dict(build.outputs)
+    elif args.include_top:
+        outputs = family.head(x, build)
+        if build.extra_outputs:
+            outputs = {"main": outputs, **build.extra_outputs}
+    elif args.pooling is not None:
+        outputs = GlobalPooling(args.pooling, name="head_pool")(x)
+    else:
+        outputs = x
+    model = keras.Model(inputs, outputs, name=args.name or model_name)
+    model.feature_info = list(build.feature_info)
+    if args.weights is not None:
+        from cnnzoo.weights.keras_files import load_keras_weights
+
+        load_keras_weights(model, args.weights)
+    return model
