@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-slow test-backends demo venv venv-torchvision venv-jax clean
+.PHONY: test test-slow test-backends lint demo venv venv-torchvision venv-jax clean
 
 venv: $(STAMP)
 
@@ -36,8 +36,13 @@ $(JAX_STAMP): $(STAMP)
 # training, every recipe's --smoke run, GoogLeNet's auxiliary-loss training): those are `make
 # test-slow`; CI runs both (.ci/run).
 # -rs: say why a test was skipped (the torchvision extra); two workers (tracing is mostly single-threaded).
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q -rs -n 2 -m "not slow" --durations=10
+
+# ruff (its settings in pyproject.toml: pyflakes, pycodestyle at 120 characters, sorted imports);
+# `make test` runs it first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -rs -n 2 -m slow --durations=10

@@ -21,7 +21,6 @@ import statistics
 import sys
 import time
 
-
 # the benchmarked network, cnnzoo's defaults, and the benchmarked network without its normalization
 NETWORKS = {"cnnzoo_resnet50": "resnet50(stride_in_1x1=True, conv_bias=True), as benchmarked",
             "resnet50": "resnet50(): cnnzoo's defaults, no convolution bias",
@@ -151,7 +150,8 @@ def markdown(r):
     peak = r["matmul_peak_flops"]
     lines = [f"Machine: {r['machine']}; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; ResNet-50 (cnnzoo, "
              f"stride_in_1x1, conv_bias), batch {r['batch_size']}: {r['convolutions']} convolutions, "
-             f"{r['distinct_convolutions']} distinct, {100 * r['conv_macs_per_example'] / r['network_macs_per_example']:.2f}% "
+             f"{r['distinct_convolutions']} distinct, "
+             f"{100 * r['conv_macs_per_example'] / r['network_macs_per_example']:.2f}% "
              "of the MACs.", "",
              "| input | kernel | stride | count | forward GFLOP/s | train GFLOP/s | train % of peak |",
              "|---|---|---:|---:|---:|---:|---:|"]
@@ -163,7 +163,8 @@ def markdown(r):
     lines += ["", "| | convolutions alone | whole network | convolutions' share of the step |", "|---|---:|---:|---:|"]
     for k in ("train", "forward"):
         lines.append(f"| {k} ({1e3 * r['conv_total_s'][k]:.0f} ms / {1e3 * r['network_step_s'][k]:.0f} ms a batch) "
-                     f"| {100 * r['conv_share_of_peak'][k]:.0f}% of peak | {100 * r['network_share_of_peak'][k]:.0f}% of peak "
+                     f"| {100 * r['conv_share_of_peak'][k]:.0f}% of peak "
+                     f"| {100 * r['network_share_of_peak'][k]:.0f}% of peak "
                      f"| {100 * r['conv_share_of_step'][k]:.0f}% |")
     lines += ["", "| network | train ms a batch | train % of peak | forward ms a batch |", "|---|---:|---:|---:|"]
     lines += [f"| {n['description']} | {1e3 * n['train_s']:.0f} | {100 * n['train_share_of_peak']:.0f}% "

@@ -153,7 +153,8 @@ def main(argv=None):
                       "--steps", str(args.steps), "--repeats", str(args.repeats)])
     print(cost, flush=True)
     low, high = min(r["peak_rss_mib"] for r in rows), max(r["peak_rss_mib"] for r in rows)
-    report = {"command": "python benchmarks/finetune_folders.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    typed = argv if argv is not None else sys.argv[1:]
+    report = {"command": "python benchmarks/finetune_folders.py " + " ".join(typed),
               "runs": rows, "rss_spread": round(high / low - 1, 4), "pipeline": cost,
               "environment": __import__("cnnzoo.training.results", fromlist=["x"]).environment()}
     os.makedirs(args.out, exist_ok=True)

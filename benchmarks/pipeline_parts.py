@@ -52,7 +52,8 @@ def sources(steps, batch=128, shape=(28, 28, 1)):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=480, help="steps per timed run (default: a full MNIST epoch); each run starts a new iterator "
+    parser.add_argument("--steps", type=int, default=480,
+                        help="steps per timed run (default: a full MNIST epoch); each run starts a new iterator "
                              "(~25 ms for the pipelines), so short runs weigh it more")
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--out", help="folder for results.json and results.md")
@@ -66,7 +67,8 @@ def main(argv=None):
             runs[name] += timed_fit(model, feeds[name], args.steps, 1, warmup=False)
     rows = [{"source": name, "us_per_step": round(1e6 / statistics.median(r), 1)} for name, r in runs.items()]
     report = {"machine": machine_name(), "steps": args.steps, "repeats": args.repeats, "rows": rows,
-              "command": shlex.join(["python", "benchmarks/pipeline_parts.py"] + (argv if argv is not None else sys.argv[1:]))}
+              "command": shlex.join(["python", "benchmarks/pipeline_parts.py"]
+                                    + (argv if argv is not None else sys.argv[1:]))}
 
     def to_markdown(rep):
         lines = [f"Machine: {rep['machine']}; near-empty model, batch 128, 32 steps per execution, "

@@ -66,8 +66,19 @@ def _import_everything():
     from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, googlenet, without_aux  # noqa: F401
     from cnnzoo.models.lenet import lenet5  # noqa: F401
     from cnnzoo.models.resnet import (  # noqa: F401
-        mc3_18, r2plus1d_18, r3d_18, resnet18, resnet20, resnet32, resnet34, resnet44, resnet50, resnet56,
-        resnet101, resnet110, resnet152,
+        mc3_18,
+        r2plus1d_18,
+        r3d_18,
+        resnet18,
+        resnet20,
+        resnet32,
+        resnet34,
+        resnet44,
+        resnet50,
+        resnet56,
+        resnet101,
+        resnet110,
+        resnet152,
     )
     from cnnzoo.models.tcn import tcn  # noqa: F401
     from cnnzoo.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
@@ -79,7 +90,8 @@ def _import_everything():
 
 __all__ = [
     "AUX_LOSS_WEIGHT", "__version__", "alexnet", "count_params", "decode_predictions", "get_model", "googlenet",
-    "layers", "lenet5", "list_models", "list_weights", "preprocess_input", "mc3_18", "r2plus1d_18", "r3d_18", "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
+    "layers", "lenet5", "list_models", "list_weights", "preprocess_input", "mc3_18", "r2plus1d_18", "r3d_18",
+    "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
     "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "summary", "tcn", "vgg11", "vgg11_bn", "vgg13",
     "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "without_aux",
 ]

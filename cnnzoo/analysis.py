@@ -24,11 +24,11 @@ graph nodes), then walks that graph once in topological order:
 """
 
 import dataclasses
-import math
 
 import keras
 import numpy as np
-from keras.src.layers.layer import Layer
+
+from cnnzoo import compat
 
 CONVENTIONS = ("keras", "torch")
 # cnnzoo layers analysed as one unit instead of being opened up
@@ -122,7 +122,8 @@ class Summary:
         }
 
     def __str__(self):
-        header = f"{'layer':<24} {'kind':<18} {'output shape':<22} {'params':>12} {'MACs':>15}  receptive field (size/jump/start)"
+        header = (f"{'layer':<24} {'kind':<18} {'output shape':<22} {'params':>12} {'MACs':>15}  "
+                  "receptive field (size/jump/start)")
         lines = [f"{self.name}  input {tuple(self.input_shape)}", header, "-" * len(header)]
         for r in self.rows:
             rf = "all" if r.receptive_field is None else " x ".join(
@@ -202,10 +203,10 @@ def _rule(op, node, inputs, in_fields, outputs, rank):
     spatial_out = len(out_shape) == rank + 2
     if isinstance(op, keras.layers.InputLayer):
         return 0, tuple(Field(1, 1, 0.0) for _ in range(rank))
-    if isinstance(op, keras.src.layers.convolutional.base_conv.BaseConv):
+    if isinstance(op, compat.BaseConv):
         fields = _window(in_fields[0], in_shape, op.kernel_size, op.strides, op.dilation_rate, op.padding)
         return _conv_macs(op, in_shape, out_shape), fields
-    if isinstance(op, keras.src.layers.pooling.base_pooling.BasePooling):
+    if isinstance(op, compat.BasePooling):
         return 0, _window(in_fields[0], in_shape, op.pool_size, op.strides, (1,) * rank, op.padding)
     if isinstance(op, keras.layers.Dense):
         macs = int(np.prod(in_shape[1:-1] or (1,))) * int(in_shape[-1]) * op.units
@@ -269,11 +270,11 @@ class _Recorder:
         """Propagates fields to ``tensor`` through every node that produced it."""
         if id(tensor) in self.fields:
             return self.fields[id(tensor)]
-        history = getattr(tensor, "_keras_history", None)
+        history = compat.keras_history(tensor)
         if history is None:
             return None
         op, node_index, _ = history
-        node = op._inbound_nodes[node_index]
+        node = compat.inbound_nodes(op)[node_index]
         inputs = list(node.input_tensors)
         in_fields = [self.visit(t) for t in inputs]
         macs, out_fields = _rule(op, node, inputs, in_fields, list(node.outputs), self.rank)
@@ -321,7 +322,7 @@ def summary(model_or_name, input_shape=None, print_fn=None):
     rank = len(shape) - 1
     recorder = _Recorder(rank)
     rows = []
-    original_call = Layer.__call__
+    original_call = keras.layers.Layer.__call__
     created = []  # (layer, number of inbound nodes before), to undo the replay's side effects
 
     def opened_call(self, *args, **kwargs):
@@ -329,7 +330,7 @@ def summary(model_or_name, input_shape=None, print_fn=None):
             kwargs.pop("training", None)
             kwargs.pop("mask", None)
             return self.call(*args, **kwargs)
-        created.append((self, len(self._inbound_nodes)))
+        created.append((self, len(compat.inbound_nodes(self))))
         return original_call(self, *args, **kwargs)
 
     def operation_fn(op):
@@ -350,16 +351,16 @@ def summary(model_or_name, input_shape=None, print_fn=None):
 
         return run
 
-    Layer.__call__ = opened_call
+    keras.layers.Layer.__call__ = opened_call
     try:
         x = keras.Input(shape, batch_size=1, name="analysis_input")
-        outputs = model._run_through_graph(x, operation_fn=operation_fn)
+        outputs = compat.run_through_graph(model, x, operation_fn)
         for t in keras.tree.flatten(outputs):
             recorder.visit(t)
     finally:
-        Layer.__call__ = original_call
+        keras.layers.Layer.__call__ = original_call
         for layer, count in created:
-            del layer._inbound_nodes[count:]
+            compat.forget_nodes_after(layer, count)
     result = Summary(model.name, shape, rows)
     if print_fn is not None:
         print_fn(str(result))

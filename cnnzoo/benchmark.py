@@ -48,6 +48,7 @@ MODELS = {
     "resnet20": ("cnnzoo.resnet20(input_shape={shape})", (32, 32, 3)),
 }
 PAIRS = [("cnnzoo_resnet50", "keras_resnet50"), ("cnnzoo_vgg16", "keras_vgg16")]
+BACKGROUND = {"auto": None, "on": True, "off": False}  # --pipeline-background
 
 RECIPE_STEPS_PER_EXECUTION = 32  # TrainConfig's default (tests/test_benchmark.py checks)
 
@@ -171,7 +172,8 @@ def run_case(case):
     expr, default_shape = MODELS[name]
     shape = tuple(case.get("input_shape") or default_shape)
     if case.get("mixed_precision"):
-        keras.mixed_precision.set_global_policy("mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16")
+        gpu = tf.config.list_logical_devices("GPU")
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
     start = time.perf_counter()
     model = eval(expr.format(shape=shape), {"cnnzoo": cnnzoo, "keras": keras})
     build_s = time.perf_counter() - start
@@ -392,7 +394,8 @@ def markdown(report):
                   + ("({:.1f}% to {:.1f}%)".format(*(100 * q for q in p["overhead_quartiles"]))
                      if "overhead_quartiles" in p else "")
                   + f" | {p.get('cpu_ms_per_step_in_memory', '-')} / {p.get('cpu_ms_per_step_pipeline', '-')} "
-                  f"| {p.get('in_memory_empty_model_us_per_step', '-')} / {p.get('pipeline_empty_model_us_per_step', '-')} |"
+                  f"| {p.get('in_memory_empty_model_us_per_step', '-')} / "
+                  f"{p.get('pipeline_empty_model_us_per_step', '-')} |"
                   for p in report["pipelines"]]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines)
@@ -497,7 +500,7 @@ def main_bench(args):
               "matmul_peak_flops": peak, "matmul_flops_by_size": peak_by_size, "cases": cases, "ratios": ratios(cases),
               "pipelines": [pipeline_overhead(p, pipeline_steps.get(p), repeats=args.repeats,
                                               steps_per_execution=args.pipeline_spe,
-                                              background={"auto": None, "on": True, "off": False}[args.pipeline_background])
+                                              background=BACKGROUND[args.pipeline_background])
                             for p in pipelines],
               "command": shlex.join(["cnnzoo"] + args.argv)}
     write_report(report, args.out, markdown)

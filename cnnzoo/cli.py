@@ -340,12 +340,14 @@ def build_parser():
                                                    "its preprocessing and class names are used")
     p.set_defaults(run=_predict)
 
-    p = commands.add_parser("conv", help="output size, parameters, MACs and receptive field of layers, with the formulas",
-                            description="Convolution arithmetic with the working shown. Layers: 'conv K F [s2] [p1|same|valid] "
-                                        "[d2] [g2]', 'pool K [s2] [p1] [max|avg]', 'maxpool K', 'avgpool K', "
-                                        "comma-separated; K is 3 or 3x3.")
+    p = commands.add_parser(
+        "conv", help="output size, parameters, MACs and receptive field of layers, with the formulas",
+        description="Convolution arithmetic with the working shown. Layers: 'conv K F [s2] [p1|same|valid] "
+                    "[d2] [g2]', 'pool K [s2] [p1] [max|avg]', 'maxpool K', 'avgpool K', "
+                    "comma-separated; K is 3 or 3x3.")
     p.add_argument("--input", required=True, help="input shape, e.g. 32x32x3 (H x W x C), 100x8 (L x C), 16x112x112x3")
-    p.add_argument("--layers", required=True, help="e.g. 'conv 5x5 10 p2' or 'conv 3x3 64 same, conv 3x3 64 same, pool 2'")
+    p.add_argument("--layers", required=True,
+                   help="e.g. 'conv 5x5 10 p2' or 'conv 3x3 64 same, conv 3x3 64 same, pool 2'")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(run=_conv)
 

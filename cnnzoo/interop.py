@@ -22,7 +22,7 @@ _VGGS = {"vgg16": "vgg16", "vgg19": "vgg19"}
 
 
 def _head_kwargs(app):
-    names = [l.name for l in app.layers]
+    names = [la.name for la in app.layers]
     include_top = "predictions" in names
     kwargs = dict(input_shape=tuple(app.input_shape[1:]), include_top=include_top)
     if include_top:
@@ -102,7 +102,8 @@ def from_torchvision(name_or_model, state_dict_or_path, **builder_kwargs):
 
     if isinstance(name_or_model, str):
         if builder_kwargs.get("weights") is not None:
-            raise ValueError(f"from_torchvision loads the weights itself. Received: weights={builder_kwargs['weights']!r}")
+            raise ValueError(
+                f"from_torchvision loads the weights itself. Received: weights={builder_kwargs['weights']!r}")
         arch = name_or_model
         if arch not in TORCHVISION_TWINS:
             raise ValueError(f"{arch!r} has no torchvision twin; these do: {', '.join(TORCHVISION_TWINS)}. "
@@ -110,13 +111,15 @@ def from_torchvision(name_or_model, state_dict_or_path, **builder_kwargs):
         model = cnnzoo.get_model(arch, **builder_kwargs)
     elif isinstance(name_or_model, keras.Model):
         if builder_kwargs:
-            raise ValueError(f"builder arguments need a model name, not a built model. Received: {sorted(builder_kwargs)}")
+            raise ValueError(
+                f"builder arguments need a model name, not a built model. Received: {sorted(builder_kwargs)}")
         model, arch = name_or_model, name_or_model.name
         if arch not in TORCHVISION_TWINS:
             raise ValueError(f"model {arch!r} is not named after a torchvision twin; pass the registered name "
                              f"({', '.join(TORCHVISION_TWINS)}) instead")
     else:
-        raise TypeError(f"name_or_model must be a model name or a keras.Model. Received: {type(name_or_model).__name__}")
+        raise TypeError(
+            f"name_or_model must be a model name or a keras.Model. Received: {type(name_or_model).__name__}")
     load_torchvision_state(arch, model, state_dict_or_path)
     return model
 
@@ -158,7 +161,8 @@ def from_keras_applications(app_model):
         target = _sublayer(model, target_path)
         if [tuple(w.shape) for w in target.weights] != [tuple(w.shape) for w in layer.weights]:
             raise ValueError(f"{layer.name!r} -> {target_path!r}: shapes differ "
-                             f"({[tuple(w.shape) for w in layer.weights]} vs {[tuple(w.shape) for w in target.weights]})")
+                             f"({[tuple(w.shape) for w in layer.weights]} vs "
+                             f"{[tuple(w.shape) for w in target.weights]})")
         target.set_weights(layer.get_weights())
         if isinstance(layer, keras.layers.BatchNormalization):
             target.epsilon = layer.epsilon

@@ -11,7 +11,7 @@ import numpy as np
 
 
 def _stage_names(model):
-    return [l.name for l in model.layers]
+    return [la.name for la in model.layers]
 
 
 def freeze(model, up_to=None):
@@ -49,7 +49,7 @@ def unfreeze(model, from_layer):
     for i, layer in enumerate(model.layers):
         if i >= first:
             layer.trainable = True
-    return [l.name for l in model.layers[first:] if l.weights]
+    return [la.name for la in model.layers[first:] if la.weights]
 
 
 def replace_head(model, classes, classifier_activation="softmax", dropout=0.0):

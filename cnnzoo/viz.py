@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cnnzoo import compat  # noqa: E402
 from cnnzoo.training.results import plot_curves  # noqa: E402,F401  (shared with the recipes)
 
 DPI = 100
@@ -19,10 +20,9 @@ def _save(fig, path):
 
 
 def _conv_layers(model):
-    import keras
 
-    return [l for l in model._flatten_layers(include_self=False)
-            if isinstance(l, keras.src.layers.convolutional.base_conv.BaseConv)]
+    return [la for la in compat.flatten_layers(model)
+            if isinstance(la, compat.BaseConv)]
 
 
 def sample_image(dataset="mnist", index=0):
@@ -53,7 +53,7 @@ def plot_filters(model, path, layer_name=None, max_filters=64):
     """The first convolution's filters as a grid (2D: images; 3D: the middle frame; 1D: curves)."""
     convs = _conv_layers(model)
     if layer_name is not None:
-        convs = [l for l in convs if layer_name in l.path]
+        convs = [la for la in convs if layer_name in la.path]
     if not convs:
         raise ValueError(f"{model.name} has no convolution{f' matching {layer_name!r}' if layer_name else ''}")
     kernel = np.asarray(convs[0].kernel)  # (*k, in, out)
@@ -79,9 +79,10 @@ def plot_filters(model, path, layer_name=None, max_filters=64):
 
 
 def _default_layers(model):
-    feats = [l.name for l in model.layers if l.name.startswith(("stage", "stem", "inception")) and "pool" not in l.name]
+    feats = [la.name for la in model.layers
+             if la.name.startswith(("stage", "stem", "inception")) and "pool" not in la.name]
     if len(feats) < 3:
-        feats = [l.name for l in model.layers[1:] if len(l.output.shape) == len(model.input.shape)]
+        feats = [la.name for la in model.layers[1:] if len(la.output.shape) == len(model.input.shape)]
     return [feats[0], feats[len(feats) // 2], feats[-1]] if len(feats) >= 3 else feats
 
 

@@ -115,7 +115,8 @@ def fast_table():
     line = (f"ratio {r['mean']:.2f} ± {r['std']:.2f}, max {r['max']:.2f} over the {r['n']} seeds where the convnet "
             f"reached 99.2%" + (f" (on {len(bounded)} more it never did; ratio < "
                                 f"{max(b['ratio_bound'] for b in bounded):.2f})" if bounded else "")
-            + f"; 99.2% on every one of {len(s['seeds'])} seeds in <= 0.5x the convnet's time: {verdict}") if r else None
+            + f"; 99.2% on every one of {len(s['seeds'])} seeds in <= 0.5x the convnet's time: {verdict}"
+            ) if r else None
     return "\n".join(lines), line
 
 

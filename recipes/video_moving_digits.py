@@ -1,7 +1,8 @@
 """Video classification on moving digits: do the 3D networks learn motion?
 
-The recipe (its config, target and measured result) is cnnzoo/recipes/video_moving_digits.py, shipped with the
-package: `python recipes/video_moving_digits.py [options]` here is `cnnzoo train video_moving_digits [options]` anywhere.
+The recipe (its config, target and measured result) is cnnzoo/recipes/video_moving_digits.py, shipped with
+the package: `python recipes/video_moving_digits.py [options]` here is `cnnzoo train video_moving_digits
+[options]` anywhere.
 """
 
 import sys

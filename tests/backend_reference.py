@@ -18,10 +18,9 @@ import sys
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import backend_cases  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
-import backend_cases  # noqa: E402
 
 
 def relative_difference(a, b):

@@ -11,11 +11,11 @@ import os
 import subprocess
 import sys
 
+import backend_cases
 import keras
 import numpy as np
 import pytest
 
-import backend_cases
 import cnnzoo
 from cnnzoo import training
 from cnnzoo.training import backend_defaults

@@ -223,10 +223,10 @@ def test_pipeline_blocks_cover_every_example_once(n, batch, per_call, monkeypatc
         seen = np.concatenate([x[:, 1, 1, 0] for x, _ in trained] + [[]]) * 255  # no 1-pixel shift moves it out
         assert len(set(np.round(seen).astype(int))) == len(seen) == n // batch * batch
         if background:
-            for (a, b), (c, d) in zip(trained, previous):
+            for (a, b), (c, d) in zip(trained, previous):  # noqa: F821 (set by the first pass)
                 np.testing.assert_array_equal(a, c)
                 np.testing.assert_array_equal(b, d)
-        previous = trained
+        previous = trained  # noqa: F841
     kept = list(data.make_pipeline(ds, batch, training=True, drop_remainder=False))
     assert sum(len(y) for _, y in kept) == n
 

@@ -15,7 +15,13 @@ from PIL import Image
 import cnnzoo
 from cnnzoo.data import folder
 from cnnzoo.data.folder import (
-    FileList, ImageFolderError, crop_box, image_folder_pipeline, load_image, load_image_folder, scan_folder,
+    FileList,
+    ImageFolderError,
+    crop_box,
+    image_folder_pipeline,
+    load_image,
+    load_image_folder,
+    scan_folder,
 )
 
 

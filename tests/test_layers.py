@@ -7,17 +7,17 @@ import math
 import keras
 import numpy as np
 import pytest
+import reference
+from conftest import trainable_count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnnzoo.layers import (
     AdaptivePooling,
-    Conv2Plus1D,
-    midplanes,
     BasicBlock,
     Bottleneck,
     ConnectionTableConv,
-    RBFOutput,
+    Conv2Plus1D,
     ConvNormAct,
     DropPath,
     GlobalPooling,
@@ -25,10 +25,10 @@ from cnnzoo.layers import (
     LocalResponseNormalization,
     LPPooling,
     Pooling,
+    RBFOutput,
     conv_output_length,
+    midplanes,
 )
-from conftest import trainable_count
-import reference
 
 RANKS = (1, 2, 3)
 HYPOTHESIS = settings(

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 import cnnzoo
 from cnnzoo import cli
-from cnnzoo.layers import LPPooling, rank as rank_lib
-from cnnzoo.learn import conv_arithmetic, numpy_ops as npo
+from cnnzoo.layers import LPPooling
+from cnnzoo.layers import rank as rank_lib
+from cnnzoo.learn import conv_arithmetic
+from cnnzoo.learn import numpy_ops as npo
 
 HYPOTHESIS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 TOL = dict(rtol=1e-5, atol=1e-5)  # against Keras's float32 layers

@@ -5,13 +5,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import trainable_count
 
 import cnnzoo
 from cnnzoo.models import alexnet as alexnet_module
 from cnnzoo.models import lenet as lenet_module
 from cnnzoo.models import vgg as vgg_module
-from conftest import trainable_count
-
 from cnnzoo.registry import model_ranks
 
 ALL_MODELS = cnnzoo.list_models()

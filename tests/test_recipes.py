@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-
 from test_data import write_cifar, write_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

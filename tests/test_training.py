@@ -1,14 +1,14 @@
 """The training engine: divergence, schedules, weight decay, the epoch-keyed pipeline."""
 
-import keras
 import os
 
+import keras
 import numpy as np
 import pytest
+from test_data import write_mnist
 
 import cnnzoo
 from cnnzoo import data, training
-from test_data import write_mnist
 
 
 def test_epoch_counter_gives_each_epoch_its_own_reproducible_order(tmp_path):

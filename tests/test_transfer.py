@@ -14,7 +14,7 @@ from cnnzoo import cli, data, interop, transfer
 from cnnzoo.data import native
 from cnnzoo.data.folder import ImageFolderError, load_image_folder
 from cnnzoo.export import ONNX_PACKAGES, ExportError, export
-from cnnzoo.training import TrainConfig, fit, finetune
+from cnnzoo.training import TrainConfig, finetune, fit
 
 SAMPLE_MNIST = os.path.join(os.path.dirname(cnnzoo.__file__), "data", "samples", "mnist")
 

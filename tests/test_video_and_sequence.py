@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from test_recipes import SAMPLE_MNIST
 
 import cnnzoo
 from cnnzoo.data import moving_digits, native, video
 from cnnzoo.layers import LastTimeStep
-from test_recipes import SAMPLE_MNIST
 
 
 @pytest.fixture(scope="module")

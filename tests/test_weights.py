@@ -19,10 +19,18 @@ import pytest
 import cnnzoo
 from cnnzoo.layers import ConvNormAct, InceptionModule, Pooling, conv_output_length
 from cnnzoo.weights import (
-    Preprocessing, TORCHVISION_TWINS, UnsafeCheckpointError, WeightSet, catalog, get_weights, list_weights, read_state_dict,
-    register_weights, unregister_weights,
+    TORCHVISION_TWINS,
+    Preprocessing,
+    UnsafeCheckpointError,
+    WeightSet,
+    catalog,
+    get_weights,
+    list_weights,
+    pretrained,
+    read_state_dict,
+    register_weights,
+    unregister_weights,
 )
-from cnnzoo.weights import pretrained
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -149,7 +149,7 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, 
         tried.append("the bundled sample (none for this dataset)")
     raise DatasetNotFoundError(
         f"Could not find the {name} {split} split. Tried: " + "; ".join(tried) + ". Supply it with "
-        f"data_dir= (or --data-dir), the CNNZOO_DATA_DIR environment variable, Debian's "
-        f"dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or tensorflow-datasets' "
-        f"manual download folder (tfds.download.DownloadConfig(manual_dir=...))."
+        "data_dir= (or --data-dir), the CNNZOO_DATA_DIR environment variable, Debian's "
+        "dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or tensorflow-datasets' "
+        "manual download folder (tfds.download.DownloadConfig(manual_dir=...))."
     )

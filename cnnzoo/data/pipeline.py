@@ -47,7 +47,8 @@ class EpochCounter:
         self.order = tf.Variable(self._order(0), trainable=False, name="pipeline_order")
 
     def _order(self, epoch):
-        return tf.random.experimental.stateless_shuffle(tf.range(self.n), seed=tf.constant([self.seed, epoch], tf.int64))
+        seed = tf.constant([self.seed, epoch], tf.int64)
+        return tf.random.experimental.stateless_shuffle(tf.range(self.n), seed=seed)
 
     def set(self, epoch):
         self.variable.assign(epoch)
@@ -81,7 +82,8 @@ def _augment_block(store, index, key, shape, crop_padding, flip):
     offsets = tf.random.stateless_uniform([batch, 2], seed=key, minval=0, maxval=2 * crop_padding + 1, dtype=tf.int32)
     columns = tf.range(width)[None]
     if flip:
-        mirrored = tf.random.stateless_uniform([batch], seed=tf.reverse(key, [0])) < 0.5  # (a [::-1] slice upsets grappler)
+        # (a [::-1] slice upsets grappler)
+        mirrored = tf.random.stateless_uniform([batch], seed=tf.reverse(key, [0])) < 0.5
         columns = tf.where(mirrored[:, None], width - 1 - columns, columns)
     images = tf.gather(store, index[:, None] * padded_width + offsets[:, 1:] + columns)  # (B, W, H + 2p, C)
     images = tf.transpose(images, [0, 2, 1, 3])  # (B, H + 2p, W, C)

@@ -22,8 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.data.folder import (
-    IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageFolderError,  # noqa: F401 (VIDEO_EXTENSIONS: re-exported)
-    class_folders, holdout_mask, read_image, read_or_next,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,  # noqa: F401 (re-exported)
+    ImageFolderError,
+    class_folders,
+    holdout_mask,
+    read_image,
+    read_or_next,
     scan_folder,
 )
 from cnnzoo.data.pipeline import pipeline_options
@@ -199,7 +204,8 @@ def list_clips(root, split="train", fold=1, holdout=0.2, seed=0):
         paths = [p for p, k in zip(paths, keep) if k]
         labels = [int(lab) for lab, k in zip(labels, keep) if k]
     if not paths:
-        raise ImageFolderError(f"the {split} split of {root} has no clips (holdout={holdout}: too few clips per class?)")
+        raise ImageFolderError(
+            f"the {split} split of {root} has no clips (holdout={holdout}: too few clips per class?)")
     if skipped:
         print(f"cnnzoo: skipped {len(skipped)} entries that are neither videos nor frame folders, e.g. {skipped[0]}",
               file=sys.stderr)

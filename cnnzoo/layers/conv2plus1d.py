@@ -114,7 +114,8 @@ class Conv2Plus1D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, mid_filters=self.mid_filters, kernel_size=self.kernel_size,
-                      strides=self.strides, padding=None, dilation_rate=1, groups=1, norm=self.norm, activation=self.activation, use_bias=self.use_bias,
+                      strides=self.strides, padding=None, dilation_rate=1, groups=1, norm=self.norm,
+                      activation=self.activation, use_bias=self.use_bias,
                       kernel_initializer=self.kernel_initializer, data_format=self.data_format,
                       norm_epsilon=self.norm_epsilon, norm_momentum=self.norm_momentum)
         return config

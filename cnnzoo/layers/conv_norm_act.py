@@ -5,7 +5,11 @@ from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import (
-    check_activation, check_norm, check_norm_settings, make_activation, make_norm,
+    check_activation,
+    check_norm,
+    check_norm_settings,
+    make_activation,
+    make_norm,
 )
 
 

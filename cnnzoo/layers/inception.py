@@ -94,7 +94,8 @@ class InceptionModule(keras.layers.Layer):
         self.branch2 = unit(self.filters_3x3, 3, "branch2")
         self.branch3_reduce = unit(self.filters_5x5_reduce, 1, "branch3_reduce")
         self.branch3 = unit(self.filters_5x5, self.kernel_size_5x5, "branch3")
-        self.branch4_pool = Pooling("max", 3, strides=1, padding="same", data_format=self.data_format, name="branch4_pool")
+        self.branch4_pool = Pooling("max", 3, strides=1, padding="same", data_format=self.data_format,
+                                    name="branch4_pool")
         self.branch4 = unit(self.filters_pool_proj, 1, "branch4")
         shape = tuple(input_shape)
         for layer in (self.branch1, self.branch2_reduce, self.branch3_reduce, self.branch4_pool):

@@ -219,7 +219,8 @@ class LPPooling(_WindowPooling):
         data_format: Defaults to `None` (channels_last).
     """
 
-    def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", normalize=False, rank=None, data_format=None, **kwargs):
+    def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", normalize=False, rank=None, data_format=None,
+                 **kwargs):
         rank_lib.check_arguments(LPPooling.__init__, {"normalize": normalize})
         super().__init__(pool_size, strides, padding, rank, data_format, **kwargs)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:  # not p > 0: NaN too

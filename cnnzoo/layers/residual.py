@@ -12,7 +12,11 @@ from keras import ops
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format, conv_layer_class, conv_layer_name
 from cnnzoo.layers.normalization import (
-    check_activation, check_norm, check_norm_settings, make_activation, make_norm,
+    check_activation,
+    check_norm,
+    check_norm_settings,
+    make_activation,
+    make_norm,
 )
 from cnnzoo.layers.regularization import DropPath
 
@@ -165,8 +169,8 @@ class ResidualBlock(keras.layers.Layer):
         if self.conv_layer is not None:
             shared = getattr(self.conv_layer, "block_kwargs", None)
             unit = {k: common[k] for k in ("norm", "activation", "norm_epsilon", "norm_momentum")}
-            conv_unit = dict(conv_layer=self.conv_layer,
-                             conv_kwargs=shared(in_channels, self.filters, self._kernel(rank), **unit) if shared else None)
+            shared = shared(in_channels, self.filters, self._kernel(rank), **unit) if shared else None
+            conv_unit = dict(conv_layer=self.conv_layer, conv_kwargs=shared)
         shape = tuple(input_shape)
         self.pre_norm = self.pre_act = None
         if self.preact:

@@ -103,14 +103,14 @@ def _trunk(x, build):
     x = Pooling("max", *STEM_POOL, ceil_mode=True, name="stem_pool2")(x)
     build.record("stem", x, 8)
     reduction = 8
+    kernel_5x5 = 5 if build.options.inception_5x5 else 3
     for s, (stage, modules) in enumerate(STAGES.items()):
         if s:
             x = Pooling("max", *STAGE_POOLS[stage], ceil_mode=True, name=f"{stage}_pool")(x)
             reduction *= 2
         for letter, cfg in modules.items():
             layer_name = f"{stage}_{letter}"
-            x = InceptionModule(*(build.scaled(f) for f in cfg), kernel_size_5x5=5 if build.options.inception_5x5 else 3,
-                                **unit, name=layer_name)(x)
+            x = InceptionModule(*(build.scaled(f) for f in cfg), kernel_size_5x5=kernel_5x5, **unit, name=layer_name)(x)
             if build.options.aux_logits and layer_name in AUX_AFTER:
                 build.extra_outputs[AUX_AFTER[layer_name]] = _aux_head(x, AUX_AFTER[layer_name], build)
         build.record(stage, x, reduction)

@@ -63,8 +63,9 @@ def summarize(runs):
     for (dataset, model, pixels), accs in sorted(groups.items()):
         rows.append({"dataset": dataset, "model": model, "pixels": pixels, "seeds": len(accs),
                      "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                     "min": min(accs), "max": max(accs), "params": next(
-                         r["params"] for r in runs if (r["dataset"], r["model"], r["pixels"]) == (dataset, model, pixels))})
+                     "min": min(accs), "max": max(accs),
+                     "params": next(r["params"] for r in runs
+                                    if (r["dataset"], r["model"], r["pixels"]) == (dataset, model, pixels))})
     return rows
 
 
@@ -80,7 +81,8 @@ def markdown(rows, command):
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="IDX files (default: CNNZOO_DATA_DIR, tfds, the sample)")
     parser.add_argument("--out", default="runs/mlp_vs_cnn")
     parser.add_argument("--smoke", action="store_true", help="a slice, one epoch, one seed, MNIST only")

@@ -1,4 +1,6 @@
-"""MNIST to 99.2% fast: LeNet-5 with twice the channels and a short one-cycle schedule, timed against the keras.io "simple MNIST convnet" in the same run of this script.
+"""MNIST to 99.2% fast: LeNet-5 with twice the channels and a short one-cycle schedule.
+
+Timed against the keras.io "simple MNIST convnet" in the same run of this script.
 
     cnnzoo train mnist_fast --data-dir ../shared/data --seeds 0,1,2,3,4   # ~15 min on 2 CPU cores
     cnnzoo train mnist_fast --smoke                                      # seconds (CI)

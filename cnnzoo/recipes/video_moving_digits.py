@@ -73,12 +73,14 @@ def reversal_analysis(model, dataset):
     np.add.at(confusion, (truth, predicted), 1)
     return {"accuracy": float(np.mean(predicted == truth)),
             "pair_accuracy": float(np.mean(same_pair)),  # right motion up to its reverse
-            "direction_accuracy_in_pair": float(np.mean(predicted[same_pair] == truth[same_pair])) if same_pair.any() else None,
+            "direction_accuracy_in_pair": (float(np.mean(predicted[same_pair] == truth[same_pair]))
+                                           if same_pair.any() else None),
             "confusion": confusion.tolist()}
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="folder with MNIST (default: CNNZOO_DATA_DIR, tfds, sample)")
     parser.add_argument("--out", default="runs/video_moving_digits")
     parser.add_argument("--models", default=",".join(CONFIG["models"]))

@@ -40,7 +40,8 @@ SMOKE = dict(frames=4, stride=1, size=32, epochs=1, batch_size=2, width=1 / 16)
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tfds-dir", default=None, help="tensorflow-datasets data folder holding ucf101")
     parser.add_argument("--data-dir", default=None, help="a local folder of videos or frame folders (see above)")
     parser.add_argument("--fold", type=int, choices=(1, 2, 3), default=1, help="UCF101 official split")

@@ -27,6 +27,7 @@ import os
 import keras
 import tensorflow as tf
 
+from cnnzoo import compat
 from cnnzoo.training.config import STRATEGIES
 
 
@@ -131,7 +132,7 @@ def mixed_precision_policy():
 def synchronize_batch_norm(model):
     """Switches every BatchNormalization layer (nested ones too) to synchronized statistics."""
     count = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in compat.flatten_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = True
             count += 1

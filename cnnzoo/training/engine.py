@@ -2,8 +2,9 @@
 
 Keras does most of the work (TerminateOnNaN, optional TensorBoard); the run's
 state (resume after a crash, best checkpoint, log.csv) is cnnzoo's `RunState`,
-one verified atomic unit per epoch that a divergence never overwrites. This module wires them up, seeds everything, and writes the
-results JSON and the training-curves PNG every run leaves behind.
+one verified atomic unit per epoch that a divergence never overwrites. This
+module wires them up, seeds everything, and writes the results JSON and the
+training-curves PNG every run leaves behind.
 """
 
 import dataclasses
@@ -14,11 +15,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnzoo import compat
+from cnnzoo.files import atomic_model_save
 from cnnzoo.training import backend_defaults, faults, inputs, results
 from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
-from cnnzoo.files import atomic_model_save
-from cnnzoo.training.run_state import RunState
 from cnnzoo.training.optim import make_optimizer, make_schedule
+from cnnzoo.training.run_state import RunState
 
 
 class TrainingDivergedError(RuntimeError):
@@ -200,7 +202,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives
     # that fit: a later fit of the same model (fine-tuning's second phase after a resumed first) would
     # start at the restored epoch. Cleared here; this fit's own BackupAndRestore sets it again if needed.
-    model._initial_epoch = None
+    compat.set_initial_epoch(model, None)
     start = time.perf_counter()
     # steps_per_epoch given, Keras makes one iterator an epoch (~25 ms for a recipe's pipeline), not two; or one
     # for the whole run, of the repeated dataset

@@ -70,8 +70,8 @@ def _base_model(args, input_shape):
     import keras
 
     import cnnzoo
-    from cnnzoo.weights.keras_files import load_keras_weights
     from cnnzoo.weights import catalog, pretrained
+    from cnnzoo.weights.keras_files import load_keras_weights
 
     if args.model.endswith(".keras"):
         return keras.saving.load_model(args.model, compile=False)
@@ -94,7 +94,7 @@ def _base_model(args, input_shape):
 
 
 def _last_stage(model):
-    stages = [l.name.split("_")[0] for l in model.layers if l.name.startswith(("stage", "inception")) and l.weights]
+    stages = [la.name.split("_")[0] for la in model.layers if la.name.startswith(("stage", "inception")) and la.weights]
     return stages[-1] if stages else None
 
 
@@ -228,7 +228,7 @@ def run(args, callbacks=()):
     """
     import keras
 
-    from cnnzoo import transfer
+    from cnnzoo import compat, transfer
     from cnnzoo.training.engine import seed_everything
 
     for name in ("epochs_head", "epochs_finetune", "batch_size", "frame_stride", "steps_per_epoch"):
@@ -267,7 +267,7 @@ def run(args, callbacks=()):
         start = args.unfreeze_from or _last_stage(model)
         unfrozen = transfer.unfreeze(model, start) if start else []
         if not args.train_bn:
-            for layer in model._flatten_layers(include_self=False):
+            for layer in compat.flatten_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False
         phases["finetune"] = _phase(model, "finetune", args.epochs_finetune, args.lr_finetune, train_ds, val_ds,

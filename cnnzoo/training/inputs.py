@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-ACCEPTED = "a tf.data.Dataset of (images, labels) batches, an (images, labels) tuple of arrays or a keras.utils.PyDataset"
+ACCEPTED = ("a tf.data.Dataset of (images, labels) batches, an (images, labels) tuple of arrays "
+            "or a keras.utils.PyDataset")
 
 
 @dataclasses.dataclass

@@ -33,7 +33,8 @@ def build_parser(config, doc, prog=None):
     parser = argparse.ArgumentParser(prog=prog or f"python recipes/{config['name']}.py", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None,
-                        help="folder with the dataset's native files (default: CNNZOO_DATA_DIR, then tensorflow-datasets)")
+                        help="folder with the dataset's native files "
+                             "(default: CNNZOO_DATA_DIR, then tensorflow-datasets)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<recipe>)")
     parser.add_argument("--model", default=None, help=f"registered model (default: {config['model']})")
     parser.add_argument("--epochs", type=int, default=None, help=f"default: {config['epochs']}")
@@ -43,9 +44,9 @@ def build_parser(config, doc, prog=None):
     parser.add_argument("--smoke", action="store_true", help="a slice of the data and one epoch (CI)")
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download the data")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                        help="auto: one device, or all local GPUs / JAX devices; mirrored: all local devices (TensorFlow: "
-                             "tf.distribute.MirroredStrategy; JAX: keras.distribution.DataParallel); multi_worker: "
-                             "TensorFlow workers from TF_CONFIG")
+                        help="auto: one device, or all local GPUs / JAX devices; mirrored: all local devices "
+                             "(TensorFlow: tf.distribute.MirroredStrategy; JAX: keras.distribution.DataParallel); "
+                             "multi_worker: TensorFlow workers from TF_CONFIG")
     parser.add_argument("--jit-compile", action="store_true", default=None,
                         help="compile the training step (default: the backend's measured choice: off on "
                              "TensorFlow's CPU, where XLA measured slower; on for JAX)")

@@ -30,6 +30,7 @@ import tempfile
 import keras
 import numpy as np
 
+from cnnzoo import compat
 from cnnzoo.files import atomic_model_save, atomic_write_text, sha256
 from cnnzoo.training import faults
 
@@ -106,7 +107,7 @@ class RunState(keras.callbacks.Callback):
             self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
             self.restored_epoch = state["epoch"]
             self.last_good = path
-            model._initial_epoch = state["epoch"]  # how Keras's own BackupAndRestore resumes
+            compat.set_initial_epoch(model, state["epoch"])  # how Keras's own BackupAndRestore resumes
             print(f"cnnzoo: resuming after epoch {state['epoch']} from {path}", file=sys.stderr, flush=True)
             return
         if self._candidates():

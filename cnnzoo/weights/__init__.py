@@ -10,7 +10,13 @@ preprocessing and class names.
 """
 
 from cnnzoo.weights.catalog import (  # noqa: F401
-    Preprocessing, WeightSet, categories, get_weights, list_weights, register_weights, unregister_weights,
+    Preprocessing,
+    WeightSet,
+    categories,
+    get_weights,
+    list_weights,
+    register_weights,
+    unregister_weights,
 )
 from cnnzoo.weights.checkpoint_files import UnsafeCheckpointError, read_state_dict  # noqa: F401
 from cnnzoo.weights.preprocessing import decode_predictions, preprocess_input  # noqa: F401
