@@ -9,7 +9,7 @@ fresh process:
 
 1. peak RSS of `cnnzoo finetune` (resnet18 at 224x224, batch 32, the pretrained-weights
    training transform: random-resized crop + flip, ImageNet mean/std) for --steps
-   training steps, on each folder, with the same 200-image --val-dir: the streamed
+   training steps, on each folder, with the same 200-image --val-folder: the streamed
    pipeline should make it independent of the folder's size (target: within 10%);
 2. time from the start of the run to the end of the first training step (scan,
    model, pipeline, first batch);
@@ -72,7 +72,7 @@ def finetune_worker(folder, val, steps, out):
             first.setdefault("s", time.perf_counter() - started)
 
     args = finetune.parser().parse_args([
-        "--model", "resnet18", "--data-dir", folder, "--val-dir", val, "--epochs-head", "1",
+        "--model", "resnet18", "--folder", folder, "--val-folder", val, "--epochs-head", "1",
         "--epochs-finetune", "0", "--steps-per-epoch", str(steps), "--batch-size", str(BATCH),
         "--augment", "random_resized_crop", "--out", out, "--verbose", "0"])
     record = finetune.run(args, callbacks=[FirstStep()])

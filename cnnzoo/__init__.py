@@ -49,7 +49,8 @@ def _quiet_tensorflow_import():
 def load():
     """Loads the whole package (a no-op after ``import cnnzoo``; the ``cnnzoo`` command defers it until a
     command runs): TensorFlow with its start-up lines held back, and the layers registered for
-    ``keras.saving.load_model`` without custom_objects."""
+    ``keras.saving.load_model`` without custom_objects.
+    """
     _import_everything()
 
 
@@ -60,8 +61,8 @@ def _import_everything():
     import importlib
 
     layers = importlib.import_module("cnnzoo.layers")
-    importlib.import_module("cnnzoo.schedules")  # registers the schedules for deserialization
-    from cnnzoo.analysis import count_params, summary  # noqa: F401
+    importlib.import_module("cnnzoo.training.schedules")  # registers the schedules for deserialization
+    from cnnzoo.inspect.analysis import count_params, summary  # noqa: F401
     from cnnzoo.models.alexnet import alexnet  # noqa: F401
     from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, googlenet, without_aux  # noqa: F401
     from cnnzoo.models.lenet import lenet5  # noqa: F401

@@ -23,6 +23,7 @@ execution of the training function at a time (`pipeline_overhead`).
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -32,6 +33,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+from cnnzoo.training.config import TrainConfig
+from cnnzoo.training.recipe import RECIPE_DEFAULTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,15 +54,21 @@ MODELS = {
 PAIRS = [("cnnzoo_resnet50", "keras_resnet50"), ("cnnzoo_vgg16", "keras_vgg16")]
 BACKGROUND = {"auto": None, "on": True, "off": False}  # --pipeline-background
 
-RECIPE_STEPS_PER_EXECUTION = 32  # TrainConfig's default (tests/test_benchmark.py checks)
+RECIPE_STEPS_PER_EXECUTION = TrainConfig.steps_per_execution  # what the recipes train with
 
-# The recipes' training pipelines (tests/test_benchmark.py checks these against recipes/*.py CONFIG).
+
+def _recipe_pipeline(recipe, shape, train_examples):
+    """A recipe's training pipeline, read from its own CONFIG (the dataset's shape and size given)."""
+    config = importlib.import_module(f"cnnzoo.recipes.{recipe}").CONFIG
+    pipeline = {key: config.get(key, RECIPE_DEFAULTS.get(key)) for key in ("augment", "crop_padding", "mean", "std")}
+    return dict(model=config["model"], shape=shape, train_examples=train_examples, batch_size=config["batch_size"],
+                **pipeline)
+
+
+# The recipes' training pipelines, as the recipes train them.
 PIPELINES = {
-    "mnist_lenet5": dict(model="lenet5", shape=(28, 28, 1), train_examples=60000, batch_size=128,
-                         augment=("crop",), crop_padding=2, mean=None, std=None),
-    "cifar10_resnet": dict(model="resnet20", shape=(32, 32, 3), train_examples=50000, batch_size=128,
-                           augment=("crop", "flip"), crop_padding=4, mean=(0.4914, 0.4822, 0.4465),
-                           std=(0.2470, 0.2435, 0.2616)),
+    "mnist_lenet5": _recipe_pipeline("mnist_lenet5", (28, 28, 1), 60000),
+    "cifar10_resnet": _recipe_pipeline("cifar10_resnet", (32, 32, 3), 50000),
 }
 
 
@@ -90,6 +100,7 @@ def parse_setting(text):
 
 
 def setting_name(setting):
+    """The short name of a setting: ``{"jit_compile": True}`` -> ``"xla"`` (the inverse of `parse_setting`)."""
     parts = (["xla"] if setting.get("jit_compile") else []) + (["mixed"] if setting.get("mixed_precision") else [])
     if setting.get("steps_per_execution", 1) != 1:
         parts.append(f"spe={setting['steps_per_execution']}")
@@ -99,6 +110,7 @@ def setting_name(setting):
 
 
 def machine_name():
+    """The CPU model (or the platform's name) the measurements ran on."""
     import tensorflow as tf
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
@@ -214,6 +226,7 @@ def run_case(case):
 
 
 def run_isolated(case, timeout=1800):
+    """Measures one case in a fresh Python process (its own threads and memory); returns its record."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, "-m", "cnnzoo.benchmark", "--case", json.dumps(case)],
                          capture_output=True, text=True, timeout=timeout, env=env)
@@ -243,7 +256,7 @@ def fit_cost_per_step(source, shape, classes, steps, repeats=5, steps_per_execut
     return 1 / statistics.median(timed_fit(model, source, steps, repeats))
 
 
-def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, background=None):
+def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=RECIPE_STEPS_PER_EXECUTION, background=None):
     """One recipe's pipeline: steps/s through it against the same model fed one in-memory batch.
 
     ``background`` is `make_pipeline`'s (None: its default for this machine).
@@ -296,7 +309,8 @@ def pipeline_overhead(recipe, steps=None, repeats=3, steps_per_execution=32, bac
 def paired_pipeline_overhead(model, pipe, steps, repeats, steps_per_execution):
     """The core of `pipeline_overhead`, for any model and training pipeline (one with an
     ``epoch_counter``): the two sources in ABBA turns of one execution, ``repeats``
-    epochs of ``steps`` steps. Returns the figures (and the two sources, as ``_sources``)."""
+    epochs of ``steps`` steps. Returns the figures (and the two sources, as ``_sources``).
+    """
     import keras
     import tensorflow as tf
 
@@ -362,6 +376,7 @@ def ratios(cases):
 
 
 def markdown(report):
+    """The report as Markdown tables: models and settings, pairs, input pipelines."""
     peak = report["matmul_peak_flops"]
     sizes = report.get("matmul_flops_by_size") or {}
     detail = f" (best of n = {', '.join(f'{n}: {v / 1e9:.0f}' for n, v in sizes.items())})" if sizes else ""
@@ -425,6 +440,7 @@ def _positive_int(text):
 
 
 def build_parser(parser=None):
+    """The ``cnnzoo bench`` command line (into ``parser`` when given)."""
     parser = parser or argparse.ArgumentParser(prog="cnnzoo bench", description=__doc__,
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="cnnzoo_resnet50,keras_resnet50,cnnzoo_vgg16,keras_vgg16,lenet5,resnet20",
@@ -458,6 +474,7 @@ def build_parser(parser=None):
 
 
 def main_bench(args):
+    """Runs the benchmark ``args`` asks for; writes results.json and results.md into ``--out``."""
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -519,6 +536,7 @@ def write_report(report, out, to_markdown):
 
 
 def main(argv=None):
+    """``python -m cnnzoo.benchmark [options]``: the same as ``cnnzoo bench``."""
     if argv is None and sys.argv[1:2] == ["--case"]:
         print(json.dumps(run_case(json.loads(sys.argv[2]))))
         return 0

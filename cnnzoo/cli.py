@@ -51,7 +51,7 @@ def _load(model_arg, input_shape=None):
 
 def _list(args):
     import cnnzoo
-    from cnnzoo.analysis import summary
+    from cnnzoo.inspect.analysis import summary
 
     names = cnnzoo.list_models(args.pattern)
     if not names:
@@ -64,7 +64,7 @@ def _list(args):
 
 
 def _summary(args):
-    from cnnzoo.analysis import summary
+    from cnnzoo.inspect.analysis import summary
 
     model = _load(args.model, args.input_shape if not args.model.endswith(".keras") else None)
     try:
@@ -78,7 +78,7 @@ def _summary(args):
 def _image(path, model):
     import numpy as np
 
-    from cnnzoo import viz
+    from cnnzoo.inspect import pictures as viz
 
     if path is None:
         image, _ = viz.sample_image()
@@ -99,7 +99,7 @@ def _image(path, model):
 
 
 def _viz(args):
-    from cnnzoo import viz
+    from cnnzoo.inspect import pictures as viz
 
     if os.path.isdir(args.out):
         raise CommandError(f"--out is a folder; give the path of the .png file to write. Received: --out {args.out}")
@@ -293,6 +293,7 @@ def _train(argv):
 
 
 def build_parser():
+    """The ``cnnzoo`` command line: one sub-command per task."""
     import cnnzoo
 
     parser = argparse.ArgumentParser(prog="cnnzoo", description="Classic convolutional networks for Keras 3.")
@@ -369,6 +370,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """Runs ``cnnzoo COMMAND``; returns the exit status (errors print one line, status 2)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "train":  # the recipe parses its own command line
         return _train(argv[1:])

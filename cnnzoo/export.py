@@ -33,7 +33,8 @@ def _check(name, expected, actual, atol):
 
 def export(model, fmt, out, atol=1e-4):
     """Exports ``model`` (a keras.Model or a .keras path) to ``out``; returns the max abs difference
-    between the exported model's and Keras's outputs on a sample input."""
+    between the exported model's and Keras's outputs on a sample input.
+    """
     import keras
 
     if fmt not in FORMATS:

@@ -116,7 +116,7 @@ def test_recipe_rejects_invalid_values_with_the_choices(tmp_path):
     result = run_recipe("mnist_lenet5", "--model", "resnet19")
     assert result.returncode == 2 and "--model must be a registered model" in result.stderr
     result = run_recipe("mnist_lenet5", "--epochs", "0")
-    assert result.returncode == 2 and "--epochs must be >= 1" in result.stderr
+    assert result.returncode == 2 and "--epochs must be a positive int. Received: epochs=0" in result.stderr
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Dataset loaders and tf.data pipelines (TensorFlow proper lives here, not in layers/models)."""
 
 from cnnzoo.data.datasets import DATASETS, Dataset, DatasetNotFoundError, load_arrays
-from cnnzoo.data.native import DatasetFileError
+from cnnzoo.data.files import DatasetFileError
 from cnnzoo.data.pipeline import AUGMENTATIONS, EpochCounter, make_pipeline
 
 

@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from cnnzoo.data import native
+from cnnzoo.data import cifar, idx
 
 DATASETS = {
     # name: (classes, image shape, native reader kind)
@@ -66,15 +66,16 @@ def _check(name, split):
 
 
 def _read_native(name, split, folder, check_count=True):
+    """The split from the dataset's files in ``folder``, by their format's reader."""
     kind = DATASETS[name][2]
     if kind == "idx":
-        return native.read_idx_split(folder, split)
-    return native.read_cifar_split(folder, name, split, check_count=check_count)
+        return idx.read_idx_split(folder, split)
+    return cifar.read_cifar_split(folder, name, split, check_count=check_count)
 
 
-def _from_folder(name, split, root, check_count=True):
-    """The native files under ``root/<name>`` or ``root``; None when absent."""
-    folders = [os.path.join(root, alias) for alias in FOLDER_ALIASES.get(name, (name,))] + [root]
+def _from_data_dir(name, split, data_dir, check_count=True):
+    """The native files in ``data_dir/<name>`` or ``data_dir`` itself; None when absent."""
+    folders = [os.path.join(data_dir, alias) for alias in FOLDER_ALIASES.get(name, (name,))] + [data_dir]
     for folder in folders:
         if not os.path.isdir(folder):
             continue
@@ -119,13 +120,13 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, 
     if data_dir is not None:
         if not os.path.isdir(data_dir):
             raise DatasetNotFoundError(f"data_dir is not a folder. Received: data_dir={data_dir!r}")
-        found = _from_folder(name, split, data_dir, check_count=check_count)
+        found = _from_data_dir(name, split, data_dir, check_count=check_count)
         if found is not None:
             return Dataset(name, split, *found, classes, f"data_dir:{data_dir}")
         tried.append(f"data_dir {data_dir!r} (no {name} files there or in {name}/)")
     debian = DEBIAN_FOLDERS.get(name)
     if debian and os.path.isdir(debian):
-        found = _from_folder(name, split, debian)
+        found = _from_data_dir(name, split, debian)
         if found is not None:
             return Dataset(name, split, *found, classes, f"debian:{debian}")
     if debian:
@@ -136,7 +137,7 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, 
     tried.append(f"tensorflow-datasets ({result})")
     if allow_sample:
         sample = os.path.join(SAMPLES_DIR, name)
-        found = _from_folder(name, split, sample, check_count=False)
+        found = _from_data_dir(name, split, sample, check_count=False)
         if found is not None:
             print(
                 f"\n*** cnnzoo: {name} not found ({'; '.join(tried)}).\n"

@@ -27,6 +27,7 @@ class ImageFolderError(ValueError):
 
 @dataclasses.dataclass
 class FolderReport:
+    """What scanning a folder found: the class names, the files per class and the files skipped (and why)."""
     class_names: list
     skipped: list  # (path, reason)
 
@@ -355,7 +356,8 @@ def load_image_folder(root, image_size, channels=3, frames=None, name=None):
 def read_or_next(index, paths, read, reported, what="file"):
     """``read(j)`` for the first ``j`` from ``index`` on (wrapping) whose file reads: a file that turned
     unreadable mid-run is reported on stderr once, by path, and the next one takes its place, so an
-    epoch keeps its length. 32 unreadable in a row raise: the folder changed under the run."""
+    epoch keeps its length. 32 unreadable in a row raise: the folder changed under the run.
+    """
     import sys
 
     n = len(paths)
@@ -466,7 +468,8 @@ def image_folder_pipeline(files, image_size, training, batch_size, seed=0, chann
 
 def split(dataset, fraction, seed=0):
     """A seeded, per-class split of an in-memory `Dataset`: ``(train, validation)`` with ``fraction`` of each
-    class held out (`FileList.split` is the same for a scanned folder)."""
+    class held out (`FileList.split` is the same for a scanned folder).
+    """
     mask = holdout_mask(dataset.labels, dataset.num_classes, fraction, seed)
     take = lambda m, s: dataclasses.replace(dataset, images=dataset.images[m], labels=dataset.labels[m], split=s)  # noqa: E731
     return take(~mask, "train"), take(mask, "validation")

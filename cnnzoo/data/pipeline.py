@@ -26,6 +26,7 @@ AUGMENTATIONS = ("crop", "flip", "mixup", "cutmix", "randaugment")
 
 
 def check_augment(augment):
+    """``augment`` as a tuple of known names (`AUGMENTATIONS`); raises naming an unknown one."""
     augment = tuple(augment or ())
     for a in augment:
         if a not in AUGMENTATIONS:
@@ -95,7 +96,8 @@ def _augment_block(store, index, key, shape, crop_padding, flip):
 
 def _per_element(mean, std, shape):
     """``mean`` and ``std`` (None: 0 and 1; per channel, or any shape that broadcasts to an example) per element
-    of an example flattened."""
+    of an example flattened.
+    """
     values = []
     for name, value, default in (("mean", mean, 0.0), ("std", std, 1.0)):
         try:
@@ -167,6 +169,44 @@ def batches_per_call(batch_size, shape, budget_bytes=16 * 2**20, most=32):
     return int(max(1, min(most, budget_bytes // batch_bytes)))
 
 
+def _check_pipeline_inputs(dataset, batch_size, augment):
+    """Raises on what would train silently wrong; returns ``augment``."""
+    if np.issubdtype(dataset.images.dtype, np.floating):  # uint8 images cannot hold NaN; floats are checked once
+        bad = ~np.isfinite(dataset.images)
+        if bad.any():
+            examples = np.flatnonzero(bad.reshape(len(dataset.images), -1).any(axis=1))
+            raise ValueError(f"dataset.images holds {int(bad.sum())} NaN or infinite values in {len(examples)} "
+                             f"example(s), the first at index {int(examples[0])}: training on them would make the "
+                             f"weights NaN. Received: dataset {dataset.name!r} ({dataset.split})")
+    if ("crop" in augment or "flip" in augment) and dataset.images.ndim != 4:
+        raise ValueError("augment 'crop' and 'flip' need images (N, height, width, channels). "
+                         f"Received: dataset.images of shape {dataset.images.shape}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    return augment
+
+
+def _image_store(images, pad):
+    """The images as one constant; for crops and flips (``pad`` not None) padded, transposed and
+    flattened over columns, the layout `_augment_block` gathers from.
+    """
+    if pad is None:
+        return tf.constant(images)
+    store = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)]).transpose(0, 2, 1, 3)
+    return tf.constant(np.ascontiguousarray(store).reshape((-1,) + store.shape[2:]))
+
+
+def _random_layers(augment, seed):
+    """Keras's RandAugment (or None) and mixers (MixUp, CutMix) for ``augment``, seeded from ``seed``."""
+    mixers = []
+    if "mixup" in augment:
+        mixers.append(keras.layers.MixUp(seed=seed + 3))
+    if "cutmix" in augment:
+        mixers.append(keras.layers.CutMix(seed=seed + 4))
+    randaugment = keras.layers.RandAugment(value_range=(0, 1), seed=seed + 2) if "randaugment" in augment else None
+    return randaugment, mixers
+
+
 def make_pipeline(
     dataset,
     batch_size,
@@ -210,19 +250,7 @@ def make_pipeline(
         A ``tf.data.Dataset`` of ``(images float32, labels)`` batches; a training
         pipeline carries its `EpochCounter` as ``.epoch_counter``.
     """
-    if np.issubdtype(dataset.images.dtype, np.floating):  # uint8 images cannot hold NaN; floats are checked once
-        bad = ~np.isfinite(dataset.images)
-        if bad.any():
-            examples = np.flatnonzero(bad.reshape(len(dataset.images), -1).any(axis=1))
-            raise ValueError(f"dataset.images holds {int(bad.sum())} NaN or infinite values in {len(examples)} "
-                             f"example(s), the first at index {int(examples[0])}: training on them would make the "
-                             f"weights NaN. Received: dataset {dataset.name!r} ({dataset.split})")
-    augment = check_augment(augment) if training else ()
-    if ("crop" in augment or "flip" in augment) and dataset.images.ndim != 4:
-        raise ValueError("augment 'crop' and 'flip' need images (N, height, width, channels). "
-                         f"Received: dataset.images of shape {dataset.images.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    augment = _check_pipeline_inputs(dataset, batch_size, check_augment(augment) if training else ())
     if background is None:
         background = default_background()
     drop_remainder = training if drop_remainder is None else bool(drop_remainder)
@@ -231,20 +259,11 @@ def make_pipeline(
     shape = tuple(dataset.images.shape[1:])
     crop, flip = "crop" in augment, "flip" in augment
     pad = crop_padding if crop else 0
-    if crop or flip:  # padded, transposed images, flattened over columns (_augment_block)
-        store = np.pad(dataset.images, [(0, 0), (pad, pad), (pad, pad), (0, 0)]).transpose(0, 2, 1, 3)
-        store = tf.constant(np.ascontiguousarray(store).reshape((-1,) + store.shape[2:]))
-    else:
-        store = tf.constant(dataset.images)
+    store = _image_store(dataset.images, pad if crop or flip else None)
     labels = tf.constant(dataset.labels)
     size = int(np.prod(shape))
     mean_e, std_e = _per_element(mean, std, shape)
-    mixers = []
-    if "mixup" in augment:
-        mixers.append(keras.layers.MixUp(seed=seed + 3))
-    if "cutmix" in augment:
-        mixers.append(keras.layers.CutMix(seed=seed + 4))
-    randaugment = keras.layers.RandAugment(value_range=(0, 1), seed=seed + 2) if "randaugment" in augment else None
+    randaugment, mixers = _random_layers(augment, seed)
     # Keras's random layers advance a seed variable per call: they run batch by batch, in sequence
     stateful = randaugment is not None or bool(mixers)
     per_call = batches_per_call(batch_size, shape)

@@ -87,19 +87,20 @@ def clip_pipeline(ds, classes, frames=16, stride=2, size=112, training=True, bat
     return ds.with_options(pipeline_options(background=True))  # no autotuning: see pipeline_options
 
 
-def ucf101(split="train", frames=16, stride=2, size=112, training=None, batch_size=8, seed=0, data_dir=None,
+def ucf101(split="train", frames=16, stride=2, size=112, training=None, batch_size=8, seed=0, tfds_dir=None,
            config="ucf101_1_256", download=False):
     """UCF101 (101 classes) from tensorflow-datasets as batched clips.
 
     Args:
         split: ``"train"`` or ``"test"`` (official split 1 with the default config).
-        data_dir: tensorflow-datasets' data folder. Defaults to its own.
+        tfds_dir: tensorflow-datasets' data folder (its ``data_dir``; cnnzoo's ``data_dir`` is
+            always a folder of the dataset's own files). Defaults to its own.
         download: let tensorflow-datasets download it (6.5 GB). Defaults to `False`.
     """
     import tensorflow_datasets as tfds
 
     training = split == "train" if training is None else training
-    ds = tfds.load(f"ucf101/{config}", split=split, data_dir=data_dir, download=download, shuffle_files=training)
+    ds = tfds.load(f"ucf101/{config}", split=split, data_dir=tfds_dir, download=download, shuffle_files=training)
     ds = ds.map(lambda example: (example["video"], example["label"]))
     return clip_pipeline(ds, 101, frames, stride, size, training, batch_size, seed)
 

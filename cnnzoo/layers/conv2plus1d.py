@@ -83,7 +83,8 @@ class Conv2Plus1D(keras.layers.Layer):
     def block_kwargs(in_channels, filters, kernel_size, **unit):
         """What a residual block passes to each of its units' Conv2Plus1D: torchvision's mid-channels,
         computed once from the block's input and output channels, and the block's norm and activation
-        between the two convolutions (``unit``: ``norm, activation, norm_epsilon, norm_momentum``)."""
+        between the two convolutions (``unit``: ``norm, activation, norm_epsilon, norm_momentum``).
+        """
         return dict(mid_filters=midplanes(in_channels, filters, max(kernel_size)), **unit)
 
     def build(self, input_shape):

@@ -51,6 +51,7 @@ def conv_layer_name(cls):
 
 
 def channels_of(input_shape, data_format, owner):
+    """The channels of a full ``(batch, ...)`` shape; raises naming ``owner`` when they are unknown."""
     channels = input_shape[-1] if data_format == "channels_last" else input_shape[1]
     if channels is None:
         raise ValueError(

@@ -13,6 +13,7 @@ POOL_MODES = ("max", "avg")
 
 
 def check_mode(mode, name="mode"):
+    """``mode`` when it is ``"max"`` or ``"avg"``; raises naming ``name`` otherwise."""
     if mode not in POOL_MODES:
         raise ValueError(f"{name} must be one of {POOL_MODES}. Received: {name}={mode!r}")
     return mode

@@ -20,22 +20,12 @@ AVG_POOL = {
     2: keras.layers.AveragePooling2D,
     3: keras.layers.AveragePooling3D,
 }
+STRING_PADDINGS = ("same", "valid", "causal")
 ZERO_PADDING = {
     1: keras.layers.ZeroPadding1D,
     2: keras.layers.ZeroPadding2D,
     3: keras.layers.ZeroPadding3D,
 }
-GLOBAL_AVG_POOL = {
-    1: keras.layers.GlobalAveragePooling1D,
-    2: keras.layers.GlobalAveragePooling2D,
-    3: keras.layers.GlobalAveragePooling3D,
-}
-GLOBAL_MAX_POOL = {
-    1: keras.layers.GlobalMaxPooling1D,
-    2: keras.layers.GlobalMaxPooling2D,
-    3: keras.layers.GlobalMaxPooling3D,
-}
-STRING_PADDINGS = ("same", "valid", "causal")
 
 
 def check_rank(rank, name="rank"):

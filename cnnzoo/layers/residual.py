@@ -150,12 +150,10 @@ class ResidualBlock(keras.layers.Layer):
             raise ValueError(
                 f"{owner} was made for rank {self.rank}. Received: input_shape={tuple(input_shape)}"
             )
-        strides = rank_lib.normalize_tuple(self.strides, rank, "strides")
-        in_channels = channels_of(input_shape, self.data_format, owner)
-        out_channels = self.output_channels
-        units = self.branch_units(strides)
         if self.causal and rank != 1:
             raise ValueError(f"{owner}: causal=True needs a 1D input. Received: input_shape={tuple(input_shape)}")
+        strides = rank_lib.normalize_tuple(self.strides, rank, "strides")
+        in_channels = channels_of(input_shape, self.data_format, owner)
         common = dict(
             norm=self.norm,
             activation=self.activation,
@@ -165,64 +163,78 @@ class ResidualBlock(keras.layers.Layer):
             norm_epsilon=self.norm_epsilon,
             norm_momentum=self.norm_momentum,
         )
+        shape = tuple(input_shape)
+        self._build_preact(shape, in_channels)
+        self._build_shortcut(shape, strides, in_channels, common, owner)
+        self._build_branch(shape, rank, strides, in_channels, common)
+        self.drop_path = DropPath(self.drop_path_rate, name="drop_path") if self.drop_path_rate else None
+        self.out_act = None if self.preact else make_activation(self.activation, name="out_act")
+
+    def _build_preact(self, shape, in_channels):
+        """v2: one norm-activation on the input, shared by branch and projection."""
+        self.pre_norm = self.pre_act = None
+        if not self.preact:
+            return
+        self.pre_norm = make_norm(
+            self.norm, in_channels, axis=self._channel_axis(), name="preact_norm",
+            epsilon=self.norm_epsilon, momentum=self.norm_momentum,
+        ) if self.norm else None
+        if self.pre_norm is not None:
+            self.pre_norm.build(shape)
+        self.pre_act = make_activation(self.activation, name="preact_act")
+
+    def _build_shortcut(self, shape, strides, in_channels, common, owner):
+        """Identity, a 1x1 projection (option B) or subsampling and zero channels (option A)."""
+        out_channels = self.output_channels
+        self.projection = None
+        self._pad_channels = None
+        self._subsample = None
+        if max(strides) == 1 and in_channels == out_channels:
+            return
+        if self.shortcut == "B":
+            self.projection = ConvNormAct(
+                out_channels,
+                1,
+                strides=strides,
+                padding="valid",
+                **{**common, "activation": None, "norm": None if self.preact else self.norm},
+                name="shortcut",
+            )
+            self.projection.build(shape)
+            return
+        if out_channels < in_channels:
+            raise ValueError(
+                f"{owner}: shortcut='A' pads channels and cannot reduce them from "
+                f"{in_channels} to {out_channels}."
+            )
+        self._subsample = strides if max(strides) > 1 else None
+        extra = out_channels - in_channels
+        self._pad_channels = (extra // 2, extra - extra // 2) if extra else None
+
+    def _build_branch(self, shape, rank, strides, in_channels, common):
+        """The residual branch's units (`branch_units`), convolutions larger than 1x1 by ``conv_layer``."""
         conv_unit = {}
         if self.conv_layer is not None:
             shared = getattr(self.conv_layer, "block_kwargs", None)
             unit = {k: common[k] for k in ("norm", "activation", "norm_epsilon", "norm_momentum")}
             shared = shared(in_channels, self.filters, self._kernel(rank), **unit) if shared else None
             conv_unit = dict(conv_layer=self.conv_layer, conv_kwargs=shared)
-        shape = tuple(input_shape)
-        self.pre_norm = self.pre_act = None
-        if self.preact:
-            # v2: one norm-activation on the input, shared by branch and projection.
-            self.pre_norm = make_norm(
-                self.norm, in_channels, axis=self._channel_axis(), name="preact_norm",
-                epsilon=self.norm_epsilon, momentum=self.norm_momentum,
-            ) if self.norm else None
-            if self.pre_norm is not None:
-                self.pre_norm.build(shape)
-            self.pre_act = make_activation(self.activation, name="preact_act")
-
-        self.projection = None
-        self._pad_channels = None
-        self._subsample = None
-        if max(strides) > 1 or in_channels != out_channels:
-            if self.shortcut == "B":
-                self.projection = ConvNormAct(
-                    out_channels,
-                    1,
-                    strides=strides,
-                    padding="valid",
-                    **{**common, "activation": None, "norm": None if self.preact else self.norm},
-                    name="shortcut",
-                )
-                self.projection.build(shape)
-            else:
-                if out_channels < in_channels:
-                    raise ValueError(
-                        f"{owner}: shortcut='A' pads channels and cannot reduce them from "
-                        f"{in_channels} to {out_channels}."
-                    )
-                self._subsample = strides if max(strides) > 1 else None
-                extra = out_channels - in_channels
-                self._pad_channels = (extra // 2, extra - extra // 2) if extra else None
-
+        units = self.branch_units(strides)
         self.units = []
         for i, (filters, kernel_size, unit_strides, dilation, groups) in enumerate(units):
             last = i == len(units) - 1
-            first = i == 0
-            padding = "causal" if self.causal else tuple(d * (k - 1) // 2 for k, d in zip(
-                rank_lib.normalize_tuple(kernel_size, rank, "kernel_size"),
-                rank_lib.normalize_tuple(dilation, rank, "dilation_rate"),
-            ))
+            kernel = rank_lib.normalize_tuple(kernel_size, rank, "kernel_size")
+            padding = "causal" if self.causal else tuple(
+                d * (k - 1) // 2 for k, d in zip(kernel, rank_lib.normalize_tuple(dilation, rank, "dilation_rate"))
+            )
             unit_kwargs = dict(common)
             if self.preact:
                 unit_kwargs["preact"] = True
-                if first:
+                if i == 0:
                     unit_kwargs.update(norm=None, activation=None)
             elif last:
                 unit_kwargs["activation"] = None
-            if max(rank_lib.normalize_tuple(kernel_size, rank, "kernel_size")) > 1:
+            if max(kernel) > 1:
                 unit_kwargs.update(conv_unit)
             unit = ConvNormAct(
                 filters,
@@ -238,8 +250,6 @@ class ResidualBlock(keras.layers.Layer):
             unit.build(shape)
             shape = unit.compute_output_shape(shape)
             self.units.append(unit)
-        self.drop_path = DropPath(self.drop_path_rate, name="drop_path") if self.drop_path_rate else None
-        self.out_act = None if self.preact else make_activation(self.activation, name="out_act")
 
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1

@@ -10,7 +10,8 @@ from cnnzoo.learn import numpy_ops
 
 def plot_im2col(path, size=4, kernel=3):
     """A ``size x size`` input, its ``kernel x kernel`` receptive fields as the rows of the patch matrix,
-    and the convolution as that matrix times the flattened kernel."""
+    and the convolution as that matrix times the flattened kernel.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,6 +97,7 @@ def shift_experiment(model, images, shifts=range(5), conv_layer="stage1_conv", p
 
 
 def plot_shift(result, path, title="LeNet-5 on real MNIST test digits shifted right"):
+    """Draws `shift_equivariance`'s result (accuracy and feature-map shift per pixel of shift) into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -23,6 +23,7 @@ from cnnzoo.models.builder import Family, dense_head, min_input_size
 
 
 class Conv(typing.NamedTuple):
+    """One convolution of the table: channels, kernel, stride, padding, groups (the paper's two towers)."""
     filters: int
     kernel_size: int
     strides: int
@@ -31,6 +32,7 @@ class Conv(typing.NamedTuple):
 
 
 class AlexNetSpec(typing.NamedTuple):
+    """A variant: its stages of convolutions and whether LRN follows the first two."""
     stages: tuple  # tuple of stages, each a tuple of Conv; a 3x3/2 max pool ends each
     lrn: bool  # LRN after the first conv of stages 1 and 2
 

@@ -33,6 +33,7 @@ AUX_LOSS_WEIGHT = 0.3
 
 
 class Inception(typing.NamedTuple):
+    """One row of the paper's Table 1: the channels of an Inception module's branches."""
     filters_1x1: int
     filters_3x3_reduce: int
     filters_3x3: int

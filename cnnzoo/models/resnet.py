@@ -46,6 +46,7 @@ class StageConv(typing.NamedTuple):
 
 
 class ResNetSpec(typing.NamedTuple):
+    """One ResNet: its block, blocks and channels per stage, stem, shortcut and per-stage convolutions."""
     block: type  # BasicBlock or Bottleneck
     depths: tuple  # blocks per stage
     widths: tuple  # base channels per stage

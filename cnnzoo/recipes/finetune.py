@@ -20,6 +20,7 @@ TARGET = "your own data: per-class and overall validation accuracy"
 
 
 def main(argv=None, prog=None):
+    """``cnnzoo train finetune [options]``: `cnnzoo.training.finetune` on a class-folder tree."""
     from cnnzoo.training import finetune
 
     args = finetune.parser(prog).parse_args(argv)

@@ -34,6 +34,7 @@ def config_for(model, dataset):
 
 
 def main(argv=None, prog="cnnzoo train"):
+    """``cnnzoo train --model NAME --dataset NAME [options]``: the dataset's recipe defaults, any model."""
     import sys
 
     from cnnzoo.training.recipe import run

@@ -40,6 +40,7 @@ CONFIG = dict(
 
 
 def mlp(input_shape, classes, hidden):
+    """The baseline: flatten, ``hidden`` dense ReLU layers, softmax."""
     import keras
 
     return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(name="flatten"),
@@ -70,6 +71,7 @@ def summarize(runs):
 
 
 def markdown(rows, command):
+    """The comparison as a Markdown table (mean ± std over seeds per dataset, model and pixel order)."""
     lines = [f"Command: `{command}`", "",
              "| dataset | model | parameters | pixels | test accuracy, mean +- std | min | max | seeds |",
              "|---|---|---:|---|---:|---:|---:|---:|"]
@@ -81,6 +83,7 @@ def markdown(rows, command):
 
 
 def main(argv=None, prog=None):
+    """Runs the recipe from the command line ``argv``; returns the exit status."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="IDX files (default: CNNZOO_DATA_DIR, tfds, the sample)")
@@ -93,7 +96,7 @@ def main(argv=None, prog=None):
 
     import cnnzoo
     from cnnzoo import data
-    from cnnzoo.analysis import count_params
+    from cnnzoo.inspect.analysis import count_params
     from cnnzoo.training.engine import TrainConfig, fit, seed_everything
 
     config = {**CONFIG, **(CONFIG["smoke"] if args.smoke else {})}

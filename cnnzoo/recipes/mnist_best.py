@@ -74,6 +74,7 @@ def keras_io_convnet(input_shape, classes):
 
 
 def main(argv=None, prog=None):
+    """Runs the recipe from the command line ``argv``; returns the exit status."""
     from cnnzoo.training import recipe, results, time_to_accuracy
 
     args = recipe.parse(CONFIG, __doc__, argv, prog=prog)

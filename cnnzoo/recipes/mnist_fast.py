@@ -101,6 +101,7 @@ def summarize(out, seeds):
 
 
 def main(argv=None, prog=None):
+    """Runs the recipe from the command line ``argv`` (every seed asked for); returns the exit status."""
     import sys
 
     from cnnzoo.recipes import mnist_best

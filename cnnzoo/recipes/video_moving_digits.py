@@ -79,6 +79,7 @@ def reversal_analysis(model, dataset):
 
 
 def main(argv=None, prog=None):
+    """Runs the recipe from the command line ``argv``; returns the exit status."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="folder with MNIST (default: CNNZOO_DATA_DIR, tfds, sample)")

@@ -40,6 +40,7 @@ SMOKE = dict(frames=4, stride=1, size=32, epochs=1, batch_size=2, width=1 / 16)
 
 
 def main(argv=None, prog=None):
+    """Runs the recipe from the command line ``argv``; returns the exit status."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tfds-dir", default=None, help="tensorflow-datasets data folder holding ucf101")
@@ -78,7 +79,7 @@ def main(argv=None, prog=None):
             source = {"name": os.path.basename(os.path.normpath(args.data_dir)), "folder": args.data_dir,
                       "classes": len(classes)}
         else:
-            loaders = {split: video.ucf101(split, data_dir=args.tfds_dir, download=args.download, **clip_args)
+            loaders = {split: video.ucf101(split, tfds_dir=args.tfds_dir, download=args.download, **clip_args)
                        for split in ("train", "test")}
             classes, source = range(101), {"name": "ucf101", "mock": use_mock}
         model = cnnzoo.get_model(args.model, input_shape=(cfg["frames"], cfg["size"], cfg["size"], 3),

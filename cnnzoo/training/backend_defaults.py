@@ -30,7 +30,8 @@ MEASURED = {
 
 def resolve(config, backend=None):
     """``config`` with the backend's settings: ``jit_compile=None`` becomes the measured default, and
-    ``steps_per_execution`` is capped where the backend has a limit."""
+    ``steps_per_execution`` is capped where the backend has a limit.
+    """
     backend = backend or keras.backend.backend()
     measured = MEASURED.get(backend, MEASURED["tensorflow"])
     changes = {}

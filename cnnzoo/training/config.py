@@ -12,7 +12,8 @@ STRATEGIES = ("auto", "mirrored", "multi_worker")
 
 def default_verbosity(verbose=None):
     """``verbose`` for ``model.fit``, None resolved: a progress bar within each epoch (1) when the output is a
-    terminal, one line per epoch (2) when it goes to a file or a pipe (a log stays readable)."""
+    terminal, one line per epoch (2) when it goes to a file or a pipe (a log stays readable).
+    """
     if verbose is not None:
         return verbose
     return 1 if sys.stdout.isatty() else 2
@@ -52,7 +53,8 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights (Keras optimizers' use_ema)
     ema_momentum: float = 0.999
     sync_batch_norm: bool = False  # BatchNorm statistics across replicas
-    aux_loss_weight: float = 0.3  # GoogLeNet's auxiliary heads (the paper's 0.3)
+    # GoogLeNet's auxiliary heads; None: the paper's (cnnzoo.models.googlenet.AUX_LOSS_WEIGHT, 0.3)
+    aux_loss_weight: float = None
 
     @classmethod
     def from_dict(cls, values, **overrides):
@@ -65,9 +67,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-        if not self.lr > 0:
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"lr must be positive. Received: lr={self.lr!r}")
         if self.jit_compile is not None and not isinstance(self.jit_compile, bool):
             raise ValueError(f"jit_compile must be True, False or None. Received: jit_compile={self.jit_compile!r}")
+        weight = self.aux_loss_weight
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
+            raise ValueError(f"aux_loss_weight must be a number >= 0 or None. Received: aux_loss_weight={weight!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")

@@ -88,7 +88,8 @@ def make_strategy(name):
     ``multi_worker``: `MultiWorkerStrategy` configured from ``TF_CONFIG``.
 
     On JAX: ``auto`` and ``mirrored`` are `JaxDataParallel` over the local devices (``auto`` only with two or
-    more); on PyTorch only ``auto`` (the default strategy) exists."""
+    more); on PyTorch only ``auto`` (the default strategy) exists.
+    """
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}. Received: strategy={name!r}")
     backend = keras.backend.backend()

@@ -19,8 +19,9 @@ from cnnzoo import compat
 from cnnzoo.files import atomic_model_save
 from cnnzoo.training import backend_defaults, faults, inputs, results
 from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
-from cnnzoo.training.optim import make_optimizer, make_schedule
+from cnnzoo.training.optim import make_optimizer
 from cnnzoo.training.run_state import RunState
+from cnnzoo.training.schedules import make_schedule
 
 
 class TrainingDivergedError(RuntimeError):
@@ -100,10 +101,26 @@ def steps_per_execution_for(steps_per_epoch, wanted):
     return min(near, key=lambda d: (abs(d - wanted), -d)) if near else wanted
 
 
-def compile_model(model, config, steps_per_epoch, steps_per_execution=None):
-    """Compiles ``model`` for single-label classification with ``config`` (resolved for this backend)."""
+def resolve(config, model=None):
+    """``config`` with every default that depends on where it runs filled in, once: the backend's
+    (`backend_defaults.resolve`: compiled step, steps per execution) and the model's (GoogLeNet's
+    auxiliary loss weight). `fit` and `compile_model` take what this returns as it is.
+    """
     config = backend_defaults.resolve(config)
-    spe = config.steps_per_execution if steps_per_execution is None else steps_per_execution
+    if config.aux_loss_weight is None:
+        from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT
+
+        config = dataclasses.replace(config, aux_loss_weight=AUX_LOSS_WEIGHT)
+    return config
+
+
+def compile_model(model, config, steps_per_epoch):
+    """Compiles ``model`` for single-label classification with ``config``, as `resolve` returns it.
+
+    ``config.steps_per_execution`` is used as it is (`fit` has already moved it to fit the epoch).
+    """
+    config = resolve(config)  # a no-op for a resolved config
+    spe = config.steps_per_execution
     schedule = make_schedule(
         config.schedule, config.lr, config.epochs, steps_per_epoch, config.warmup_epochs,
         config.milestones, config.gamma,
@@ -155,7 +172,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     """
     from cnnzoo.training import distribute
 
-    config = backend_defaults.resolve(config)  # compiled step and steps per execution for this backend
+    config = resolve(config)  # compiled step and steps per execution for this backend, the model's defaults
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
     # Only the chief writes: the others log into a scratch folder of their own.
@@ -178,27 +195,17 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     with strategy.scope():
         if config.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
-        compile_model(model, config, steps_per_epoch, steps_per_execution=spe)
+        compile_model(model, dataclasses.replace(config, steps_per_execution=spe), steps_per_epoch)
     accuracy_key = "val_main_accuracy" if named else "val_accuracy"
-    counter = getattr(train_ds, "epoch_counter", None)
     # When executions end with the epochs, one iterator of the repeated dataset serves the run. The repeat
     # restarts the pipeline at an epoch's first batch, after on_epoch_begin has set the epoch; a pipeline
     # with background threads prefetches within its epoch only (the repeat is outside it).
     one_iterator = feeds[0].repeatable and steps_per_epoch % spe == 0
-    timer = EpochTimer()
-    extra_callbacks = list(callbacks)
+    timer, nan_stop = EpochTimer(), _TerminateOnNaN()
     run_name = os.path.basename(os.path.normpath(out_dir))
     state = RunState(os.path.join(out_dir, "backup"), best_path=os.path.join(write_dir, "best.keras"),
                      monitor=accuracy_key, chief=chief, name=run_name, log_path=os.path.join(write_dir, "log.csv"))
-    nan_stop = _TerminateOnNaN()
-    callbacks = [timer, nan_stop, state]
-    if counter is not None:
-        callbacks.insert(0, counter.callback())
-    if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
-    callbacks += extra_callbacks
-    if os.environ.get(faults.ENV):  # the crash tests' kill points, after everything an epoch writes
-        callbacks.append(faults.KillAtEpochEnd(run_name))
+    callbacks = _callbacks([timer, nan_stop, state], train_ds, config, write_dir, run_name, callbacks)
     # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives
     # that fit: a later fit of the same model (fine-tuning's second phase after a resumed first) would
     # start at the restored epoch. Cleared here; this fit's own BackupAndRestore sets it again if needed.
@@ -215,13 +222,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     hist = {k: list(v) for k, v in state.history.items()}
     losses = hist.get("loss", [])
     if state.diverged or nan_stop.stopped:  # a caller's callback may stop early without a divergence
-        kept = [p for p in (state.last_good, os.path.join(write_dir, "best.keras")) if p and os.path.exists(p)]
-        raise TrainingDivergedError(
-            f"Training stopped: {state.diverged or 'the loss became NaN or infinite'} (losses of the finished "
-            f"epochs: {losses}). Lower lr (Received: lr={config.lr}) or check the data. Nothing was overwritten: "
-            + (f"the last good state is {kept[0]}" + (f", the best model {kept[1]}" if len(kept) > 1 else "")
-               if kept else "no epoch finished, so there is no saved state yet") + "."
-        )
+        raise _diverged(state, losses, config.lr, write_dir)
     atomic_model_save(model, os.path.join(write_dir, "final.keras"))
     accuracies = hist.get(accuracy_key, [])
     examples = steps_per_epoch * config.batch_size * len(history.history.get("loss", []))  # this process's epochs
@@ -247,6 +248,31 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
                         os.path.join(write_dir, "curves.png"), title=model.name)
     state.finish()  # final.keras and results.json are in place: the run's state has served
     return record
+
+
+def _callbacks(engine_callbacks, train_ds, config, write_dir, run_name, callers):
+    """The engine's callbacks (epoch counter, timer, NaN stop, run state, TensorBoard), then the caller's,
+    then the crash tests' kill points (after everything an epoch writes).
+    """
+    counter = getattr(train_ds, "epoch_counter", None)
+    callbacks = ([counter.callback()] if counter is not None else []) + list(engine_callbacks)
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
+    callbacks += list(callers)
+    if os.environ.get(faults.ENV):
+        callbacks.append(faults.KillAtEpochEnd(run_name))
+    return callbacks
+
+
+def _diverged(state, losses, lr, write_dir):
+    """The `TrainingDivergedError` of a run stopped by a NaN: what happened and what was kept."""
+    kept = [p for p in (state.last_good, os.path.join(write_dir, "best.keras")) if p and os.path.exists(p)]
+    return TrainingDivergedError(
+        f"Training stopped: {state.diverged or 'the loss became NaN or infinite'} (losses of the finished "
+        f"epochs: {losses}). Lower lr (Received: lr={lr}) or check the data. Nothing was overwritten: "
+        + (f"the last good state is {kept[0]}" + (f", the best model {kept[1]}" if len(kept) > 1 else "")
+           if kept else "no epoch finished, so there is no saved state yet") + "."
+    )
 
 
 def evaluate_accuracy(model, ds):

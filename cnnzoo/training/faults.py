@@ -16,6 +16,7 @@ ENV = "CNNZOO_TEST_KILL_AT"
 
 
 def maybe_kill(point):
+    """SIGKILLs this process at ``point`` when the crash tests' environment variable names it."""
     if os.environ.get(ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
 

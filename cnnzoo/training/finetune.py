@@ -30,6 +30,7 @@ DEFAULTS = dict(epochs_head=5, epochs_finetune=5, lr_head=1e-3, lr_finetune=1e-4
 
 
 def add_arguments(parser):
+    """Adds the fine-tuning options to ``parser`` (shared by ``cnnzoo finetune`` and the recipe)."""
     parser.add_argument("--model", required=True, help="registered model name, or a .keras file to start from")
     parser.add_argument("--weights", default=None,
                         help="pretrained weights of --model: a weight set name ('imagenet', 'kinetics400', a tag such "
@@ -37,8 +38,11 @@ def add_arguments(parser):
                              "file; or a .keras model (any head) or a .weights.h5 of --model built with "
                              "--weights-classes")
     parser.add_argument("--weights-classes", type=int, default=None, help="classes of the --weights .weights.h5 file")
-    parser.add_argument("--data-dir", required=True, help="one sub-folder per class (images, or clip folders for 3D)")
-    parser.add_argument("--val-dir", default=None, help="a separate validation folder (default: split --data-dir)")
+    # --folder: a class-folder tree (the recipes' --data-dir is a dataset's own files); --data-dir still works
+    parser.add_argument("--folder", "--data-dir", dest="folder", required=True,
+                        help="one sub-folder per class (images, or clip folders for 3D)")
+    parser.add_argument("--val-folder", "--val-dir", dest="val_folder", default=None,
+                        help="a separate validation class-folder tree (default: split --folder)")
     parser.add_argument("--val-split", type=float, default=DEFAULTS["val_split"], help="held-out fraction per class")
     parser.add_argument("--input-shape", default=None, help="e.g. 64,64,3 (default: the model's, or 224,224,3)")
     parser.add_argument("--resize", choices=("crop", "stretch"), default="crop",
@@ -63,6 +67,7 @@ def add_arguments(parser):
 
 
 def parser(prog=None):
+    """The ``cnnzoo finetune`` command line."""
     return add_arguments(argparse.ArgumentParser(prog=prog, description=__doc__))
 
 
@@ -83,7 +88,7 @@ def _base_model(args, input_shape):
     if args.weights.endswith(".keras"):
         source = keras.saving.load_model(args.weights, compile=False)
         model = cnnzoo.get_model(args.model, classes=source.output_shape[-1], **kwargs)
-        from cnnzoo.transfer import copy_weights
+        from cnnzoo.training.transfer import copy_weights
 
         return copy_weights(source, model)
     if args.weights_classes is None:
@@ -111,7 +116,8 @@ def input_normalization(model):
 
 def per_class_accuracy(model, dataset, num_classes=None):
     """Overall and per-class accuracy on a batched tf.data dataset of ``(x, one-hot labels)`` (give
-    ``num_classes``), or on an in-memory `cnnzoo.data.Dataset` (images in [0, 1])."""
+    ``num_classes``), or on an in-memory `cnnzoo.data.Dataset` (images in [0, 1]).
+    """
     from cnnzoo.data import Dataset, make_pipeline
 
     if isinstance(dataset, Dataset):
@@ -127,7 +133,8 @@ def per_class_accuracy(model, dataset, num_classes=None):
 
 def recorded_normalization(model_path):
     """The mean/std a cnnzoo run recorded beside a ``.keras`` file (finetune's ``preprocessing.json``, or a
-    recipe's ``results.json``), or None."""
+    recipe's ``results.json``), or None.
+    """
     folder = os.path.dirname(os.path.abspath(model_path))
     for name, read in ((PREPROCESSING_FILE, lambda r: r), ("results.json", lambda r: r["dataset"]["normalization"])):
         try:
@@ -142,7 +149,8 @@ def recorded_normalization(model_path):
 def image_settings(model, args):
     """How images are prepared for ``model``: the keyword arguments of `image_folder_pipeline`
     (normalization, resize ratio, augmentation), from its weight set if it has one, else from
-    what the run that trained it recorded (a recipe's mean/std), else [0, 1]."""
+    what the run that trained it recorded (a recipe's mean/std), else [0, 1].
+    """
     weight_set = getattr(model, "pretrained", None)
     settings = {"resize": args.resize, "resize_ratio": 1.0, "augment": None, **input_normalization(model)}
     start = next((p for p in (args.model, args.weights) if p and p.endswith(".keras")), None)
@@ -160,20 +168,20 @@ def image_settings(model, args):
 def _scan(args, kind):
     from cnnzoo.data.folder import ImageFolderError, class_folders, scan_folder
 
-    files = scan_folder(args.data_dir, kind)
+    files = scan_folder(args.folder, kind)
     print(files.report())
-    if not args.val_dir:
+    if not args.val_folder:
         train, val = files.split(args.val_split, seed=args.seed)
         empty = [c for i, c in enumerate(files.class_names) if not np.any(train.labels == i)]
         if empty:
             raise ValueError(f"--val-split {args.val_split} holds out every image of class {empty[0]!r} "
                              f"({int(np.sum(files.labels == files.class_names.index(empty[0])))} in all): lower it, "
-                             f"or give --val-dir. Received: --val-split {args.val_split}")
+                             f"or give --val-folder. Received: --val-split {args.val_split}")
         return train, val, files.report()
-    if class_folders(args.val_dir) != files.class_names:
-        raise ImageFolderError(f"--val-dir classes {class_folders(args.val_dir)} differ from --data-dir's "
+    if class_folders(args.val_folder) != files.class_names:
+        raise ImageFolderError(f"--val-folder classes {class_folders(args.val_folder)} differ from --folder's "
                                f"{files.class_names}")
-    val = scan_folder(args.val_dir, kind, classes=files.class_names)
+    val = scan_folder(args.val_folder, kind, classes=files.class_names)
     report = files.report()
     report.skipped += val.skipped
     return files, val, report
@@ -226,24 +234,10 @@ def run(args, callbacks=()):
 
     ``callbacks``: Keras callbacks of the caller's, for both phases.
     """
-    import keras
-
-    from cnnzoo import compat, transfer
+    from cnnzoo.training import transfer
     from cnnzoo.training.engine import seed_everything
 
-    for name in ("epochs_head", "epochs_finetune", "batch_size", "frame_stride", "steps_per_epoch"):
-        value = getattr(args, name, None)
-        if value is None and name == "steps_per_epoch":
-            continue
-        if value < 0 or (name in ("batch_size", "frame_stride", "steps_per_epoch") and value < 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
-    if not args.val_dir and not 0 < args.val_split < 1:
-        raise ValueError(f"--val-split must be in (0, 1). Received: {args.val_split}")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out must be a folder; {args.out} is a file. Received: --out {args.out}")
-    for flag, path in (("--model", args.model), ("--weights", args.weights)):
-        if path and path.endswith((".keras", ".h5", ".pth", ".pt", ".safetensors")) and not os.path.isfile(path):
-            raise ValueError(f"{flag} must be a model or weights file. Received: {flag} {path}")
+    _check_args(args)
     seed_everything(args.seed)
     shape = tuple(int(v) for v in args.input_shape.split(",")) if args.input_shape else None
     base = _base_model(args, shape)
@@ -257,21 +251,7 @@ def run(args, callbacks=()):
     model = transfer.replace_head(base, train.num_classes)
     os.makedirs(args.out, exist_ok=True)
 
-    frozen = transfer.freeze(model)
-    phases = {}
-    if args.epochs_head:
-        phases["head"] = _phase(model, "head", args.epochs_head, args.lr_head, train_ds, val_ds, batch, args,
-                                callbacks)
-    unfrozen = []
-    if args.epochs_finetune:
-        start = args.unfreeze_from or _last_stage(model)
-        unfrozen = transfer.unfreeze(model, start) if start else []
-        if not args.train_bn:
-            for layer in compat.flatten_layers(model):
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False
-        phases["finetune"] = _phase(model, "finetune", args.epochs_finetune, args.lr_finetune, train_ds, val_ds,
-                                    batch, args, callbacks)
+    frozen, unfrozen, phases = _train_phases(model, args, train_ds, val_ds, batch, callbacks)
     overall, per_class = per_class_accuracy(model, val_ds, train.num_classes)
     path = os.path.join(args.out, "model.keras")
     model.save(path)
@@ -281,7 +261,7 @@ def run(args, callbacks=()):
         json.dump({"scale": 255.0, **settings,
                    "weights": getattr(getattr(base, "pretrained", None), "source", None)}, f, indent=1)
     record = {
-        "model": model.name, "data_dir": args.data_dir, "classes": report.class_names,
+        "model": model.name, "folder": args.folder, "classes": report.class_names,
         "train_examples": len(train), "validation_examples": len(val),
         "skipped": [list(s) for s in report.skipped], "frozen_in_head_phase": len(frozen),
         "unfrozen_for_finetune": unfrozen, "validation_accuracy": overall,
@@ -300,6 +280,52 @@ def run(args, callbacks=()):
         print(f"  {name:<20} {'-' if acc is None else f'{100 * acc:.1f}%'}")
     print(f"saved {path} (classes in {os.path.join(args.out, 'classes.json')})")
     return record
+
+
+def _check_args(args):
+    """The command line's numbers and paths, each error naming its flag."""
+    for name in ("epochs_head", "epochs_finetune", "batch_size", "frame_stride", "steps_per_epoch"):
+        value = getattr(args, name, None)
+        if value is None and name == "steps_per_epoch":
+            continue
+        if value < 0 or (name in ("batch_size", "frame_stride", "steps_per_epoch") and value < 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
+    if not args.val_folder and not 0 < args.val_split < 1:
+        raise ValueError(f"--val-split must be in (0, 1). Received: {args.val_split}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out must be a folder; {args.out} is a file. Received: --out {args.out}")
+    for flag, path in (("--model", args.model), ("--weights", args.weights)):
+        if path and path.endswith((".keras", ".h5", ".pth", ".pt", ".safetensors")) and not os.path.isfile(path):
+            raise ValueError(f"{flag} must be a model or weights file. Received: {flag} {path}")
+
+
+def _train_phases(model, args, train_ds, val_ds, batch, callbacks):
+    """The head alone on the frozen backbone, then the last stages (or from ``--unfreeze-from``) too.
+
+    Returns:
+        ``(frozen layers, unfrozen layer names, {phase: its results record})``.
+    """
+    import keras
+
+    from cnnzoo import compat
+    from cnnzoo.training import transfer
+
+    frozen = transfer.freeze(model)
+    phases = {}
+    if args.epochs_head:
+        phases["head"] = _phase(model, "head", args.epochs_head, args.lr_head, train_ds, val_ds, batch, args,
+                                callbacks)
+    unfrozen = []
+    if args.epochs_finetune:
+        start = args.unfreeze_from or _last_stage(model)
+        unfrozen = transfer.unfreeze(model, start) if start else []
+        if not args.train_bn:
+            for layer in compat.flatten_layers(model):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+        phases["finetune"] = _phase(model, "finetune", args.epochs_finetune, args.lr_finetune, train_ds, val_ds,
+                                    batch, args, callbacks)
+    return frozen, unfrozen, phases
 
 
 def predict(model_path, image_paths, top_k=5, labels=None):
@@ -342,7 +368,8 @@ def predict(model_path, image_paths, top_k=5, labels=None):
 
 def predict_pretrained(name, weights, image_paths, top_k=5):
     """Top-k classes of each image with a registered model and its pretrained weights, prepared and
-    named as the weight set says: ``[(path, [(class name, prob), ...]), ...]``."""
+    named as the weight set says: ``[(path, [(class name, prob), ...]), ...]``.
+    """
     import cnnzoo
     from cnnzoo.data.folder import read_image
     from cnnzoo.weights import get_weights

@@ -30,6 +30,7 @@ RECIPE_KEYS = {
 
 
 def build_parser(config, doc, prog=None):
+    """A recipe's command line: its flags with the CONFIG's values as defaults, ``--override``."""
     parser = argparse.ArgumentParser(prog=prog or f"python recipes/{config['name']}.py", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None,
@@ -166,15 +167,16 @@ def parse(config, doc, argv=None, registered_model=True, prog=None):
     if registered_model and args.model not in cnnzoo.list_models():
         parser.error(f"--model must be a registered model ({', '.join(cnnzoo.list_models())}). "
                      f"Received: {args.model!r}")
-    for name in ("epochs", "batch_size", "steps_per_execution"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}")
-    if not args.lr > 0:
-        parser.error(f"--lr must be positive. Received: {args.lr}")
+    try:  # TrainConfig holds the rules; the message names the flag
+        train_config(args.config, args)
+    except ValueError as e:
+        flag = str(e).split(" ", 1)[0]
+        parser.error(f"--{flag.replace('_', '-')} {str(e).split(' ', 1)[1]}" if hasattr(args, flag) else str(e))
     return args
 
 
 def train_config(config, args):
+    """The `TrainConfig` of a run: the recipe's CONFIG and the command line (``--smoke`` shortens it)."""
     config = getattr(args, "config", config)
     values = {}
     smoke = config.get("smoke", {})
@@ -189,9 +191,32 @@ def train_config(config, args):
 
 
 def check_config(config):
+    """Raises on a CONFIG key that is neither a recipe key nor a TrainConfig field."""
     unknown = set(config) - set(RECIPE_KEYS) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:
         raise ValueError(f"CONFIG has unknown keys {sorted(unknown)}")
+
+
+def _load_splits(config, args):
+    """The recipe's train and test `Dataset`: a slice of each for ``--smoke``, flattened to sequences
+    for a ``sequence`` recipe.
+    """
+    from cnnzoo import data
+
+    splits = {}
+    for split in ("train", "test"):
+        # --smoke runs on any slice, so it skips the full-size record-count check
+        splits[split] = data.load_arrays(config["dataset"], split, data_dir=args.data_dir,
+                                         download=args.download, allow_sample=True,
+                                         check_count=not args.smoke)
+        if args.smoke:
+            n = config.get("smoke", {}).get(f"{split}_examples", 512)
+            d = splits[split]
+            splits[split] = dataclasses.replace(d, images=d.images[:n], labels=d.labels[:n])
+    if _default_of(config, "sequence"):
+        splits = {k: dataclasses.replace(d, images=d.images.reshape(len(d), -1, d.images.shape[-1]))
+                  for k, d in splits.items()}
+    return splits["train"], splits["test"]
 
 
 def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=()):
@@ -224,33 +249,20 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
     if tconfig.mixed_precision:
         keras.mixed_precision.set_global_policy(distribute.mixed_precision_policy())
     strategy = distribute.make_strategy(args.strategy)
-    splits = {}
-    for split in ("train", "test"):
-        # --smoke runs on any slice, so it skips the full-size record-count check
-        splits[split] = data.load_arrays(config["dataset"], split, data_dir=args.data_dir,
-                                         download=args.download, allow_sample=True,
-                                         check_count=not args.smoke)
-        if args.smoke:
-            n = config.get("smoke", {}).get(f"{split}_examples", 512)
-            d = splits[split]
-            splits[split] = dataclasses.replace(d, images=d.images[:n], labels=d.labels[:n])
-    if config.get("sequence"):
-        splits = {k: dataclasses.replace(d, images=d.images.reshape(len(d), -1, d.images.shape[-1]))
-                  for k, d in splits.items()}
-    train, test = splits["train"], splits["test"]
+    train, test = _load_splits(config, args)
     if args.smoke and len(train) < tconfig.batch_size:
         tconfig = dataclasses.replace(tconfig, batch_size=len(train))
     # The batch size is global: under a strategy each replica gets batch_size / replicas.
     norm = dict(mean=config.get("mean"), std=config.get("std"))
     train_ds = data.make_pipeline(train, tconfig.batch_size, training=True, seed=tconfig.seed,
-                                  augment=config.get("augment", ()),
-                                  crop_padding=config.get("crop_padding", 4), **norm)
-    test_ds = data.make_pipeline(test, config.get("test_batch_size", 1000), training=False, **norm)
+                                  augment=_default_of(config, "augment"),
+                                  crop_padding=_default_of(config, "crop_padding"), **norm)
+    test_ds = data.make_pipeline(test, _default_of(config, "test_batch_size"), training=False, **norm)
     with strategy.scope():
         if model_fn is not None:
             model = model_fn(train.images.shape[1:], train.num_classes)
         else:
-            model_kwargs = dict(config.get("model_kwargs", {}))
+            model_kwargs = dict(_default_of(config, "model_kwargs"))
             if args.smoke:  # CI checks the code path, not the network's size
                 model_kwargs.update(config.get("smoke", {}).get("model_kwargs", {}))
             model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:],
@@ -280,6 +292,7 @@ def _listed(value):
 
 
 def report(record, out):
+    """Prints a finished run's accuracy, time and where its files are."""
     note = " (SMALL BUNDLED SAMPLE, not comparable)" if record["dataset"].get("sample") else ""
     print(f"\n{record['model']} on {record['dataset'].get('name')}{note}: test accuracy "
           f"{100 * record['final_test_accuracy']:.2f}% (best {100 * record['best_test_accuracy']:.2f}%) "

@@ -1,12 +1,14 @@
-"""Pretrained weights: the catalog of weight sets, reading PyTorch files without PyTorch,
-torchvision's state dicts converted by name, the download cache, and each set's
-preprocessing and class names.
+"""Weights: every way a weight gets into a cnnzoo model.
 
 - `catalog`: `WeightSet`, `list_weights`, `get_weights`, `register_weights`.
-- `checkpoint_files`: `read_state_dict` (``.pth`` zip and legacy, ``.safetensors``; no code run).
-- `torchvision`: the name maps (`TORCHVISION_TWINS`) and `load_torchvision_state`.
 - `pretrained`: what ``weights="imagenet"`` does in every builder (fetch, check, convert, cache).
+- `checkpoint_files`: `read_state_dict` (``.pth`` zip and legacy, ``.safetensors``; no code run).
+- `torchvision`: the name maps (`TORCHVISION_TWINS`), `load_torchvision_state`, `from_torchvision`.
+- `keras_applications`: `from_keras_applications` (ResNet50/101/152, VGG16/19 with their weights).
+- `keras_files`: ``weights=`` a ``.weights.h5`` / ``.keras`` file, checked layer by layer.
 - `preprocessing`: `preprocess_input`, `decode_predictions`.
+
+A new weight source is one module here plus, for named sets, rows in `catalog`.
 """
 
 from cnnzoo.weights.catalog import (  # noqa: F401
@@ -19,5 +21,6 @@ from cnnzoo.weights.catalog import (  # noqa: F401
     unregister_weights,
 )
 from cnnzoo.weights.checkpoint_files import UnsafeCheckpointError, read_state_dict  # noqa: F401
+from cnnzoo.weights.keras_applications import from_keras_applications  # noqa: F401
 from cnnzoo.weights.preprocessing import decode_predictions, preprocess_input  # noqa: F401
-from cnnzoo.weights.torchvision import TORCHVISION_TWINS  # noqa: F401
+from cnnzoo.weights.torchvision import TORCHVISION_TWINS, from_torchvision  # noqa: F401

@@ -13,6 +13,9 @@ Keras's ``(*k, I, O)``, dense ``(O, I)`` to ``(I, O)``, BatchNorm ``weight /
 bias / running_mean / running_var`` to ``gamma / beta / moving_mean /
 moving_variance``; the first dense layer after a flatten has its rows
 permuted from PyTorch's (C, H, W) order to Keras's (H, W, C).
+
+`from_torchvision` builds the twin and loads a state dict into it; `weights=`
+with a ``.pth`` file does the same through the builder.
 """
 
 import re
@@ -236,3 +239,50 @@ def load_torchvision_state(arch, model, state_dict_or_path):
     for path, value in assignments.items():
         variables[path].assign(value.astype(variables[path].dtype, copy=False))
     return skipped
+
+
+def from_torchvision(name_or_model, state_dict_or_path, **builder_kwargs):
+    """The cnnzoo twin of a torchvision model, with its weights.
+
+    Args:
+        name_or_model: a registered name with a torchvision twin (``"resnet50"``,
+            ``"vgg16_bn"``, ``"googlenet"``, ``"r2plus1d_18"``...; see
+            `cnnzoo.weights.TORCHVISION_TWINS`), or a cnnzoo model built by one of
+            those builders (its ``name`` must be the registered name).
+        state_dict_or_path: a ``.pth`` / ``.pt`` file (either of ``torch.save``'s
+            formats; read without torch, and no pickled code is run), a
+            ``.safetensors`` file, or a dict of arrays or tensors.
+        **builder_kwargs: arguments for the builder when a name is given
+            (``input_shape``, ``classes``, ``include_top``...). With
+            ``include_top=False`` or other ``classes`` the classifier is skipped.
+
+    Returns:
+        The ``keras.Model``. Raises ``ValueError`` naming every tensor that does not
+        fit (nothing is loaded then).
+    """
+    import keras
+
+    import cnnzoo
+
+    if isinstance(name_or_model, str):
+        if builder_kwargs.get("weights") is not None:
+            raise ValueError(
+                f"from_torchvision loads the weights itself. Received: weights={builder_kwargs['weights']!r}")
+        arch = name_or_model
+        if arch not in TORCHVISION_TWINS:
+            raise ValueError(f"{arch!r} has no torchvision twin; these do: {', '.join(TORCHVISION_TWINS)}. "
+                             f"Received: name_or_model={arch!r}")
+        model = cnnzoo.get_model(arch, **builder_kwargs)
+    elif isinstance(name_or_model, keras.Model):
+        if builder_kwargs:
+            raise ValueError(
+                f"builder arguments need a model name, not a built model. Received: {sorted(builder_kwargs)}")
+        model, arch = name_or_model, name_or_model.name
+        if arch not in TORCHVISION_TWINS:
+            raise ValueError(f"model {arch!r} is not named after a torchvision twin; pass the registered name "
+                             f"({', '.join(TORCHVISION_TWINS)}) instead")
+    else:
+        raise TypeError(
+            f"name_or_model must be a model name or a keras.Model. Received: {type(name_or_model).__name__}")
+    load_torchvision_state(arch, model, state_dict_or_path)
+    return model

@@ -1,0 +1,1 @@
+"""The weight sets' data files: class names and the catalog's JSON."""

@@ -1,0 +1,174 @@
+"""Pictures (PNG, matplotlib): first-layer filters, feature maps, receptive fields,
+classic kernels applied to an image, training curves.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cnnzoo import compat  # noqa: E402
+from cnnzoo.training.results import plot_curves  # noqa: E402,F401  (shared with the recipes)
+
+DPI = 100
+
+
+def _save(fig, path):
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _conv_layers(model):
+
+    return [la for la in compat.flatten_layers(model)
+            if isinstance(la, compat.BaseConv)]
+
+
+def sample_image(dataset="mnist", index=0):
+    """A real image from the sample bundled with cnnzoo: (28, 28, 1) uint8 and its label."""
+    import os
+
+    from cnnzoo.data import idx
+
+    folder = os.path.join(os.path.dirname(__file__), "data", "samples", dataset)
+    images, labels = idx.read_idx_split(folder, "test")
+    return images[index], int(labels[index])
+
+
+def _show(ax, image):
+    image = np.asarray(image, "float32")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 3:
+        lo, hi = image.min(), image.max()
+        ax.imshow((image - lo) / (hi - lo + 1e-8))
+    else:
+        ax.imshow(image, cmap="gray")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_filters(model, path, layer_name=None, max_filters=64):
+    """The first convolution's filters as a grid (2D: images; 3D: the middle frame; 1D: curves)."""
+    convs = _conv_layers(model)
+    if layer_name is not None:
+        convs = [la for la in convs if layer_name in la.path]
+    if not convs:
+        raise ValueError(f"{model.name} has no convolution{f' matching {layer_name!r}' if layer_name else ''}")
+    kernel = np.asarray(convs[0].kernel)  # (*k, in, out)
+    n = min(kernel.shape[-1], max_filters)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.2), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        k = kernel[..., i]
+        if k.ndim == 2:  # 1D: (k, in)
+            ax.plot(k)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            if k.ndim == 4:  # 3D: the middle frame
+                k = k[k.shape[0] // 2]
+            _show(ax, k if k.shape[-1] in (1, 3) else k.mean(axis=-1))
+    fig.suptitle(f"{model.name}: {convs[0].path.rsplit('/', 1)[0]} filters")
+    return _save(fig, path)
+
+
+def _default_layers(model):
+    feats = [la.name for la in model.layers
+             if la.name.startswith(("stage", "stem", "inception")) and "pool" not in la.name]
+    if len(feats) < 3:
+        feats = [la.name for la in model.layers[1:] if len(la.output.shape) == len(model.input.shape)]
+    return [feats[0], feats[len(feats) // 2], feats[-1]] if len(feats) >= 3 else feats
+
+
+def plot_feature_maps(model, image, path, layer_names=None, maps_per_layer=8):
+    """Feature maps of low, middle and high layers side by side for one image."""
+    import keras
+
+    layer_names = layer_names or _default_layers(model)
+    outputs = [model.get_layer(n).output for n in layer_names]
+    probe = keras.Model(model.input, outputs)
+    x = np.asarray(image, "float32")[None]
+    if x.max() > 1.5:
+        x = x / 255.0
+    maps = probe.predict(x, verbose=0)
+    maps = maps if isinstance(maps, list) else [maps]
+    fig, axes = plt.subplots(len(layer_names), maps_per_layer + 1,
+                             figsize=((maps_per_layer + 1) * 1.3, len(layer_names) * 1.4), squeeze=False)
+    for row, (name, fmap) in enumerate(zip(layer_names, maps)):
+        _show(axes[row, 0], image)
+        axes[row, 0].set_ylabel(name, fontsize=7)
+        fmap = fmap[0]
+        if fmap.ndim == 4:
+            fmap = fmap[fmap.shape[0] // 2]
+        strongest = np.argsort(-fmap.reshape(-1, fmap.shape[-1]).mean(axis=0))[:maps_per_layer]
+        for col in range(maps_per_layer):
+            ax = axes[row, col + 1]
+            if col < len(strongest):
+                m = fmap[..., strongest[col]]
+                if m.ndim == 1:
+                    ax.plot(m)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                else:
+                    ax.imshow(m, cmap="viridis")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+            else:
+                ax.axis("off")
+    fig.suptitle(f"{model.name}: feature maps, low to high layers")
+    return _save(fig, path)
+
+
+def plot_receptive_field(model, image, layer_name, path, unit=None):
+    """Draws the receptive field of one unit of ``layer_name`` on a 2D input image."""
+    from matplotlib.patches import Rectangle
+
+    from cnnzoo.inspect.analysis import summary
+
+    result = summary(model)
+    row = next((r for r in result.rows if r.name == layer_name), None)
+    if row is None:
+        raise ValueError(f"No layer named {layer_name!r} in {model.name}. Received: layer_name={layer_name!r}")
+    if row.receptive_field is None or len(row.receptive_field) != 2:
+        raise ValueError(f"{layer_name!r} has no 2D receptive field (it sees the whole input)")
+    h, w = row.output_shape[1:3]
+    unit = unit or (h // 2, w // 2)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    _show(ax, image)
+    fy, fx = row.receptive_field
+    cy, cx = fy.start + unit[0] * fy.jump, fx.start + unit[1] * fx.jump
+    ax.add_patch(Rectangle((cx - (fx.size - 1) / 2 - 0.5, cy - (fy.size - 1) / 2 - 0.5), fx.size, fy.size,
+                           fill=False, edgecolor="red", linewidth=2))
+    ax.plot([cx], [cy], "r+")
+    ax.set_xlim(-0.5, image.shape[1] - 0.5)
+    ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    ax.set_title(f"{layer_name} unit {tuple(unit)}: {int(fy.size)}x{int(fx.size)} px", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_kernels(image, path, names=None):
+    """Each classic kernel of `cnnzoo.inspect.kernels` and its result on ``image`` (grey level)."""
+    from cnnzoo.inspect import kernels
+
+    names = names or list(kernels.KERNELS)
+    grey = np.asarray(image, "float32")
+    grey = grey.mean(axis=-1) if grey.ndim == 3 else grey
+    fig, axes = plt.subplots(2, len(names), figsize=(len(names) * 1.6, 3.4), squeeze=False)
+    padded = np.pad(grey, 1, mode="edge")
+    for i, name in enumerate(names):
+        k = kernels.get(name)
+        out = sum(k[a, b] * padded[a : a + grey.shape[0], b : b + grey.shape[1]] for a in range(3) for b in range(3))
+        axes[0, i].imshow(k, cmap="coolwarm")
+        axes[0, i].set_title(name, fontsize=8)
+        axes[0, i].set_xticks([])
+        axes[0, i].set_yticks([])
+        _show(axes[1, i], out)
+    fig.suptitle("classic kernels (top) applied to a real image (bottom)")
+    return _save(fig, path)
