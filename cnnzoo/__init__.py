@@ -80,10 +80,15 @@ def _import_everything():
         resnet101,
         resnet110,
         resnet152,
+        resnext50_32x4d,
+        resnext101_32x8d,
+        resnext101_64x4d,
+        wide_resnet50_2,
+        wide_resnet101_2,
     )
     from cnnzoo.models.tcn import tcn  # noqa: F401
     from cnnzoo.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
-    from cnnzoo.registry import get_model, list_models, register_model  # noqa: F401
+    from cnnzoo.registry import get_model, list_models, model_info, register_model  # noqa: F401
     from cnnzoo.weights import decode_predictions, list_weights, preprocess_input  # noqa: F401
 
     globals().update({k: v for k, v in locals().items() if k in __all__})
@@ -91,9 +96,11 @@ def _import_everything():
 
 __all__ = [
     "AUX_LOSS_WEIGHT", "__version__", "alexnet", "count_params", "decode_predictions", "get_model", "googlenet",
-    "layers", "lenet5", "list_models", "list_weights", "preprocess_input", "mc3_18", "r2plus1d_18", "r3d_18",
+    "layers", "lenet5", "list_models", "list_weights", "model_info", "preprocess_input", "mc3_18", "r2plus1d_18",
+    "r3d_18",
     "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
-    "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "summary", "tcn", "vgg11", "vgg11_bn", "vgg13",
+    "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+    "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "summary", "tcn", "vgg11", "vgg11_bn", "vgg13",
     "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "without_aux",
 ]
 

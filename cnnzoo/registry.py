@@ -5,20 +5,52 @@ Semantics follow torchvision's ``_api.py``: a duplicate name raises,
 closest matches.
 """
 
+import dataclasses
 import difflib
 import fnmatch
 import functools
+import inspect
+import typing
 
 _MODELS = {}
+_INFO = {}
 
 
-def register_model(fn=None, *, name=None):
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the registry records of a model: what it is and what it builds by default.
+
+    Attributes:
+        name: the registered name.
+        family: the module that defines it (``"resnet"``), or None.
+        ranks: the input ranks it builds for (1, 2, 3; video models 3 only).
+        input_shape: its input shape when ``input_shape`` is None, or None if unknown.
+        classes: its default number of classes, or None if unknown.
+        min_size: the smallest spatial size its default configuration takes.
+    """
+
+    name: str
+    family: typing.Optional[str] = None
+    ranks: tuple = (1, 2, 3)
+    input_shape: typing.Optional[tuple] = None
+    classes: typing.Optional[int] = None
+    min_size: int = 1
+
+
+def register_model(fn=None, *, name=None, info=None):
     """Decorator that registers a model builder under ``name`` (its function name by default).
 
     The registered builder is ``fn`` behind one wrapper that handles pretrained
     weights for every family (`cnnzoo.weights.pretrained.build`): a weight set's
     name (``weights="imagenet"``) or a torchvision ``.pth`` / ``.safetensors``
     file; None and Keras weight files go to ``fn`` unchanged.
+
+    Args:
+        fn: the builder.
+        name: the registered name. Defaults to ``fn.__name__``.
+        info: `ModelInfo` fields to record (`Family.register` passes the family, ranks, default input
+            shape and minimum size); what is not given is read from ``fn`` (its ``ranks`` attribute,
+            its ``classes`` default).
     """
 
     def wrap(fn):
@@ -33,9 +65,27 @@ def register_model(fn=None, *, name=None):
             return pretrained.build(key, fn, args, kwargs)
 
         _MODELS[key] = builder
+        _INFO[key] = ModelInfo(key, **{**_info_from_signature(fn), **(info or {})})
         return builder
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _info_from_signature(fn):
+    found = {"ranks": tuple(getattr(fn, "ranks", (1, 2, 3)))}
+    try:
+        classes = inspect.signature(fn).parameters.get("classes")
+    except (TypeError, ValueError):
+        return found
+    if classes is not None and isinstance(classes.default, int):
+        found["classes"] = classes.default
+    return found
+
+
+def model_info(name):
+    """The `ModelInfo` the registry recorded for ``name``."""
+    get_builder(name)  # an unknown name raises with the closest matches
+    return _INFO[name]
 
 
 def list_models(pattern=None):
@@ -65,4 +115,4 @@ def get_model(name, **kwargs):
 
 def model_ranks(name):
     """The input ranks (1, 2, 3) a registered model builds for; video models are 3D only."""
-    return tuple(getattr(get_builder(name), "ranks", (1, 2, 3)))
+    return model_info(name).ranks

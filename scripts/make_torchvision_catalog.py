@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "cnnzoo", "weights", "data")
 
 IMAGE_MODELS = ["alexnet", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
                 "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 VIDEO_MODELS = ["r3d_18", "mc3_18", "r2plus1d_18"]
 # torchvision's GoogLeNet re-normalizes its input inside the model (transform_input=True, the

@@ -108,6 +108,12 @@ PARAMS = [
     ("resnet101", {}, 44_549_160),
     ("resnet152", {}, 60_192_808),
     ("resnet50", {"stride_in_1x1": True}, 25_557_032),
+    # ResNeXt and Wide ResNet: rows of the ResNet table (torchvision's counts)
+    ("resnext50_32x4d", {}, 25_028_904),
+    ("resnext101_32x8d", {}, 88_791_336),
+    ("resnext101_64x4d", {}, 83_455_272),
+    ("wide_resnet50_2", {}, 68_883_240),
+    ("wide_resnet101_2", {}, 126_886_696),
     ("resnet20", {}, 269_722),
     ("resnet32", {}, 464_154),
     ("resnet44", {}, 658_586),

@@ -108,6 +108,7 @@ def test_every_torchvision_twin_has_its_published_weights():
     assert set(TORCHVISION_TWINS) == {
         "alexnet", "googlenet", "r3d_18", "mc3_18", "r2plus1d_18",
         *(f"resnet{d}" for d in (18, 34, 50, 101, 152)), *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")),
+        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
     }
     for name in TORCHVISION_TWINS:
         video = name in ("r3d_18", "mc3_18", "r2plus1d_18")
@@ -123,7 +124,7 @@ def test_every_torchvision_twin_has_its_published_weights():
     assert get_weights("resnet50", "IMAGENET1K_V1").preprocessing.resize == (256,)
     assert get_weights("resnet50", "imagenet1k_v2").preprocessing.resize == (232,)
     assert get_weights("googlenet", "imagenet").preprocessing.mean == (0.5, 0.5, 0.5)  # transform_input folded in
-    assert len(list_weights()) == 21 and catalog.categories("imagenet")[0] == "tench"
+    assert len(list_weights()) == 30 and catalog.categories("imagenet")[0] == "tench"
 
 
 @pytest.mark.parametrize("name, weights, match", [

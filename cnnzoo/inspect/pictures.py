@@ -31,8 +31,9 @@ def sample_image(dataset="mnist", index=0):
     import os
 
     from cnnzoo.data import idx
+    from cnnzoo.data.datasets import SAMPLES_DIR
 
-    folder = os.path.join(os.path.dirname(__file__), "data", "samples", dataset)
+    folder = os.path.join(SAMPLES_DIR, dataset)
     images, labels = idx.read_idx_split(folder, "test")
     return images[index], int(labels[index])
 

@@ -355,7 +355,7 @@ class Bottleneck(ResidualBlock):
     """1x1 reduce -> 3x3 -> 1x1 expand (x4), with a shortcut (ResNet-50/101/152).
 
     Outputs ``4 * filters`` channels; the 3x3 has ``filters * base_width / 64 *
-    groups`` channels. The stride sits in the 3x3 (torchvision) or, with
+    groups`` channels (at least one a group, for narrowed ResNeXts). The stride sits in the 3x3 (torchvision) or, with
     ``stride_in_1x1=True``, in the first 1x1 (the paper, keras.applications).
     See `ResidualBlock` for the arguments.
     """
@@ -363,7 +363,8 @@ class Bottleneck(ResidualBlock):
     expansion = 4
 
     def branch_units(self, strides):
-        width = int(self.filters * (self.base_width / 64.0)) * self.groups
+        # torchvision's width; at least one channel a group (a narrowed ResNeXt: width=1/8 of 64 base channels)
+        width = max(1, int(self.filters * (self.base_width / 64.0))) * self.groups
         first, middle = (strides, 1) if self.stride_in_1x1 else (1, strides)
         d = self.dilation_rate
         return [

@@ -18,8 +18,8 @@ import typing
 
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.normalization import LocalResponseNormalization
-from cnnzoo.layers.pooling import AdaptivePooling, Pooling
-from cnnzoo.models.builder import Family, dense_head, min_input_size
+from cnnzoo.layers.pooling import Pooling
+from cnnzoo.models.builder import Family, min_input_size, pooled_dense_head
 
 
 class Conv(typing.NamedTuple):
@@ -93,14 +93,9 @@ def _trunk(x, build):
     return x
 
 
-def _head(x, build):
-    x = AdaptivePooling(6, name="head_adaptive_pool")(x)
-    return dense_head(x, build, hidden=[build.scaled(4096)] * 2, dropout_first=True)
-
-
 ALEXNET = Family(
     trunk=_trunk,
-    head=_head,
+    head=pooled_dense_head(6, dropout_first=True),
     check=_check,
     defaults=dict(norm=None, dropout=0.5),
     options=dict(variant="torchvision"),

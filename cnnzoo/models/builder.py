@@ -30,7 +30,7 @@ import numpy as np
 
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import check_activation, check_norm
-from cnnzoo.layers.pooling import GlobalPooling
+from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling
 from cnnzoo.registry import register_model
 
 POOLINGS = (None, "avg", "max")
@@ -249,6 +249,19 @@ def dense_head(x, build, *, hidden, dropout_first):
     return keras.layers.Dense(args.classes, activation=args.classifier_activation, name="predictions")(x)
 
 
+def pooled_dense_head(pool_size, *, dropout_first, hidden=4096):
+    """torchvision's AlexNet and VGG head: an adaptive average pool to ``pool_size`` (the identity at
+    224x224, so other input sizes work), then two ``hidden``-unit layers (times the width) and the
+    classifier (`dense_head`).
+    """
+
+    def head(x, build):
+        x = AdaptivePooling(pool_size, name="head_adaptive_pool")(x)
+        return dense_head(x, build, hidden=[build.scaled(hidden)] * 2, dropout_first=dropout_first)
+
+    return head
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """What a family declares: its trunk, its head, its defaults and its own options.
@@ -340,7 +353,11 @@ class Family:
         entry.__signature__ = signature
         entry.__doc__ = self._doc(title, model_defaults, exposed, fixed, where["default_shape"])
         entry.ranks = where["ranks"]
-        return register_model(entry)
+        min_size = self.min_size(spec, types.SimpleNamespace(**options_defaults)) if callable(self.min_size) \
+            else self.min_size
+        info = dict(family=self.trunk.__module__.rsplit(".", 1)[-1], ranks=where["ranks"],
+                    input_shape=tuple(where["default_shape"]), classes=model_defaults["classes"], min_size=min_size)
+        return register_model(entry, info=info)
 
     def _doc(self, title, defaults, exposed, fixed, shape):
         lines = [

@@ -1,4 +1,4 @@
-"""ResNet: ImageNet, CIFAR and video.
+"""ResNet: ImageNet, CIFAR and video, and its ResNeXt and Wide ResNet rows.
 
 He, Zhang, Ren, Sun 2016, "Deep Residual Learning for Image Recognition"
 (ResNet-18..152, and the CIFAR ResNet-20..110 of its section 4.2 with option-A
@@ -8,6 +8,12 @@ bias, BatchNorm): resnet50 has 25,557,032 parameters.
 ``stride_in_1x1=True, conv_bias=True`` is the original paper's placement with
 keras.applications' biases: the same layers and Keras ``count_params()``
 (25,636,712) as ``keras.applications.ResNet50``.
+
+ResNeXt (Xie et al. 2017, "Aggregated Residual Transformations for Deep Neural
+Networks") and Wide ResNet-50/101-2 (Zagoruyko, Komodakis 2016, in torchvision's
+bottleneck form: twice the 3x3's channels) are rows too: the bottleneck's
+``groups`` and ``base_width`` (resnext50_32x4d: 25,028,904 parameters;
+wide_resnet50_2: 68,883,240, as torchvision).
 
 The video ResNets are rows of the same table: Tran et al. 2018, "A Closer Look
 at Spatiotemporal Convolutions for Action Recognition", as torchvision ships
@@ -53,6 +59,8 @@ class ResNetSpec(typing.NamedTuple):
     stem: str  # default stem: "imagenet", "cifar", or a video stem ("r3d", "r2plus1d")
     shortcut: str  # default shortcut option
     stage_convs: tuple = (StageConv(),) * 4
+    groups: int = 1  # of the bottleneck's 3x3: ResNeXt's cardinality
+    base_width: int = 64  # channels per group of the bottleneck's 3x3 at 64 base channels (ResNeXt, Wide ResNet)
 
 
 _IMAGENET = dict(widths=(64, 128, 256, 512), stem="imagenet", shortcut="B")
@@ -65,6 +73,11 @@ SPECS = {
     "resnet50": ResNetSpec(Bottleneck, (3, 4, 6, 3), **_IMAGENET),
     "resnet101": ResNetSpec(Bottleneck, (3, 4, 23, 3), **_IMAGENET),
     "resnet152": ResNetSpec(Bottleneck, (3, 8, 36, 3), **_IMAGENET),
+    "resnext50_32x4d": ResNetSpec(Bottleneck, (3, 4, 6, 3), **_IMAGENET, groups=32, base_width=4),
+    "resnext101_32x8d": ResNetSpec(Bottleneck, (3, 4, 23, 3), **_IMAGENET, groups=32, base_width=8),
+    "resnext101_64x4d": ResNetSpec(Bottleneck, (3, 4, 23, 3), **_IMAGENET, groups=64, base_width=4),
+    "wide_resnet50_2": ResNetSpec(Bottleneck, (3, 4, 6, 3), **_IMAGENET, base_width=128),
+    "wide_resnet101_2": ResNetSpec(Bottleneck, (3, 4, 23, 3), **_IMAGENET, base_width=128),
     # CIFAR: 6n + 2 layers, n blocks per stage.
     "resnet20": ResNetSpec(BasicBlock, (3, 3, 3), **_CIFAR),
     "resnet32": ResNetSpec(BasicBlock, (5, 5, 5), **_CIFAR),
@@ -125,7 +138,8 @@ def _trunk(x, build):
         for b in range(1, depth + 1):
             x = spec.block(
                 build.scaled(stage_width), strides=conv.strides(stride) if b == 1 else 1,
-                kernel_size=conv.kernel_size, conv_layer=conv.layer, shortcut=o.shortcut,
+                kernel_size=conv.kernel_size, conv_layer=conv.layer, groups=spec.groups, base_width=spec.base_width,
+                shortcut=o.shortcut,
                 stride_in_1x1=o.stride_in_1x1, preact=o.preact, zero_init_residual=o.zero_init_residual,
                 drop_path_rate=o.drop_path_rate * index / max(total_blocks - 1, 1),
                 dilation_rate=previous_dilation if b == 1 else dilation, use_bias=o.conv_bias, **build.unit,
@@ -179,6 +193,11 @@ resnet34 = _register("resnet34", "ResNet-34 (ImageNet)")
 resnet50 = _register("resnet50", "ResNet-50 (ImageNet)")
 resnet101 = _register("resnet101", "ResNet-101 (ImageNet)")
 resnet152 = _register("resnet152", "ResNet-152 (ImageNet)")
+resnext50_32x4d = _register("resnext50_32x4d", "ResNeXt-50 32x4d (ImageNet)")
+resnext101_32x8d = _register("resnext101_32x8d", "ResNeXt-101 32x8d (ImageNet)")
+resnext101_64x4d = _register("resnext101_64x4d", "ResNeXt-101 64x4d (ImageNet)")
+wide_resnet50_2 = _register("wide_resnet50_2", "Wide ResNet-50-2 (ImageNet)")
+wide_resnet101_2 = _register("wide_resnet101_2", "Wide ResNet-101-2 (ImageNet)")
 resnet20 = _register("resnet20", "ResNet-20 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
 resnet32 = _register("resnet32", "ResNet-32 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
 resnet44 = _register("resnet44", "ResNet-44 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))

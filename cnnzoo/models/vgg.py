@@ -9,8 +9,8 @@ sizes work), then 4096-4096 with dropout.
 """
 
 from cnnzoo.layers.conv_norm_act import ConvNormAct
-from cnnzoo.layers.pooling import AdaptivePooling, Pooling
-from cnnzoo.models.builder import Family, dense_head, min_input_size
+from cnnzoo.layers.pooling import Pooling
+from cnnzoo.models.builder import Family, min_input_size, pooled_dense_head
 
 # Channels of the 3x3 convolutions of each of the five stages; a 2x2 max pool ends each.
 CONFIGS = {
@@ -32,14 +32,9 @@ def _trunk(x, build):
     return x
 
 
-def _head(x, build):
-    x = AdaptivePooling(7, name="head_adaptive_pool")(x)
-    return dense_head(x, build, hidden=[build.scaled(4096)] * 2, dropout_first=False)
-
-
 VGG = Family(
     trunk=_trunk,
-    head=_head,
+    head=pooled_dense_head(7, dropout_first=False),
     defaults=dict(norm=None, dropout=0.5),
     docs=dict(width="channel and unit multiplier.", dropout="after each hidden dense layer.",
               features_only='outputs ``{"stage1": ..., "stage5"}`` (after each pool, reductions 2..32).'),

@@ -114,6 +114,8 @@ def _googlenet_rules():
 
 _FAMILIES = {
     **{f"resnet{d}": _resnet_rules for d in (18, 34, 50, 101, 152)},
+    **{name: _resnet_rules for name in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                                        "wide_resnet101_2")},
     **{f"vgg{d}{bn}": (lambda arch=f"vgg{d}{bn}": _vgg_rules(arch)) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     "alexnet": _alexnet_rules,
     "googlenet": _googlenet_rules,
