@@ -179,11 +179,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     write_dir = out_dir if chief else os.path.join(out_dir, f"worker_{os.getpid()}")
     os.makedirs(write_dir, exist_ok=True)
     named = has_named_outputs(model)
-    keys = list(model.output) if named else None
-    num_classes = int(model.output["main"].shape[-1] if named else model.output_shape[-1])
-    feeds = [inputs.adapt(d, name, batch_size=config.batch_size, num_classes=num_classes, output_keys=keys,
-                          training=name == "train_ds", seed=config.seed)
-             for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]
+    feeds = _feeds(model, train_ds, test_ds, config)
     steps_per_epoch = steps_per_epoch or feeds[0].steps
     if not steps_per_epoch:
         raise ValueError("train_ds must have a known, positive number of batches, or pass steps_per_epoch. "
@@ -227,27 +223,28 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     accuracies = hist.get(accuracy_key, [])
     examples = steps_per_epoch * config.batch_size * len(history.history.get("loss", []))  # this process's epochs
     record = {
-        "model": model.name,
-        "command": command,
-        "config": dataclasses.asdict(config),
-        "dataset": dataset_info or {},
-        "epochs_run": len(losses),
-        "resumed_after_epoch": state.restored_epoch,
-        "wall_time_s": round(wall, 2),
-        "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None,
-        "steps_per_execution_used": spe,
+        "model": model.name, "command": command, "config": dataclasses.asdict(config), "dataset": dataset_info or {},
+        "epochs_run": len(losses), "resumed_after_epoch": state.restored_epoch, "wall_time_s": round(wall, 2),
+        "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None, "steps_per_execution_used": spe,
         "final_test_accuracy": accuracies[-1] if accuracies else None,
-        "best_test_accuracy": max(accuracies) if accuracies else None,
-        "history": hist,
-        "epoch_wall_s": timer.times,
-        "test_accuracy_per_epoch": accuracies,
-        "environment": results.environment(),
+        "best_test_accuracy": max(accuracies) if accuracies else None, "history": hist, "epoch_wall_s": timer.times,
+        "test_accuracy_per_epoch": accuracies, "environment": results.environment(),
     }
     results.write_json(os.path.join(write_dir, "results.json"), record)
     results.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
                         os.path.join(write_dir, "curves.png"), title=model.name)
     state.finish()  # final.keras and results.json are in place: the run's state has served
     return record
+
+
+def _feeds(model, train_ds, test_ds, config):
+    """The training and test data as `inputs.Feed`s labelled for ``model`` (one-hot, named outputs)."""
+    named = has_named_outputs(model)
+    keys = list(model.output) if named else None
+    num_classes = int(model.output["main"].shape[-1] if named else model.output_shape[-1])
+    return [inputs.adapt(d, name, batch_size=config.batch_size, num_classes=num_classes, output_keys=keys,
+                         training=name == "train_ds", seed=config.seed)
+            for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]
 
 
 def _callbacks(engine_callbacks, train_ds, config, write_dir, run_name, callers):
