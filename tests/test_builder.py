@@ -119,3 +119,13 @@ def test_each_option_has_one_source():
     optimizer = make_optimizer("adamw", 1e-3, ema_momentum=TrainConfig.ema_momentum)
     assert optimizer.use_ema and np.isclose(optimizer.ema_momentum, TrainConfig.ema_momentum)
     assert not make_optimizer("sgd", 1e-3).use_ema
+
+
+def test_configs_saved_before_the_conv_layer_argument_still_load():
+    block = BasicBlock.from_config({**BasicBlock(4).get_config(), "conv_layer": None, "conv_type": "2plus1d"})
+    assert block.conv_layer is Conv2Plus1D
+    old = {**ConvNormAct(4, 3).get_config(), "conv_type": "2plus1d", "mid_filters": 7, "activation": None}
+    del old["conv_layer"], old["conv_kwargs"]
+    unit = ConvNormAct.from_config(old)
+    unit.build((None, 4, 6, 6, 3))
+    assert isinstance(unit.conv, Conv2Plus1D) and unit.conv.spatial.filters == 7 and unit.conv.activation == "relu"

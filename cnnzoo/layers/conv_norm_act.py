@@ -342,6 +342,15 @@ class ConvNormAct(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # .keras files written before ConvNormAct took a convolution layer: conv_type="2plus1d" was a
+        # Conv2Plus1D with this unit's norm and activation between its two convolutions
+        mid_filters = config.pop("mid_filters", None)
+        if config.pop("conv_type", None) == "2plus1d":
+            config["conv_layer"] = "cnnzoo>Conv2Plus1D"
+            config["conv_kwargs"] = dict(mid_filters=mid_filters, norm=config.get("norm") or "batch",
+                                         activation=config.get("activation") or "relu",
+                                         norm_epsilon=config.get("norm_epsilon"),
+                                         norm_momentum=config.get("norm_momentum"))
         if isinstance(config.get("activation"), dict):
             config["activation"] = keras.activations.deserialize(config["activation"])
         if isinstance(config.get("kernel_initializer"), dict):

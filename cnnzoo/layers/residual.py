@@ -324,6 +324,14 @@ class ResidualBlock(keras.layers.Layer):
         )
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # .keras files written before the blocks took a convolution layer name it by a string
+        if config.pop("conv_type", None) == "2plus1d":
+            config["conv_layer"] = "cnnzoo>Conv2Plus1D"
+        return cls(**config)
+
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
 class BasicBlock(ResidualBlock):
