@@ -37,7 +37,12 @@ def test_builds_in_every_rank(name, rank):
     assert model.input_shape == (None,) + tiny_kwargs(name, rank)["input_shape"]
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+# The 100-plus-layer depth variants of a family run in make test-slow: their 50-layer rows take the same
+# code path in make test (which has to stay under 10 minutes on 2 cores).
+DEEP = {"resnet101", "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEP else n for n in ALL_MODELS])
 def test_training_step_reaches_every_weight_and_save_load_round_trips(name, tmp_path):
     model = cnnzoo.get_model(name, **tiny_kwargs(name, main_rank(name)))
     rng = np.random.default_rng(0)

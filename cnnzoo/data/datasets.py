@@ -22,8 +22,13 @@ import numpy as np
 
 from cnnzoo.data import cifar, idx
 
+# The reader of each file format: (folder, dataset name, split, check_count) -> (images, labels).
+READERS = {
+    "idx": lambda folder, name, split, check_count: idx.read_idx_split(folder, split),
+    "cifar": lambda folder, name, split, check_count: cifar.read_cifar_split(folder, name, split, check_count),
+}
 DATASETS = {
-    # name: (classes, image shape, native reader kind)
+    # name: (classes, image shape, file format: a key of READERS)
     "mnist": (10, (28, 28, 1), "idx"),
     "fashion_mnist": (10, (28, 28, 1), "idx"),
     "cifar10": (10, (32, 32, 3), "cifar"),
@@ -67,10 +72,7 @@ def _check(name, split):
 
 def _read_native(name, split, folder, check_count=True):
     """The split from the dataset's files in ``folder``, by their format's reader."""
-    kind = DATASETS[name][2]
-    if kind == "idx":
-        return idx.read_idx_split(folder, split)
-    return cifar.read_cifar_split(folder, name, split, check_count=check_count)
+    return READERS[DATASETS[name][2]](folder, name, split, check_count)
 
 
 def _from_data_dir(name, split, data_dir, check_count=True):
