@@ -352,7 +352,6 @@ class Family:
         entry.__module__ = self.trunk.__module__
         entry.__signature__ = signature
         entry.__doc__ = self._doc(title, model_defaults, exposed, fixed, where["default_shape"])
-        entry.ranks = where["ranks"]
         min_size = self.min_size(spec, types.SimpleNamespace(**options_defaults)) if callable(self.min_size) \
             else self.min_size
         info = dict(family=self.trunk.__module__.rsplit(".", 1)[-1], ranks=where["ranks"],
