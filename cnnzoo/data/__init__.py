@@ -10,7 +10,11 @@ def load(name, split, data_dir=None, batch_size=None, training=None, download=Fa
     """Loads ``name``/``split`` and returns a batched tf.data pipeline.
 
     Args:
-        name, split, data_dir, download, allow_sample: see `load_arrays`.
+        name: ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"cifar100"``.
+        split: ``"train"`` or ``"test"``.
+        data_dir: a folder with the dataset's own files (see `load_arrays`). Defaults to `None`.
+        download: let tensorflow-datasets download it. Defaults to `False`.
+        allow_sample: fall back to the sample shipped with cnnzoo. Defaults to `False`.
         batch_size: Defaults to `None`: 128.
         training: shuffle and augment; defaults to ``split == "train"``.
         **pipeline_kwargs: passed to `make_pipeline` (seed, augment, mean, std...).

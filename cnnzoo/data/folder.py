@@ -400,7 +400,8 @@ def image_folder_pipeline(files, image_size, training, batch_size, seed=0, chann
         augment: ``"random_resized_crop"`` (torchvision's RandomResizedCrop and a
             horizontal flip, the ImageNet training transform) or None (the evaluation
             transform in training too). Applied only when ``training``. Defaults to `None`.
-        mean, std: per-channel normalization after scaling to [0, 1]; None: none.
+        mean: per-channel mean subtracted after scaling to [0, 1]; None: none.
+        std: per-channel standard deviation divided by; None: none.
         background: decode on tf.data's threads, ahead of the model. Defaults to `True`.
         drop_remainder: defaults to ``training``.
         one_hot: one-hot labels. Defaults to `True`.

@@ -231,9 +231,9 @@ def make_pipeline(
             ``"flip"`` (horizontal), ``"mixup"``, ``"cutmix"``, ``"randaugment"``.
             Applied only when ``training``. Defaults to `()`.
         crop_padding: pixels of zero padding before the random crop. Defaults to `4`.
-        mean, std: normalization after scaling to [0, 1]: a number, per-channel
-            values, or anything that broadcasts to an example's shape; None
-            leaves [0, 1] (mean 0, std 1). Defaults to `None`.
+        mean: subtracted after scaling to [0, 1]: a number, per-channel values,
+            or anything that broadcasts to an example's shape; None: 0. Defaults to `None`.
+        std: divided by after the mean, shaped as ``mean``; None: 1. Defaults to `None`.
         one_hot: one-hot labels (label smoothing, MixUp, CutMix need them). Defaults to `True`.
         drop_remainder: drop the last partial batch; defaults to ``training``
             (equal batches on every replica).

@@ -93,6 +93,13 @@ def ucf101(split="train", frames=16, stride=2, size=112, training=None, batch_si
 
     Args:
         split: ``"train"`` or ``"test"`` (official split 1 with the default config).
+        frames: frames per clip. Defaults to `16`.
+        stride: take every ``stride``-th frame. Defaults to `2`.
+        size: the clips' height and width. Defaults to `112`.
+        training: random clip positions and augmentation, shuffled; defaults to ``split == "train"``.
+        batch_size: clips per batch. Defaults to `8`.
+        seed: of the clip positions, augmentation and shuffling. Defaults to `0`.
+        config: the tensorflow-datasets config (split and frame size). Defaults to `"ucf101_1_256"`.
         tfds_dir: tensorflow-datasets' data folder (its ``data_dir``; cnnzoo's ``data_dir`` is
             always a folder of the dataset's own files). Defaults to its own.
         download: let tensorflow-datasets download it (6.5 GB). Defaults to `False`.

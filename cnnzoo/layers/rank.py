@@ -222,11 +222,13 @@ def conv_output_length(n, kernel_size, stride, padding, dilation=1, ceil_mode=Fa
 
     Args:
         n: input length, or None.
-        kernel_size, stride, dilation: ints.
+        kernel_size: the window, an int.
+        stride: an int.
         padding: ``"same"``, ``"valid"``, ``"causal"`` or a ``(before, after)`` pair.
         ceil_mode: PyTorch's pooling ``ceil_mode``: the ceiling instead of the
             floor, less one when the last window would start beyond the input
             and its leading padding. Defaults to `False`.
+        dilation: an int. Defaults to `1`.
 
     Returns:
         The output length, or None when ``n`` is None.

@@ -234,6 +234,8 @@ def dense_head(x, build, *, hidden, dropout_first):
     """Flatten -> [dropout] -> hidden dense layers -> classifier (LeNet, AlexNet, VGG).
 
     Args:
+        x: the trunk's output.
+        build: the `Build` (its width, dropout, classes, activations).
         hidden: units of each hidden dense layer.
         dropout_first: dropout before each hidden layer (torchvision's AlexNet)
             rather than after it (VGG).

@@ -42,6 +42,10 @@ def adapt(data, argument, *, batch_size, num_classes, output_keys=None, training
             ``keras.utils.PyDataset`` whose items are ``(x, y)`` batches. ``y``: one-hot rows or integer class
             indices.
         argument: the argument's name, for error messages.
+        batch_size: the batch size for arrays.
+        num_classes: the classifier's classes (integer labels are one-hot encoded to them).
+        training: shuffle arrays every epoch. Defaults to `False`.
+        seed: of that shuffling. Defaults to `0`.
         output_keys: the model's output names when its outputs are a dict.
 
     Raises:

@@ -228,6 +228,7 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
         model_fn: ``(input_shape, classes) -> keras.Model`` for a model outside
             the registry; default: ``cnnzoo.get_model(args.model, ...)``.
         out: output folder; default ``--out`` or ``runs/<name>``.
+        argv: the command line as typed, for the recorded command; default ``sys.argv[1:]``.
         callbacks: Keras callbacks for `fit` (e.g. `cnnzoo.training.engine.StopAtAccuracy`).
 
     Returns:

@@ -46,8 +46,11 @@ def make_schedule(kind, lr, epochs, steps_per_epoch, warmup_epochs=0, milestones
         kind: ``"constant"``, ``"cosine"`` (to 0 at the end) or ``"step"``
             (times ``gamma`` at each epoch in ``milestones``, He et al.'s CIFAR schedule).
         lr: peak learning rate.
-        epochs, steps_per_epoch: length of training.
+        epochs: length of training, in epochs.
+        steps_per_epoch: steps in an epoch.
         warmup_epochs: linear warm-up before the schedule. Defaults to `0`.
+        milestones: epochs at which the step schedule multiplies by ``gamma``. Defaults to `()`.
+        gamma: the step schedule's factor. Defaults to `0.1`.
     """
     if kind not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={kind!r}")

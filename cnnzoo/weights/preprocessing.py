@@ -122,7 +122,8 @@ def decode_predictions(preds, top=5, weights=None, model=None):
     Args:
         preds: ``(N, classes)`` or ``(classes,)`` scores (probabilities or logits).
         top: how many per example. Defaults to `5`.
-        weights, model: as in `preprocess_input`.
+        weights: a weight set name or a `WeightSet`, as in `preprocess_input`.
+        model: the registered model name or a model built with ``weights=...``, as in `preprocess_input`.
 
     Returns:
         A list (one per example) of ``(class index, class name, score)`` tuples, best first.
