@@ -35,7 +35,7 @@ import sys
 import time
 
 from cnnzoo.training.config import TrainConfig
-from cnnzoo.training.recipe import RECIPE_DEFAULTS
+from cnnzoo.training.recipe import default_of
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -60,7 +60,7 @@ RECIPE_STEPS_PER_EXECUTION = TrainConfig.steps_per_execution  # what the recipes
 def _recipe_pipeline(recipe, shape, train_examples):
     """A recipe's training pipeline, read from its own CONFIG (the dataset's shape and size given)."""
     config = importlib.import_module(f"cnnzoo.recipes.{recipe}").CONFIG
-    pipeline = {key: config.get(key, RECIPE_DEFAULTS.get(key)) for key in ("augment", "crop_padding", "mean", "std")}
+    pipeline = {key: default_of(config, key) for key in ("augment", "crop_padding", "mean", "std")}
     return dict(model=config["model"], shape=shape, train_examples=train_examples, batch_size=config["batch_size"],
                 **pipeline)
 

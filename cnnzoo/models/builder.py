@@ -166,7 +166,7 @@ def min_input_size(chain_for):
     raise AssertionError("no input size fits")
 
 
-def _input_shape(model_name, args, default_shape):
+def _input_shape(args, default_shape):
     if args.input_tensor is not None:
         if not keras.backend.is_keras_tensor(args.input_tensor):
             raise TypeError(
@@ -200,7 +200,7 @@ def model_input(model_name, args, *, default_shape, min_size):
     Returns:
         ``(inputs, x, rank)``: the model's input(s), the tensor to build on, the rank.
     """
-    shape = _input_shape(model_name, args, default_shape)
+    shape = _input_shape(args, default_shape)
     if len(shape) - 1 not in rank_lib.RANKS:
         raise ValueError(
             f"{model_name} takes input_shape (L, C) for 1D, (H, W, C) for 2D or (T, H, W, C) for 3D. "
@@ -354,11 +354,14 @@ class Family:
         entry.__module__ = self.trunk.__module__
         entry.__signature__ = signature
         entry.__doc__ = self._doc(title, model_defaults, exposed, fixed, where["default_shape"])
-        min_size = self.min_size(spec, types.SimpleNamespace(**options_defaults)) if callable(self.min_size) \
-            else self.min_size
+        min_size = self.min_size_of(spec, types.SimpleNamespace(**options_defaults))
         info = dict(family=self.trunk.__module__.rsplit(".", 1)[-1], ranks=where["ranks"],
                     input_shape=tuple(where["default_shape"]), classes=model_defaults["classes"], min_size=min_size)
         return register_model(entry, info=info)
+
+    def min_size_of(self, spec, options):
+        """The smallest spatial size of one row built with ``options``."""
+        return self.min_size(spec, options) if callable(self.min_size) else self.min_size
 
     def _doc(self, title, defaults, exposed, fixed, shape):
         lines = [
@@ -394,8 +397,8 @@ def build_model(family, model_name, spec, arguments, *, default_shape, ranks, ra
     build = Build(model_name, spec, args, types.SimpleNamespace(**arguments), rank=0)
     if family.check is not None:
         family.check(build)
-    min_size = family.min_size(spec, build.options) if callable(family.min_size) else family.min_size
-    inputs, x, build.rank = model_input(model_name, args, default_shape=default_shape, min_size=min_size)
+    inputs, x, build.rank = model_input(model_name, args, default_shape=default_shape,
+                                        min_size=family.min_size_of(spec, build.options))
     if build.rank not in ranks:
         raise ValueError(f"{model_name} is {rank_error}. Received: input_shape={tuple(x.shape[1:])}")
     x = family.trunk(x, build)

@@ -101,7 +101,7 @@ def steps_per_execution_for(steps_per_epoch, wanted):
     return min(near, key=lambda d: (abs(d - wanted), -d)) if near else wanted
 
 
-def resolve(config, model=None):
+def resolve(config):
     """``config`` with every default that depends on where it runs filled in, once: the backend's
     (`backend_defaults.resolve`: compiled step, steps per execution) and the model's (GoogLeNet's
     auxiliary loss weight). `fit` and `compile_model` take what this returns as it is.

@@ -77,7 +77,8 @@ def config_keys(config):
 RECIPE_DEFAULTS = {"model_kwargs": {}, "augment": (), "crop_padding": 4, "test_batch_size": 1000, "sequence": False}
 
 
-def _default_of(config, key):
+def default_of(config, key):
+    """What ``key`` is in a recipe's ``config``: its value, else the recipe runner's or TrainConfig's default."""
     if key in config:
         return config[key]
     if key in RECIPE_KEYS:
@@ -98,7 +99,7 @@ def parse_override(config, text):
     if not sep or key not in config_keys(config):
         raise ValueError(f"--override takes KEY=VALUE with KEY one of {', '.join(config_keys(config))}. "
                          f"Received: --override {text!r}")
-    default = _default_of(config, key)
+    default = default_of(config, key)
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
@@ -161,7 +162,7 @@ def parse(config, doc, argv=None, registered_model=True, prog=None):
     for key in ("model", "epochs", "batch_size", "lr", "seed", "steps_per_execution"):  # the flags win
         if getattr(args, key) is not None:
             args.config[key] = getattr(args, key)
-        setattr(args, key, args.config[key] if key in args.config else _default_of(config, key))
+        setattr(args, key, args.config[key] if key in args.config else default_of(config, key))
     import cnnzoo
 
     if registered_model and args.model not in cnnzoo.list_models():
@@ -213,7 +214,7 @@ def _load_splits(config, args):
             n = config.get("smoke", {}).get(f"{split}_examples", 512)
             d = splits[split]
             splits[split] = dataclasses.replace(d, images=d.images[:n], labels=d.labels[:n])
-    if _default_of(config, "sequence"):
+    if default_of(config, "sequence"):
         splits = {k: dataclasses.replace(d, images=d.images.reshape(len(d), -1, d.images.shape[-1]))
                   for k, d in splits.items()}
     return splits["train"], splits["test"]
@@ -256,14 +257,14 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
     # The batch size is global: under a strategy each replica gets batch_size / replicas.
     norm = dict(mean=config.get("mean"), std=config.get("std"))
     train_ds = data.make_pipeline(train, tconfig.batch_size, training=True, seed=tconfig.seed,
-                                  augment=_default_of(config, "augment"),
-                                  crop_padding=_default_of(config, "crop_padding"), **norm)
-    test_ds = data.make_pipeline(test, _default_of(config, "test_batch_size"), training=False, **norm)
+                                  augment=default_of(config, "augment"),
+                                  crop_padding=default_of(config, "crop_padding"), **norm)
+    test_ds = data.make_pipeline(test, default_of(config, "test_batch_size"), training=False, **norm)
     with strategy.scope():
         if model_fn is not None:
             model = model_fn(train.images.shape[1:], train.num_classes)
         else:
-            model_kwargs = dict(_default_of(config, "model_kwargs"))
+            model_kwargs = dict(default_of(config, "model_kwargs"))
             if args.smoke:  # CI checks the code path, not the network's size
                 model_kwargs.update(config.get("smoke", {}).get("model_kwargs", {}))
             model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:],
