@@ -9,7 +9,7 @@ Writes benchmarks/results/results.json and results.md.
 
 import sys
 
-from cnnzoo.benchmark import main
+from cnnzoo.bench.harness import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -98,7 +98,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import cnnzoo
-    from cnnzoo import benchmark
+    from cnnzoo.bench import harness as benchmark
     from cnnzoo.layers import conv_output_length
 
     peak_by_size = {}

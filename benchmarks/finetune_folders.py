@@ -62,7 +62,7 @@ def finetune_worker(folder, val, steps, out):
     """In this process: `cnnzoo finetune` for ``steps`` steps; prints the time to the first step."""
     import keras
 
-    from cnnzoo.training import finetune
+    import cnnzoo
 
     started = time.perf_counter()
     first = {}
@@ -71,11 +71,9 @@ def finetune_worker(folder, val, steps, out):
         def on_train_batch_end(self, batch, logs=None):
             first.setdefault("s", time.perf_counter() - started)
 
-    args = finetune.parser().parse_args([
-        "--model", "resnet18", "--folder", folder, "--val-folder", val, "--epochs-head", "1",
-        "--epochs-finetune", "0", "--steps-per-epoch", str(steps), "--batch-size", str(BATCH),
-        "--augment", "random_resized_crop", "--out", out, "--verbose", "0"])
-    record = finetune.run(args, callbacks=[FirstStep()])
+    config = cnnzoo.FinetuneConfig(epochs_head=1, epochs_finetune=0, steps_per_epoch=steps, batch_size=BATCH,
+                                   augment="random_resized_crop", verbose=0)
+    record = cnnzoo.finetune("resnet18", folder, val=val, config=config, out_dir=out, callbacks=[FirstStep()]).record
     print(json.dumps({"first_step_s": round(first["s"], 2), "total_s": round(time.perf_counter() - started, 2),
                       "train_examples": record["train_examples"]}))
 
@@ -83,7 +81,7 @@ def finetune_worker(folder, val, steps, out):
 def pipeline_worker(folder, steps, repeats):
     """In this process: resnet18's training step with the folder pipeline vs in-memory batches; decode rate."""
     import cnnzoo
-    from cnnzoo import benchmark
+    from cnnzoo.bench import harness as benchmark
     from cnnzoo.data.folder import image_folder_pipeline, scan_folder
     from cnnzoo.training.engine import steps_per_execution_for
 

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from cnnzoo.benchmark import machine_name, near_empty_model, timed_fit, write_report  # noqa: E402
+from cnnzoo.bench.harness import machine_name, near_empty_model, timed_fit, write_report  # noqa: E402
 
 
 def sources(steps, batch=128, shape=(28, 28, 1)):

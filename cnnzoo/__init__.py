@@ -1,13 +1,21 @@
 """cnnzoo: classic convolutional networks for Keras 3, in 1D, 2D and 3D.
 
 ``from cnnzoo import resnet18`` gives a builder; ``cnnzoo.list_models()`` and
-``cnnzoo.get_model(name, **kwargs)`` reach every registered model.
+``cnnzoo.get_model(name, **kwargs)`` reach every registered model;
+``cnnzoo.finetune`` and ``cnnzoo.predict`` are the main workflows.
+
+The names load on first use (PEP 562): ``import cnnzoo`` imports no framework,
+and the first public name used loads the package (`load`). A ``.keras`` file
+of a cnnzoo model loads with `load_model` (``cnnzoo.load_model(path)``), or with
+``keras.saving.load_model`` once any cnnzoo name was used (``cnnzoo.load()``).
 """
 
 __version__ = "0.1.0"
 
 import os as _os
 import sys as _sys
+
+from cnnzoo import registry as _registry
 
 # TensorFlow's C++ chatter (oneDNN, CUDA probing, "failed call to cuInit" on a machine without a
 # GPU) hides real output: level 3 keeps its errors for Python exceptions. A user's own
@@ -46,72 +54,62 @@ def _quiet_tensorflow_import():
             _os.close(saved)
 
 
+# The public names and the module each lives in: `__getattr__` (PEP 562) imports them on first use,
+# so that ``import cnnzoo`` and the ``cnnzoo`` command's parsing load no framework.
+_MODELS = (
+    "alexnet", "googlenet", "lenet5", "mc3_18", "r2plus1d_18", "r3d_18", "resnet18", "resnet20", "resnet32",
+    "resnet34", "resnet44", "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "resnext50_32x4d",
+    "resnext101_32x8d", "resnext101_64x4d", "tcn", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
+    "vgg19", "vgg19_bn", "wide_resnet50_2", "wide_resnet101_2",
+)
+_FAMILY_OF = {"alexnet": "alexnet", "googlenet": "googlenet", "lenet5": "lenet", "tcn": "tcn"}
+_EXPORTS = {
+    **{name: f"cnnzoo.models.{_FAMILY_OF.get(name, 'vgg' if name.startswith('vgg') else 'resnet')}"
+       for name in _MODELS},
+    "AUX_LOSS_WEIGHT": "cnnzoo.models.googlenet", "without_aux": "cnnzoo.models.googlenet",
+    "get_model": "cnnzoo.registry", "list_models": "cnnzoo.registry", "model_info": "cnnzoo.registry",
+    "register_model": "cnnzoo.registry",
+    "count_params": "cnnzoo.inspect.analysis", "summary": "cnnzoo.inspect.analysis",
+    "decode_predictions": "cnnzoo.weights", "list_weights": "cnnzoo.weights", "preprocess_input": "cnnzoo.weights",
+    "finetune": "cnnzoo.training.finetune", "FinetuneConfig": "cnnzoo.training.finetune",
+    "FinetuneResult": "cnnzoo.training.finetune",
+    "predict": "cnnzoo.prediction", "load_model": "cnnzoo.prediction",
+}
+# Subpackages reachable as attributes after ``import cnnzoo`` (``cnnzoo.weights.list_weights``).
+_SUBPACKAGES = ("data", "export", "inspect", "layers", "learn", "models", "recipes", "training", "weights")
+__all__ = sorted(["__version__", "layers", *_EXPORTS])
+
+
 def load():
-    """Loads the whole package (a no-op after ``import cnnzoo``; the ``cnnzoo`` command defers it until a
-    command runs): TensorFlow with its start-up lines held back, and the layers registered for
-    ``keras.saving.load_model`` without custom_objects.
+    """Loads the whole package (public names load it on first use): TensorFlow with its start-up lines
+    held back, the layers registered for ``keras.saving.load_model`` without custom_objects, every
+    model family registered.
     """
-    _import_everything()
-
-
-def _import_everything():
-    """The public names; importing the layers registers the blocks for deserialization without custom_objects."""
     if _os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         _quiet_tensorflow_import()
     import importlib
 
-    layers = importlib.import_module("cnnzoo.layers")
+    importlib.import_module("cnnzoo.layers")
     importlib.import_module("cnnzoo.training.schedules")  # registers the schedules for deserialization
-    from cnnzoo.inspect.analysis import count_params, summary  # noqa: F401
-    from cnnzoo.models.alexnet import alexnet  # noqa: F401
-    from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, googlenet, without_aux  # noqa: F401
-    from cnnzoo.models.lenet import lenet5  # noqa: F401
-    from cnnzoo.models.resnet import (  # noqa: F401
-        mc3_18,
-        r2plus1d_18,
-        r3d_18,
-        resnet18,
-        resnet20,
-        resnet32,
-        resnet34,
-        resnet44,
-        resnet50,
-        resnet56,
-        resnet101,
-        resnet110,
-        resnet152,
-        resnext50_32x4d,
-        resnext101_32x8d,
-        resnext101_64x4d,
-        wide_resnet50_2,
-        wide_resnet101_2,
-    )
-    from cnnzoo.models.tcn import tcn  # noqa: F401
-    from cnnzoo.models.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
-    from cnnzoo.registry import get_model, list_models, model_info, register_model  # noqa: F401
-    from cnnzoo.weights import decode_predictions, list_weights, preprocess_input  # noqa: F401
-
-    globals().update({k: v for k, v in locals().items() if k in __all__})
+    importlib.import_module("cnnzoo.models")
 
 
-__all__ = [
-    "AUX_LOSS_WEIGHT", "__version__", "alexnet", "count_params", "decode_predictions", "get_model", "googlenet",
-    "layers", "lenet5", "list_models", "list_weights", "model_info", "preprocess_input", "mc3_18", "r2plus1d_18",
-    "r3d_18",
-    "register_model", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44",
-    "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
-    "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "summary", "tcn", "vgg11", "vgg11_bn", "vgg13",
-    "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "without_aux",
-]
+def __getattr__(name):
+    import importlib
 
-# The `cnnzoo` command loads the package when it runs a command (cnnzoo.cli.main, after parsing),
-# so that `cnnzoo --help` and `cnnzoo recipes` answer without TensorFlow. Everywhere else
-# `import cnnzoo` loads it all at once: the layers must be registered before keras.saving.load_model.
-if _os.path.basename(_sys.argv[0] if _sys.argv and _sys.argv[0] else "") in ("cnnzoo", "cnnzoo.exe"):
-    def __getattr__(name):
-        if name in __all__ and name != "__version__" and not name.startswith("__"):
-            _import_everything()
-            return globals()[name]
+    if name in _EXPORTS:
+        load()
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBPACKAGES:  # a subpackage alone (``from cnnzoo import recipes`` loads no framework)
+        value = importlib.import_module(f"cnnzoo.{name}")
+    else:
         raise AttributeError(f"module 'cnnzoo' has no attribute {name!r}")
-else:
-    _import_everything()
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+
+
+_registry.set_loader(load)  # a registry lookup before any public name was used loads the families first

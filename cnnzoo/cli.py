@@ -16,16 +16,13 @@ class CommandError(Exception):
 
 
 def parse_shape(text):
-    """``"224,224,3"`` -> (224, 224, 3); ``None`` entries as ``none``."""
+    """``"224,224,3"`` or ``"224x224x3"`` -> (224, 224, 3) (`cnnzoo.shapes.parse_shape`, every command's)."""
+    from cnnzoo.shapes import parse_shape as parse
+
     try:
-        shape = tuple(None if p.strip().lower() == "none" else int(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--input-shape takes comma-separated sizes such as 224,224,3. Received: {text!r}") from None
-    if not 2 <= len(shape) <= 4 or any(d is not None and d < 1 for d in shape):
-        raise argparse.ArgumentTypeError(
-            f"--input-shape needs 2 to 4 positive sizes (L,C / H,W,C / T,H,W,C). Received: {text!r}")
-    return shape
+        return parse(text, "--input-shape")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _load(model_arg, input_shape=None):
@@ -169,64 +166,68 @@ def _finetune(args):
     from cnnzoo.training import finetune
 
     try:
-        finetune.run(args)
-    except (ValueError, OSError) as e:  # OSError: a pretrained file that could not be downloaded
-        raise CommandError(str(e)) from None
+        result = finetune.run_command(args)
+    except (ValueError, OSError, TypeError) as e:  # OSError: a pretrained file that could not be downloaded
+        raise CommandError(_flag_names(str(e))) from None
+    finetune.print_result(result)
     return 0
 
 
-def _predict(args):
-    import json as _json
+def _flag_names(message):
+    """A `FinetuneConfig` error as the command line says it: ``lr_head must ... Received: lr_head=0`` ->
+    ``--lr-head must ... Received: --lr-head 0``.
+    """
+    import dataclasses
+    import re
 
-    from cnnzoo.training.finetune import predict, predict_pretrained
+    from cnnzoo.training.finetune import FinetuneConfig
+
+    for f in dataclasses.fields(FinetuneConfig):
+        flag = "--" + f.name.replace("_", "-")
+        message = re.sub(rf"(?<![\w-]){f.name}=", flag + " ", message)
+        message = re.sub(rf"^{f.name}\b", flag, message)
+    return message
+
+
+def _predict(args):
+    from cnnzoo.prediction import predict_each
 
     if args.top_k < 1:
         raise CommandError(f"--top-k must be positive. Received: {args.top_k}")
-    if not args.model.endswith((".keras", ".h5")) and not os.path.exists(args.model):
-        import cnnzoo
-        from cnnzoo.weights import catalog
-
-        if args.model not in cnnzoo.list_models():
-            raise CommandError(f"{args.model!r} is neither a .keras file nor a registered model (cnnzoo list)")
-        sets = catalog.list_weights(args.model)
-        if not sets:
-            raise CommandError(f"{args.model} has no pretrained weights: predict with a trained .keras file")
-        weights = args.weights or next((s.dataset for s in sets if s.default), sets[0].tag)
+    labels = None
+    if args.labels:
         try:
-            results = predict_pretrained(args.model, weights, args.images, top_k=args.top_k)
-        except (ValueError, OSError) as e:
-            raise CommandError(str(e)) from None
-    else:
-        if not os.path.isfile(args.model):
-            raise CommandError(f"no such model file: {args.model}")
-        labels = None
-        if args.labels:
-            try:
-                with open(args.labels) as f:
-                    labels = _json.load(f)
-            except (OSError, ValueError) as e:
-                raise CommandError(f"--labels must be a readable JSON list of class names ({e}). "
-                                   f"Received: --labels {args.labels}") from None
-            if not isinstance(labels, list):
-                raise CommandError(f"--labels must hold a JSON list of class names. Received: --labels {args.labels}")
-        results = predict(args.model, args.images, top_k=args.top_k, labels=labels)
-    for path, result in results:
-        if isinstance(result, str):
-            print(f"{path}: {result}")
-            continue
-        print(path)
-        for name, prob in result:
-            print(f"  {prob:7.2%}  {name}")
+            with open(args.labels) as f:
+                labels = json.load(f)
+        except (OSError, ValueError) as e:
+            raise CommandError(f"--labels must be a readable JSON list of class names ({e}). "
+                               f"Received: --labels {args.labels}") from None
+        if not isinstance(labels, list):
+            raise CommandError(f"--labels must hold a JSON list of class names. Received: --labels {args.labels}")
+    if args.model.endswith((".keras", ".h5")) and not os.path.isfile(args.model):
+        raise CommandError(f"no such model file: {args.model}")
+    try:
+        for path, result in predict_each(args.model, args.images, top_k=args.top_k, weights=args.weights,
+                                         labels=labels):
+            if isinstance(result, str):
+                print(f"{path}: {result}")
+                continue
+            print(path)
+            for name, prob in result:
+                print(f"  {prob:7.2%}  {name}")
+    except (ValueError, OSError) as e:
+        raise CommandError(str(e)) from None
     return 0
 
 
 def _conv(args):
     from cnnzoo.learn import conv_arithmetic, format_arithmetic
+    from cnnzoo.shapes import parse_shape as parse
 
     try:
-        shape = tuple(int(v) for v in args.input.lower().replace(",", "x").split("x"))
-    except ValueError:
-        raise CommandError(f"--input takes sizes such as 32x32x3 (H x W x C). Received: {args.input!r}") from None
+        shape = parse(args.input, "--input")
+    except ValueError as e:
+        raise CommandError(str(e)) from None
     try:
         rows = conv_arithmetic(shape, args.layers)
     except ValueError as e:
@@ -312,7 +313,8 @@ def build_parser():
 
     p = commands.add_parser("summary", help="per-layer shapes, parameters, MACs and receptive fields")
     p.add_argument("model", help="a registered model name or a .keras file")
-    p.add_argument("--input-shape", type=parse_shape, default=None, help="e.g. 224,224,3 (default: the model's)")
+    p.add_argument("--input-shape", type=parse_shape, default=None,
+                   help="e.g. 224x224x3 or 224,224,3 (default: the model's)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(run=_summary)
 
@@ -360,7 +362,7 @@ def build_parser():
     p.add_argument("--out", required=True, help="output path (a folder for savedmodel)")
     p.set_defaults(run=_export)
 
-    from cnnzoo import benchmark
+    from cnnzoo.bench import harness as benchmark
 
     p = commands.add_parser("bench", help="training/inference throughput and utilisation, vs keras.applications",
                             description=benchmark.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -11,7 +11,7 @@ import gzip
 import os
 import sys
 
-from cnnzoo.data import native
+from cnnzoo.data import datasets, idx
 
 N_TRAIN, N_TEST = 2000, 1000
 
@@ -25,13 +25,13 @@ def write_idx(path, array):
 
 
 def main(root):
-    out_root = os.path.join(os.path.dirname(native.__file__), "samples")
+    out_root = os.path.join(os.path.dirname(datasets.__file__), "samples")
     for name in ("mnist", "fashion_mnist"):
         out = os.path.join(out_root, name)
         os.makedirs(out, exist_ok=True)
         for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-            images, labels = native.read_idx_split(os.path.join(root, name), split)
-            image_stem, label_stem = native.IDX_FILES[split]
+            images, labels = idx.read_idx_split(os.path.join(root, name), split)
+            image_stem, label_stem = idx.IDX_FILES[split]
             write_idx(os.path.join(out, image_stem + ".gz"), images[:n, ..., 0])
             write_idx(os.path.join(out, label_stem + ".gz"), labels[:n].astype("uint8"))
 

@@ -11,7 +11,6 @@ except ImportError:
     pass
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
@@ -22,6 +21,3 @@ def _seed_and_clear():
     keras.backend.clear_session()
 
 
-def trainable_count(model_or_layer):
-    """Trainable parameters, the PyTorch convention (no BatchNorm statistics)."""
-    return sum(int(np.prod(w.shape)) for w in model_or_layer.trainable_weights)

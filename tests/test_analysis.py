@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import cnnzoo
-from cnnzoo import cli, kernels, viz
-from cnnzoo.analysis import Field, count_params, receptive_field, summary
+from cnnzoo import cli
+from cnnzoo.inspect import kernels
+from cnnzoo.inspect import pictures as viz
+from cnnzoo.inspect.analysis import Field, count_params, receptive_field, summary
 from cnnzoo.layers import ConvNormAct
 
 # Multiply-accumulates per example, shared/REFERENCE.md section 2 (torchvision's "GFLOPS").
@@ -161,8 +163,8 @@ def test_cli_summary_list_and_errors(capsys, tmp_path):
     assert cli.main(["summary", "resnet19"]) == 2
     assert "Did you mean" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["summary", "lenet5", "--input-shape", "28x28"])
-    assert "comma-separated" in capsys.readouterr().err
+        cli.main(["summary", "lenet5", "--input-shape", "28xtwenty"])  # 28x28 and 28,28 both say a shape
+    assert "224x224x3 or 224,224,3" in capsys.readouterr().err
     assert cli.main(["viz", "receptive-field", "--model", "lenet5", "--out", str(tmp_path / "x.png")]) == 2
     assert cli.main(["viz", "kernels", "--out", str(tmp_path / "k.png")]) == 0
     assert png_size(tmp_path / "k.png")[0] > 0

@@ -104,7 +104,8 @@ def test_readers_refuse_out_of_range_labels_and_wrong_dtypes(tmp_path):
     import gzip
     import pickle
 
-    from cnnzoo.data import native
+    from cnnzoo.data import cifar, files
+    from cnnzoo.data import idx as idx_format
 
     def idx(path, array, code):
         header = bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
@@ -113,12 +114,12 @@ def test_readers_refuse_out_of_range_labels_and_wrong_dtypes(tmp_path):
 
     idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8), 0x08)
     idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([1, 12, 3], np.uint8), 0x08)
-    with pytest.raises(native.DatasetFileError, match=r"1 labels outside 0..9 \(the first, 12, at record 1\)"):
-        native.read_idx_split(str(tmp_path), "train")
+    with pytest.raises(files.DatasetFileError, match=r"1 labels outside 0..9 \(the first, 12, at record 1\)"):
+        idx_format.read_idx_split(str(tmp_path), "train")
     batch = {b"data": np.random.default_rng(0).uniform(size=(2, 3072)), b"labels": [0, 1]}
     (tmp_path / "batch").write_bytes(pickle.dumps(batch))
-    with pytest.raises(native.DatasetFileError, match="bytes 0..255; this batch holds float64"):
-        native.read_cifar_pickle(str(tmp_path / "batch"), "labels")
+    with pytest.raises(files.DatasetFileError, match="bytes 0..255; this batch holds float64"):
+        cifar.read_cifar_pickle(str(tmp_path / "batch"), "labels")
 
 
 def test_unreadable_weight_files_name_the_file(tmp_path):

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from cnnzoo import benchmark, cli
+from cnnzoo import cli
+from cnnzoo.bench import harness as benchmark
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 

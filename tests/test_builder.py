@@ -43,7 +43,14 @@ def _toy_check(build):
 def test_a_new_family_is_a_trunk_and_a_register_line(scratch_registry):
     toy = Family(trunk=_toy_trunk, check=_toy_check, defaults=dict(classes=7, norm=None), options=dict(depth_hint="a"),
                  default_shape=(16, 16, 1), min_size=4)
-    build_toy = toy.register("toy_net", (4, 8), title="A toy network", fixed={"activation": "relu"})
+
+    @toy.register((4, 8), fixed={"activation": "relu"})
+    def toy_net(*args, **kwargs):
+        """A toy network."""
+        return toy.build("toy_net", args, kwargs)
+
+    build_toy = toy_net
+    assert build_toy.__doc__.startswith("A toy network.") and inspect.getsourcefile(build_toy) == __file__
     assert "toy_net" in cnnzoo.list_models() and cnnzoo.model_info("toy_net").classes == 7
     params = inspect.signature(build_toy).parameters
     assert params["classes"].default == 7 and params["depth_hint"].kind is inspect.Parameter.KEYWORD_ONLY
@@ -110,10 +117,12 @@ def test_video_blocks_take_the_convolution_layer_and_norm_none_means_none():
 
 
 def test_each_option_has_one_source():
-    config = resolve(TrainConfig())
+    googlenet = cnnzoo.googlenet(aux_logits=True, width=0.0625, input_shape=(48, 48, 3), classes=2)
+    config = resolve(TrainConfig(), googlenet)  # the family's declaration is the one source of the weight
     from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT
 
-    assert config.aux_loss_weight == AUX_LOSS_WEIGHT and resolve(TrainConfig(aux_loss_weight=1.0)).aux_loss_weight == 1
+    assert config.aux_loss_weight == AUX_LOSS_WEIGHT
+    assert resolve(TrainConfig(aux_loss_weight=1.0), googlenet).aux_loss_weight == 1
     with pytest.raises(ValueError, match="aux_loss_weight must be a number >= 0 or None. Received: aux_loss_weight=-1"):
         TrainConfig(aux_loss_weight=-1)
     optimizer = make_optimizer("adamw", 1e-3, ema_momentum=TrainConfig.ema_momentum)

@@ -1,33 +1,14 @@
 """Loaders on files written in each dataset's native format, truncated and corrupt
 ones included; pipelines; the bundled sample; the offline error."""
 
-import gzip
 import os
-import pickle
 
 import numpy as np
 import pytest
+from helpers import write_cifar, write_mnist
 
 from cnnzoo import data
-from cnnzoo.data import native
-
-
-def write_mnist(folder, n=20, gz=True, seed=0):
-    rng = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-    arrays = {}
-    for split in ("train", "test"):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=n).astype(np.uint8)
-        image_stem, label_stem = native.IDX_FILES[split]
-        for stem, arr in ((image_stem, images), (label_stem, labels)):
-            path = os.path.join(folder, stem + (".gz" if gz else ""))
-            header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-            opener = gzip.open if gz else open
-            with opener(path, "wb") as f:
-                f.write(header + arr.tobytes())
-        arrays[split] = (images, labels)
-    return arrays
+from cnnzoo.data import cifar
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -65,41 +46,12 @@ def test_idx_label_count_mismatch(tmp_path):
         data.load_arrays("mnist", "test", data_dir=str(tmp_path))
 
 
-def write_cifar(root, name, fmt, n_per_file=4, seed=0):
-    rng = np.random.default_rng(seed)
-    classes = 10 if name == "cifar10" else 100
-    if fmt == "pickle":
-        folder, train, test, key, _ = native.CIFAR_PICKLE[name]
-    else:
-        folder, train, test, label_bytes, label_index = native.CIFAR_BINARY[name]
-    os.makedirs(os.path.join(root, folder), exist_ok=True)
-    written = {}
-    for split, files in (("train", train), ("test", test)):
-        imgs, labs = [], []
-        for fname in files:
-            flat = rng.integers(0, 256, size=(n_per_file, 3072), dtype=np.uint8)
-            labels = rng.integers(0, classes, size=n_per_file)
-            path = os.path.join(root, folder, fname)
-            if fmt == "pickle":
-                with open(path, "wb") as f:
-                    pickle.dump({b"data": flat, key.encode(): labels.tolist()}, f)
-            else:
-                prefix = np.zeros((n_per_file, label_bytes), np.uint8)
-                prefix[:, label_index] = labels
-                with open(path, "wb") as f:
-                    f.write(np.concatenate([prefix, flat], axis=1).tobytes())
-            imgs.append(flat.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            labs.append(labels)
-        written[split] = (np.concatenate(imgs), np.concatenate(labs))
-    return written
-
-
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 @pytest.mark.parametrize("fmt", ["pickle", "binary"])
 def test_cifar_native_formats(tmp_path, name, fmt):
     written = write_cifar(str(tmp_path), name, fmt)
     for split in ("train", "test"):
-        images, labels = native.read_cifar_split(str(tmp_path), name, split, check_count=False)
+        images, labels = cifar.read_cifar_split(str(tmp_path), name, split, check_count=False)
         np.testing.assert_array_equal(images, written[split][0])
         np.testing.assert_array_equal(labels, written[split][1])
     # Real files hold 50,000 / 10,000 records: a short file is caught by the count check.
@@ -112,12 +64,12 @@ def test_cifar_corrupt_files_are_named(tmp_path):
     path = tmp_path / "cifar-10-batches-bin" / "test_batch.bin"
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(data.DatasetFileError, match="test_batch.bin.*whole number"):
-        native.read_cifar_split(str(tmp_path), "cifar10", "test", check_count=False)
+        cifar.read_cifar_split(str(tmp_path), "cifar10", "test", check_count=False)
     write_cifar(str(tmp_path / "p"), "cifar10", "pickle")
     bad = tmp_path / "p" / "cifar-10-batches-py" / "test_batch"
     bad.write_bytes(b"not a pickle")
     with pytest.raises(data.DatasetFileError, match="test_batch.*not a CIFAR python batch"):
-        native.read_cifar_split(str(tmp_path / "p"), "cifar10", "test", check_count=False)
+        cifar.read_cifar_split(str(tmp_path / "p"), "cifar10", "test", check_count=False)
 
 
 def test_real_cifar_sample_pixels_go_through_the_pipeline():

@@ -255,10 +255,9 @@ def test_a_model_trained_by_a_recipe_is_fine_tuned_with_the_recipes_normalizatio
     cnnzoo.resnet20(width=0.25, input_shape=(20, 20, 3)).save(run / "final.keras")
     (run / "results.json").write_text(json.dumps({"dataset": {"normalization": {"mean": [0.4, 0.5, 0.6],
                                                                                  "std": [0.2, 0.2, 0.3]}}}))
-    args = finetune.parser().parse_args(["--model", str(run / "final.keras"), "--data-dir",
-                                         str(_folder(tmp_path / "data")), "--epochs-head", "1", "--epochs-finetune",
-                                         "0", "--batch-size", "4", "--verbose", "0", "--out", str(tmp_path / "out")])
-    record = finetune.run(args)
+    config = finetune.FinetuneConfig(epochs_head=1, epochs_finetune=0, batch_size=4, verbose=0)
+    record = finetune.finetune(str(run / "final.keras"), str(_folder(tmp_path / "data")), config=config,
+                               out_dir=str(tmp_path / "out")).record
     assert record["preprocessing"]["mean"] == [0.4, 0.5, 0.6] and record["preprocessing"]["augment"] is None
     saved = json.loads((tmp_path / "out" / "preprocessing.json").read_text())
     assert saved["std"] == [0.2, 0.2, 0.3] and saved["resize"] == "crop"

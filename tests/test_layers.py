@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import reference
-from conftest import trainable_count
+from helpers import trainable_count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import trainable_count
+from helpers import trainable_count
 
 import cnnzoo
 from cnnzoo.models import alexnet as alexnet_module

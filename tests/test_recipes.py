@@ -11,9 +11,8 @@ import time
 
 import numpy as np
 import pytest
-from test_data import write_cifar, write_mnist
+from helpers import ROOT, SAMPLE_MNIST, digits_folder, run_recipe, write_cifar, write_mnist
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL_RECIPES = sorted(
     os.path.splitext(os.path.basename(p))[0]
     for p in glob.glob(os.path.join(ROOT, "recipes", "*.py"))
@@ -22,7 +21,6 @@ ALL_RECIPES = sorted(
 # Recipes on the shared runner (a CONFIG with a dataset); the others have their own tests below.
 OWN_TESTS = {"finetune", "mlp_vs_cnn", "mnist_fast", "video_moving_digits", "video_ucf101"}  # mlp_vs_cnn: test_learn.py
 RECIPES = [r for r in ALL_RECIPES if r not in OWN_TESTS]
-SAMPLE_MNIST = os.path.join(ROOT, "cnnzoo", "data", "samples", "mnist")
 
 
 def recipe_data(name, folder):
@@ -37,12 +35,6 @@ def recipe_data(name, folder):
 @pytest.fixture(autouse=True)
 def _recipes_on_path(monkeypatch):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "recipes"))
-
-
-def run_recipe(name, *args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, os.path.join(ROOT, "recipes", f"{name}.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 @pytest.mark.slow
@@ -99,7 +91,6 @@ def test_fast_recipe_times_both_networks_on_every_seed(tmp_path):
 
 @pytest.mark.slow
 def test_finetune_recipe_smoke(tmp_path):
-    from test_transfer import digits_folder
 
     digits_folder(tmp_path / "digits", "train", range(3), per_class=8)
     result = run_recipe("finetune", "--model", "lenet5", "--data-dir", str(tmp_path / "digits"), "--input-shape",

@@ -28,7 +28,7 @@ from cnnzoo.weights.torchvision import load_torchvision_state  # noqa: E402
 RTOL = 1e-5  # relative to the largest logit: float32 rounding, nothing more
 VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
 # (name, input shapes): 224 and an odd size for images; short clips at 112 and at an odd size for video.
-CASES = [(name, [(224, 224, 3), (97, 97, 3)]) for name in tv_map.TORCHVISION_TWINS if name not in VIDEO] + [
+CASES = [(name, [(224, 224, 3), (97, 97, 3)]) for name in tv_map.torchvision_twins() if name not in VIDEO] + [
     (name, [(4, 112, 112, 3), (3, 57, 61, 3)]) for name in VIDEO
 ]
 
@@ -108,14 +108,15 @@ def test_a_wrong_name_map_is_caught_by_the_oracle(monkeypatch):
     """The oracle can fail: swap the bottleneck's last conv and its projection shortcut, which have
     the same shape in stage 1 (what mapping by shape or order would risk): the load still fits,
     and the logits no longer match."""
-    original = tv_map._resnet_rules
+    import dataclasses
 
-    def swapped():
-        rules = original()
-        return [(r"layer1\.0\.conv3", lambda m: "stage1_block1/shortcut/conv"),
-                (r"layer1\.0\.downsample\.0", lambda m: "stage1_block1/conv3/conv")] + rules
+    from cnnzoo import registry
 
-    monkeypatch.setitem(tv_map._FAMILIES, "resnet50", swapped)
+    info = registry.model_info("resnet50")  # the rules the ResNet family declares, with two entries swapped
+    swapped = tv_map.compile_rules([(r"layer1\.0\.conv3", lambda m: "stage1_block1/shortcut/conv"),
+                                    (r"layer1\.0\.downsample\.0", lambda m: "stage1_block1/conv3/conv")])
+    monkeypatch.setitem(registry._INFO, "resnet50",
+                        dataclasses.replace(info, torchvision_rules=swapped + info.torchvision_rules))
     tmodel = _torchvision_model("resnet50")
     model = cnnzoo.resnet50(input_shape=(64, 64, 3), classifier_activation=None)
     load_torchvision_state("resnet50", model, tmodel.state_dict())
@@ -219,7 +220,7 @@ def test_weights_imagenet_downloads_converts_and_caches_a_torchvision_file(tmp_p
 
 
 def test_from_torchvision_takes_a_name_a_model_or_a_file(tmp_path):
-    from cnnzoo.interop import from_torchvision
+    from cnnzoo.weights.torchvision import from_torchvision
 
     tmodel = _torchvision_model("mc3_18")
     path = tmp_path / "mc3.pth"

@@ -5,7 +5,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from test_data import write_mnist
+from helpers import write_mnist
 
 import cnnzoo
 from cnnzoo import data, training

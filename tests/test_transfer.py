@@ -1,22 +1,19 @@
 """Fine-tuning, transfer helpers, weight import from keras.applications, export."""
 
-import argparse
 import json
 import os
 
 import keras
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import digits_folder, write_png
 
 import cnnzoo
-from cnnzoo import cli, data, interop, transfer
-from cnnzoo.data import native
+from cnnzoo import cli, data
 from cnnzoo.data.folder import ImageFolderError, load_image_folder
 from cnnzoo.export import ONNX_PACKAGES, ExportError, export
-from cnnzoo.training import TrainConfig, finetune, fit
-
-SAMPLE_MNIST = os.path.join(os.path.dirname(cnnzoo.__file__), "data", "samples", "mnist")
+from cnnzoo.training import TrainConfig, finetune, fit, transfer
+from cnnzoo.weights.keras_applications import from_keras_applications
 
 
 def randomize_batch_norm(model, seed=0):
@@ -69,7 +66,7 @@ def test_freeze_keeps_batch_norm_statistics_and_replace_head():
 def test_weights_from_keras_applications_resnet(name):
     app = getattr(keras.applications, name)(weights=None, input_shape=(64, 64, 3), classes=7)
     randomize_batch_norm(app)
-    ours = interop.from_keras_applications(app)
+    ours = from_keras_applications(app)
     assert ours.name == name.lower() and ours.output_shape == (None, 7)
     x = np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(ours.predict(x, verbose=0), app.predict(x, verbose=0), atol=1e-5)
@@ -78,7 +75,7 @@ def test_weights_from_keras_applications_resnet(name):
 @pytest.mark.parametrize("name", ["VGG16", "VGG19"])
 def test_weights_from_keras_applications_vgg(name):
     app = getattr(keras.applications, name)(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="avg")
-    ours = interop.from_keras_applications(app)
+    ours = from_keras_applications(app)
     x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(ours.predict(x, verbose=0), app.predict(x, verbose=0), atol=1e-5)
 
@@ -86,18 +83,14 @@ def test_weights_from_keras_applications_vgg(name):
 @pytest.mark.slow
 def test_weights_from_keras_applications_vgg16_with_top():
     app = keras.applications.VGG16(weights=None)
-    ours = interop.from_keras_applications(app)
+    ours = from_keras_applications(app)
     x = np.random.default_rng(1).normal(size=(1, 224, 224, 3)).astype("float32")
     np.testing.assert_allclose(ours.predict(x, verbose=0), app.predict(x, verbose=0), atol=1e-5)
 
 
 def test_interop_rejects_other_models():
     with pytest.raises(ValueError, match="ResNet50/101/152 or VGG16/19"):
-        interop.from_keras_applications(keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3)))
-
-
-def write_png(path, array, mode=None):
-    Image.fromarray(array, mode=mode).save(path)
+        from_keras_applications(keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3)))
 
 
 def test_folder_reports_corrupt_files_and_converts_mixed_images(tmp_path):
@@ -141,14 +134,6 @@ def test_frame_folders_for_3d_models(tmp_path):
     assert list(ds.images[0, :, 0, 0, 0]) == [0, 40, 120, 160]  # 5 frames resampled to 4
 
 
-def digits_folder(root, split, digits, per_class):
-    images, labels = native.read_idx_split(SAMPLE_MNIST, split)
-    for d in digits:
-        (root / str(d)).mkdir(parents=True, exist_ok=True)
-        for i, idx in enumerate(np.flatnonzero(labels == d)[:per_class]):
-            write_png(root / str(d) / f"{i}.png", images[idx, ..., 0])
-
-
 @pytest.mark.slow
 def test_finetuning_digits_5_to_9_beats_training_from_scratch(tmp_path, capsys):
     # 1. a LeNet-5 trained on the real MNIST digits 0-4 only (~30,000 images). The 1,000 of the
@@ -166,19 +151,16 @@ def test_finetuning_digits_5_to_9_beats_training_from_scratch(tmp_path, capsys):
     # 2. real digits 5-9 written into class folders: a few for training, more for validation
     digits_folder(tmp_path / "train59", "train", range(5, 10), per_class=10)
     digits_folder(tmp_path / "val59", "test", range(5, 10), per_class=60)
-    args = finetune.parser().parse_args([
-        "--model", "lenet5", "--weights", str(tmp_path / "digits04.keras"), "--data-dir", str(tmp_path / "train59"),
-        "--val-dir", str(tmp_path / "val59"), "--input-shape", "28,28,1", "--epochs-head", "10",
-        "--epochs-finetune", "10", "--lr-head", "3e-3", "--lr-finetune", "1e-3", "--batch-size", "16",
-        "--out", str(tmp_path / "ft"), "--verbose", "0"])
-    record = finetune.run(args)
+    config = finetune.FinetuneConfig(weights=str(tmp_path / "digits04.keras"), input_shape=(28, 28, 1), epochs_head=10,
+                                     epochs_finetune=10, lr_head=3e-3, lr_finetune=1e-3, batch_size=16, verbose=0)
+    record = finetune.finetune("lenet5", str(tmp_path / "train59"), val=str(tmp_path / "val59"), config=config,
+                               out_dir=str(tmp_path / "ft")).record
     # 3. the same network from scratch on the same folder, same epochs and batch size
-    scratch_args = argparse.Namespace(**{**vars(args), "weights": None, "out": str(tmp_path / "scratch")})
     model = cnnzoo.lenet5(input_shape=(28, 28, 1), classes=5)
     tr, _ = load_image_folder(str(tmp_path / "train59"), (28, 28), channels=1)
     va, _ = load_image_folder(str(tmp_path / "val59"), (28, 28), channels=1)
     fit(model, data.make_pipeline(tr, 16, training=True), data.make_pipeline(va, 64, training=False),
-        TrainConfig(epochs=20, lr=3e-3, batch_size=16), scratch_args.out, verbose=0)
+        TrainConfig(epochs=20, lr=3e-3, batch_size=16), str(tmp_path / "scratch"), verbose=0)
     scratch = finetune.per_class_accuracy(model, va)[0]
     print(f"fine-tuned {record['validation_accuracy']:.3f} vs scratch {scratch:.3f}")
     assert record["validation_accuracy"] > scratch + 0.05

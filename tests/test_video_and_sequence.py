@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from test_recipes import SAMPLE_MNIST
+from helpers import SAMPLE_MNIST, run_recipe
 
 import cnnzoo
-from cnnzoo.data import moving_digits, native, video
+from cnnzoo.data import idx, moving_digits, video
 from cnnzoo.layers import LastTimeStep
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return native.read_idx_split(SAMPLE_MNIST, "train")[0][..., 0]
+    return idx.read_idx_split(SAMPLE_MNIST, "train")[0][..., 0]
 
 
 def test_moving_digits_shapes_balance_and_determinism(digits):
@@ -222,7 +222,6 @@ def test_folder_clips_bad_input_names_the_argument(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ucf101_recipe_trains_on_a_local_folder_of_videos(tmp_path):
-    from test_recipes import run_recipe
 
     make_clip_folder(tmp_path / "clips")
     result = run_recipe("video_ucf101", "--smoke", "--data-dir", str(tmp_path / "clips"), "--out", str(tmp_path / "run"))

@@ -19,7 +19,6 @@ import pytest
 import cnnzoo
 from cnnzoo.layers import ConvNormAct, InceptionModule, Pooling, conv_output_length
 from cnnzoo.weights import (
-    TORCHVISION_TWINS,
     Preprocessing,
     UnsafeCheckpointError,
     WeightSet,
@@ -29,6 +28,7 @@ from cnnzoo.weights import (
     pretrained,
     read_state_dict,
     register_weights,
+    torchvision_twins,
     unregister_weights,
 )
 
@@ -105,12 +105,12 @@ def test_safetensors_and_dicts(tmp_path):
 # ---- the catalog ----
 
 def test_every_torchvision_twin_has_its_published_weights():
-    assert set(TORCHVISION_TWINS) == {
+    assert set(torchvision_twins()) == {
         "alexnet", "googlenet", "r3d_18", "mc3_18", "r2plus1d_18",
         *(f"resnet{d}" for d in (18, 34, 50, 101, 152)), *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")),
         "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
     }
-    for name in TORCHVISION_TWINS:
+    for name in torchvision_twins():
         video = name in ("r3d_18", "mc3_18", "r2plus1d_18")
         ws = get_weights(name, "kinetics400" if video else "imagenet")
         assert ws.model == name and ws.format == "torchvision"

@@ -4,7 +4,4 @@
   field), ``count_params`` (Keras's or PyTorch's convention), ``receptive_field``.
 - `pictures`: filters, feature maps, receptive fields and training curves as PNGs.
 - `kernels`: the classic fixed kernels (Sobel, Gaussian...) as convolution weights.
-
-``cnnzoo.analysis``, ``cnnzoo.viz`` and ``cnnzoo.kernels`` are the same modules
-under their earlier names.
 """

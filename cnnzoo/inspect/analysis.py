@@ -28,7 +28,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from cnnzoo import compat
+from cnnzoo import compat, registry
 
 CONVENTIONS = ("keras", "torch")
 # cnnzoo layers analysed as one unit instead of being opened up
@@ -303,11 +303,9 @@ def summary(model_or_name, input_shape=None, print_fn=None):
     Returns:
         A `Summary`.
     """
-    import cnnzoo
-
     if isinstance(model_or_name, str):
         kwargs = {} if input_shape is None else {"input_shape": tuple(input_shape)}
-        model = cnnzoo.get_model(model_or_name, **kwargs)
+        model = registry.get_model(model_or_name, **kwargs)
     elif isinstance(model_or_name, keras.Model):
         model = model_or_name
     else:

@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cnnzoo import compat  # noqa: E402
-from cnnzoo.training.results import plot_curves  # noqa: E402,F401  (shared with the recipes)
 
 DPI = 100
 
@@ -173,3 +172,23 @@ def plot_kernels(image, path, names=None):
         _show(axes[1, i], out)
     fig.suptitle("classic kernels (top) applied to a real image (bottom)")
     return _save(fig, path)
+
+
+def plot_curves(history, path, title=""):
+    """Loss and accuracy per epoch, train and test, side by side; returns the path."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    epochs = range(1, len(history.get("loss", [])) + 1)
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        if key in history:
+            ax.plot(epochs, history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label="test")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -20,6 +20,7 @@ from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.normalization import LocalResponseNormalization
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.models.builder import Family, min_input_size, pooled_dense_head
+from cnnzoo.weights.torchvision import indexed_rules
 
 
 class Conv(typing.NamedTuple):
@@ -93,6 +94,13 @@ def _trunk(x, build):
     return x
 
 
+def _torchvision_rules(model_name, spec):
+    """torchvision's single-tower ``features.N`` / ``classifier.N`` -> this family's layer paths."""
+    features = {0: "stage1_conv/conv", 3: "stage2_conv/conv", 6: "stage3_conv1/conv", 8: "stage3_conv2/conv",
+                10: "stage3_conv3/conv"}
+    return indexed_rules(features, {1: "head_fc1", 4: "head_fc2", 6: "predictions"})
+
+
 ALEXNET = Family(
     trunk=_trunk,
     head=pooled_dense_head(6, dropout_first=True),
@@ -104,6 +112,13 @@ ALEXNET = Family(
               features_only='outputs ``{"stage1", "stage2", "stage3"}`` (after each max pool).',
               variant='``"torchvision"`` or ``"paper"``.'),
     min_size=MIN_SIZE,
+    stages=lambda spec, options: ("stage1", "stage2", "stage3"),
+    torchvision_rules=_torchvision_rules,
+    pretrained_free=(),  # variant="paper" is another network: the weights are the torchvision tower's
 )
 
-alexnet = ALEXNET.register("alexnet", title="AlexNet, torchvision's single tower or the 2012 paper's two towers")
+
+@ALEXNET.register()
+def alexnet(*args, **kwargs):
+    """AlexNet, torchvision's single tower or the 2012 paper's two towers."""
+    return ALEXNET.build("alexnet", args, kwargs)

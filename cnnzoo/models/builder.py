@@ -1,12 +1,16 @@
 """The one builder every family goes through.
 
 A family (`Family`) declares only what is its own: a trunk function, a head
-function, its defaults and options. `Family.register` makes a registered entry
-point for one model (a row of the family's spec table); calling it runs
-`build_model`, which owns everything the families share: the keras.applications
-arguments (validated once, in `ModelArgs`), the input and its rank, the
-headless outputs (``include_top=False`` with ``pooling``), ``features_only``,
-Keras weight files, the model's name and its ``feature_info``.
+function, its defaults and options, and what only it knows (its torchvision
+name rules, the options pretrained weights leave free, the arguments its
+published files were built with, its auxiliary-loss weight, its stages).
+`Family.register` decorates an entry point written in the family's module (a
+row of the family's spec table); calling it runs `build_model`, which owns
+everything the families share: binding the arguments (once), the
+keras.applications arguments (validated once, in `ModelArgs`), the input and
+its rank, the headless outputs (``include_top=False`` with ``pooling``),
+``features_only``, every kind of ``weights=`` (weight sets, torchvision files,
+Keras files), the model's name and its ``feature_info``.
 
 Layer naming scheme (an API: weight loading, feature extraction and freezing
 depend on it): ``<part>_<unit>`` where ``part`` is ``stem``, ``stageN`` (a run
@@ -32,6 +36,10 @@ from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import check_activation, check_norm
 from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling
 from cnnzoo.registry import register_model
+from cnnzoo.weights import catalog, pretrained
+from cnnzoo.weights.copying import copy_weights
+from cnnzoo.weights.keras_files import load_keras_weights
+from cnnzoo.weights.torchvision import compile_rules, load_torchvision_state
 
 POOLINGS = (None, "avg", "max")
 MAX_WIDTH = 16
@@ -264,9 +272,31 @@ def pooled_dense_head(pool_size, *, dropout_first, hidden=4096):
     return head
 
 
+# Builder arguments that leave a pretrained network's weights meaning what they meant: the head
+# (replaced or dropped as keras.applications does), the input size, regularization used only in
+# training. A family adds its own (`Family.pretrained_free`: ResNet's output_stride...).
+PRETRAINED_FREE = frozenset({
+    "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+    "name", "dropout", "features_only",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """One registered model of a family: its row, signature, fixed arguments and where it builds."""
+
+    spec: typing.Any
+    signature: inspect.Signature
+    fixed: dict
+    options: dict  # every family option's default for this model, the hidden ones too
+    default_shape: tuple
+    ranks: tuple
+    rank_error: typing.Optional[str]
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """What a family declares: its trunk, its head, its defaults and its own options.
+    """What a family declares: its trunk, its head, its defaults and options, and what only it knows.
 
     Attributes:
         trunk: ``trunk(x, build) -> x``: the layers from the input to the head,
@@ -286,6 +316,19 @@ class Family:
         ranks: the input ranks the family builds for.
         rank_error: what the family is, for an input of another rank
             (``"a video network: input_shape must be (T, H, W, C)"``).
+        specs: the spec table, so that ``register()`` finds a model's row by its name.
+        row_defaults: ``row_defaults(spec) -> {option: default}``: defaults a row sets
+            (a ResNet row's stem and shortcut).
+        stages: ``stages(spec, options) -> ("stem", "stage1", ...)``: the prefixes of
+            the stages' layer names, input to output (fine-tuning unfreezes from the last).
+        torchvision_rules: ``torchvision_rules(model_name, spec) -> [(regex, path fn)]``:
+            torchvision's module paths to this family's layer paths (`cnnzoo.weights.torchvision`),
+            or None when the family has no torchvision twin.
+        pretrained_free: options that pretrained weights leave free (they do not change what
+            the weights compute), beside the keras.applications arguments (`PRETRAINED_FREE`).
+        pretrained_kwargs: builder arguments of the network a published file holds
+            (GoogLeNet's files carry the auxiliary heads).
+        aux_loss_weight: the loss weight of the auxiliary outputs (``build.extra_outputs``).
     """
 
     trunk: typing.Callable
@@ -299,16 +342,34 @@ class Family:
     min_size: typing.Any = 1
     ranks: tuple = (1, 2, 3)
     rank_error: typing.Optional[str] = None
+    specs: dict = dataclasses.field(default_factory=dict)
+    row_defaults: typing.Optional[typing.Callable] = None
+    stages: typing.Optional[typing.Callable] = None
+    torchvision_rules: typing.Optional[typing.Callable] = None
+    pretrained_free: tuple = ()
+    pretrained_kwargs: dict = dataclasses.field(default_factory=dict)
+    aux_loss_weight: typing.Optional[float] = None
+    models: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
-    def register(self, model_name, spec=None, *, title, defaults=None, fixed=None, options=None,
-                 default_shape=None, ranks=None, rank_error=None):
-        """Registers the entry point ``model_name(**kwargs)`` for one row of the family.
+    def register(self, spec=None, *, defaults=None, fixed=None, options=None, default_shape=None, ranks=None,
+                 rank_error=None):
+        """Decorator that makes a function of the family's module a registered entry point.
+
+        The function is written where the family is, three lines (timm's style)::
+
+            @RESNET.register()
+            def resnet18(*args, **kwargs):
+                \"\"\"ResNet-18 (ImageNet).\"\"\"
+                return RESNET.build("resnet18", args, kwargs)
+
+        Its name is the registered name; its docstring's first line is the title, to which the
+        arguments are added; its signature (``inspect.signature``, help, IDEs that read it) is the
+        model's own: the keras.applications arguments, cnnzoo's five, the options it exposes,
+        each with this model's default.
 
         Args:
-            model_name: the registered name, the default model name and the
-                entry point's ``__name__``.
-            spec: the row the trunk reads as ``build.spec``.
-            title: the first line of the entry point's docstring.
+            spec: the row the trunk reads as ``build.spec``. Defaults to
+                ``specs[name]`` of the family's table.
             defaults: this model's defaults of arguments and options (``{"classes": 10}``),
                 over the family's.
             fixed: arguments this model fixes: shown as defaults, and a
@@ -321,43 +382,56 @@ class Family:
                 Defaults to the family's.
 
         Returns:
-            The registered entry point.
+            The decorator; it returns the function itself, registered.
         """
-        fixed = dict(fixed or {})
-        model_defaults = {**_ARG_DEFAULTS, **self.defaults, **self.options, **(defaults or {}), **fixed}
-        exposed = list(self.options) if options is None else list(options)
-        unknown = [o for o in exposed if o not in self.options]
-        if unknown:
-            raise ValueError(f"{model_name}: options {unknown} are not options of this family ({list(self.options)})")
-        signature = inspect.Signature(
-            [_PARAM(a, _PARAM.POSITIONAL_OR_KEYWORD, default=model_defaults[a]) for a in ARGS]
-            + [_PARAM(o, _PARAM.KEYWORD_ONLY, default=model_defaults[o]) for o in exposed]
-        )
-        family = self
-        options_defaults = {o: model_defaults[o] for o in self.options}  # the hidden ones too
-        where = dict(default_shape=default_shape or self.default_shape, ranks=tuple(ranks or self.ranks),
-                     rank_error=rank_error or self.rank_error)
 
-        def entry(*args, **kwargs):
-            try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError as e:
-                raise TypeError(f"{model_name}(): {e}") from None
-            for key, value in fixed.items():
-                if key in bound.arguments and bound.arguments[key] != value:
-                    raise ValueError(f"{model_name} fixes {key}={value!r}; it cannot be changed. "
-                                     f"Received: {key}={bound.arguments[key]!r}")
-            bound.apply_defaults()
-            return build_model(family, model_name, spec, {**options_defaults, **bound.arguments}, **where)
+        def decorate(fn):
+            model_name = fn.__name__
+            row = self.specs[model_name] if spec is None and model_name in self.specs else spec
+            fixed_args = dict(fixed or {})
+            row_defaults = self.row_defaults(row) if self.row_defaults is not None else {}
+            model_defaults = {**_ARG_DEFAULTS, **self.defaults, **self.options, **row_defaults, **(defaults or {}),
+                              **fixed_args}
+            exposed = list(self.options) if options is None else list(options)
+            unknown = [o for o in exposed if o not in self.options]
+            if unknown:
+                raise ValueError(f"{model_name}: options {unknown} are not options of this family "
+                                 f"({list(self.options)})")
+            signature = inspect.Signature(
+                [_PARAM(a, _PARAM.POSITIONAL_OR_KEYWORD, default=model_defaults[a]) for a in ARGS]
+                + [_PARAM(o, _PARAM.KEYWORD_ONLY, default=model_defaults[o]) for o in exposed]
+            )
+            registration = Registration(
+                spec=row, signature=signature, fixed=fixed_args,
+                options={o: model_defaults[o] for o in self.options},
+                default_shape=tuple(default_shape or self.default_shape), ranks=tuple(ranks or self.ranks),
+                rank_error=rank_error or self.rank_error)
+            if model_name in self.models:
+                raise ValueError(f"A model is already registered under name={model_name!r}")
+            title = (fn.__doc__ or model_name).strip().splitlines()[0].rstrip(".")
+            fn.__signature__ = signature
+            fn.__doc__ = self._doc(title, model_defaults, exposed, fixed_args, registration.default_shape)
+            options_ns = types.SimpleNamespace(**registration.options)
+            info = dict(
+                family=self.trunk.__module__.rsplit(".", 1)[-1], ranks=registration.ranks,
+                input_shape=registration.default_shape, classes=model_defaults["classes"],
+                min_size=self.min_size_of(row, options_ns),
+                stages=tuple(self.stages(row, options_ns)) if self.stages is not None else (),
+                aux_loss_weight=self.aux_loss_weight,
+                torchvision_rules=compile_rules(self.torchvision_rules(model_name, row) or ()
+                                                if self.torchvision_rules is not None else ()),
+            )
+            register_model(fn, info=info)
+            self.models[model_name] = registration
+            return fn
 
-        entry.__name__ = entry.__qualname__ = model_name
-        entry.__module__ = self.trunk.__module__
-        entry.__signature__ = signature
-        entry.__doc__ = self._doc(title, model_defaults, exposed, fixed, where["default_shape"])
-        min_size = self.min_size_of(spec, types.SimpleNamespace(**options_defaults))
-        info = dict(family=self.trunk.__module__.rsplit(".", 1)[-1], ranks=where["ranks"],
-                    input_shape=tuple(where["default_shape"]), classes=model_defaults["classes"], min_size=min_size)
-        return register_model(entry, info=info)
+        return decorate
+
+    def build(self, model_name, args=(), kwargs=None):
+        """Builds ``model_name`` of this family from an entry point's ``*args, **kwargs``: the arguments
+        are bound once, against the model's signature, and `build_model` does the rest.
+        """
+        return build_model(self, model_name, args, kwargs or {})
 
     def min_size_of(self, spec, options):
         """The smallest spatial size of one row built with ``options``."""
@@ -389,18 +463,54 @@ class Family:
         return "\n".join(lines)
 
 
-def build_model(family, model_name, spec, arguments, *, default_shape, ranks, rank_error):
-    """Builds one model of ``family``: the shared steps around the family's trunk and head."""
+def _bind(family, model_name, args, kwargs):
+    """The call's arguments bound once against the model's signature, checked: ``(explicit, all)``."""
+    registration = family.models[model_name]
+    try:
+        bound = registration.signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{model_name}(): {e}") from None
+    explicit = dict(bound.arguments)
+    for key, value in registration.fixed.items():
+        if key in explicit and explicit[key] != value:
+            raise ValueError(f"{model_name} fixes {key}={value!r}; it cannot be changed. "
+                             f"Received: {key}={explicit[key]!r}")
+    rank_lib.check_arguments(_signature_holder(registration.signature), explicit)
+    if explicit.get("features_only"):
+        ignored = [f"{k}={explicit[k]!r}" for k in ("include_top", "pooling", "classes", "classifier_activation")
+                   if k in explicit]
+        if ignored:
+            raise ValueError(f"{model_name}: features_only=True returns the stage outputs, so {', '.join(ignored)} "
+                             f"would be ignored. Build with features_only=True alone. Received: {', '.join(ignored)}")
+    bound.apply_defaults()
+    return explicit, {**registration.options, **bound.arguments}
+
+
+def _signature_holder(signature):
+    """An object ``inspect.signature`` reads ``signature`` from (`check_arguments` takes a callable)."""
+
+    def holder(**kwargs):
+        return kwargs
+
+    holder.__signature__ = signature
+    return holder
+
+
+def _construct(family, model_name, arguments):
+    """The network, built without weights: the shared steps around the family's trunk and head."""
+    registration = family.models[model_name]
+    spec = registration.spec
     if family.prepare is not None:
         arguments = family.prepare(dict(arguments))
+    arguments = dict(arguments)
     args = ModelArgs(**{a: arguments.pop(a) for a in ARGS})
     build = Build(model_name, spec, args, types.SimpleNamespace(**arguments), rank=0)
     if family.check is not None:
         family.check(build)
-    inputs, x, build.rank = model_input(model_name, args, default_shape=default_shape,
+    inputs, x, build.rank = model_input(model_name, args, default_shape=registration.default_shape,
                                         min_size=family.min_size_of(spec, build.options))
-    if build.rank not in ranks:
-        raise ValueError(f"{model_name} is {rank_error}. Received: input_shape={tuple(x.shape[1:])}")
+    if build.rank not in registration.ranks:
+        raise ValueError(f"{model_name} is {registration.rank_error}. Received: input_shape={tuple(x.shape[1:])}")
     x = family.trunk(x, build)
     if args.features_only:
         outputs = dict(build.outputs)
@@ -414,8 +524,77 @@ def build_model(family, model_name, spec, arguments, *, default_shape, ranks, ra
         outputs = x
     model = keras.Model(inputs, outputs, name=args.name or model_name)
     model.feature_info = list(build.feature_info)
-    if args.weights is not None:
-        from cnnzoo.weights.keras_files import load_keras_weights
-
-        load_keras_weights(model, args.weights)
+    if build.extra_outputs and family.aux_loss_weight is not None:
+        model.aux_loss_weight = family.aux_loss_weight
     return model
+
+
+def _same(a, b):
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def _check_pretrained_args(family, model_name, weight_set, explicit):
+    """Options that change the network the weights were trained as raise; their defaults pass."""
+    registration = family.models[model_name]
+    defaults = {name: p.default for name, p in registration.signature.parameters.items()}
+    free = PRETRAINED_FREE | set(family.pretrained_free)
+    for name, value in explicit.items():
+        if name in free or (name in defaults and _same(defaults[name], value)):
+            continue
+        raise ValueError(f"weights={weight_set.tag!r} are {model_name} as {weight_set.source or 'published'} "
+                         f"trained it; {name}={value!r} would change that network. Leave {name} at its default "
+                         f"({defaults.get(name, 'unset')!r}) or build without weights. Received: {name}={value!r}")
+
+
+def _check_pretrained_input(model, model_name, weight_set):
+    shape = tuple(model.inputs[0].shape[1:])
+    rank = 3 if weight_set.preprocessing.kind == "video" else 2
+    if len(shape) - 1 != rank or shape[-1] != 3:
+        expected = "(T, H, W, 3)" if rank == 3 else "(H, W, 3)"
+        raise ValueError(f"weights={weight_set.tag!r} of {model_name} take {expected} RGB inputs. "
+                         f"Received: input_shape={shape}")
+
+
+def build_model(family, model_name, args, kwargs):
+    """Builds one model of ``family`` from an entry point's call, and loads its weights.
+
+    ``weights`` is None, a weight set's name (``"imagenet"``) or `WeightSet`, a torchvision
+    ``.pth`` / ``.safetensors`` file (converted by the family's name rules), or a Keras
+    ``.weights.h5`` / ``.keras`` file of the same network.
+    """
+    explicit, arguments = _bind(family, model_name, args, kwargs)
+    weights = arguments["weights"]
+    if weights is not None and not isinstance(weights, (str, os.PathLike, catalog.WeightSet)):
+        ModelArgs(weights=weights)  # raises, naming the argument and what was received
+    if isinstance(weights, os.PathLike):
+        weights = os.fspath(weights)
+    arguments["weights"] = None
+    if weights is None:
+        return _construct(family, model_name, arguments)
+    if pretrained.torch_file(weights):
+        model = _construct(family, model_name, arguments)
+        load_torchvision_state(model_name, model, weights)
+        return model
+    if catalog.is_weight_name(weights) or isinstance(weights, catalog.WeightSet):
+        weight_set = catalog.get_weights(model_name, weights)
+        _check_pretrained_args(family, model_name, weight_set,
+                               {k: v for k, v in explicit.items() if k != "weights"})
+        model = _construct(family, model_name, arguments)
+        _check_pretrained_input(model, model_name, weight_set)
+        reference_args = {**family.models[model_name].options, **_model_defaults(family, model_name),
+                          "classes": weight_set.num_classes, **family.pretrained_kwargs, **weight_set.builder_kwargs}
+        reference = pretrained.load_weight_set(_construct(family, model_name, reference_args), weight_set)
+        copy_weights(reference, model, skip_head=True, what=f"weights={weight_set.tag!r}")
+        model.pretrained = weight_set
+        return model
+    model = _construct(family, model_name, arguments)
+    load_keras_weights(model, weights)
+    return model
+
+
+def _model_defaults(family, model_name):
+    """The model's own defaults of every argument (its signature's)."""
+    return {name: p.default for name, p in family.models[model_name].signature.parameters.items()}

@@ -28,6 +28,7 @@ from cnnzoo.layers.inception import InceptionModule
 from cnnzoo.layers.normalization import LocalResponseNormalization
 from cnnzoo.layers.pooling import AdaptivePooling, Pooling
 from cnnzoo.models.builder import Family, min_input_size
+from cnnzoo.weights.torchvision import conv_or_norm
 
 AUX_LOSS_WEIGHT = 0.3
 
@@ -118,6 +119,21 @@ def _trunk(x, build):
     return x
 
 
+def _torchvision_rules(model_name, spec):
+    """torchvision's ``GoogLeNet`` module paths -> this family's layer paths."""
+    branches = {"branch1": "branch1", "branch2.0": "branch2_reduce", "branch2.1": "branch2",
+                "branch3.0": "branch3_reduce", "branch3.1": "branch3", "branch4.1": "branch4"}
+    return [
+        (r"conv([123])\.(conv|bn)", lambda m: f"stem_conv{m[1]}/{conv_or_norm(m[2])}"),
+        (r"inception(\d)([a-e])\.(branch1|branch[234]\.[01])\.(conv|bn)",
+         lambda m: f"inception{m[1]}_{m[2]}/{branches[m[3]]}/{conv_or_norm(m[4])}"),
+        (r"aux([12])\.conv\.(conv|bn)", lambda m: f"aux{m[1]}_conv/{conv_or_norm(m[2])}"),
+        (r"aux([12])\.fc1", lambda m: f"aux{m[1]}_fc"),
+        (r"aux([12])\.fc2", lambda m: f"aux{m[1]}_predictions"),
+        (r"fc", lambda m: "predictions"),
+    ]
+
+
 GOOGLENET = Family(
     trunk=_trunk,
     check=_check,
@@ -129,9 +145,18 @@ GOOGLENET = Family(
               aux_logits="add the two auxiliary classifiers as extra outputs ``{\"main\", \"aux1\", \"aux2\"}``.",
               inception_5x5="the paper's 5x5 branch (True) or torchvision's 3x3."),
     min_size=MIN_SIZE,
+    stages=lambda spec, options: ("stem", *STAGES),
+    torchvision_rules=_torchvision_rules,
+    pretrained_free=("aux_logits",),  # the heads are trained with the rest: with or without them, the same weights
+    pretrained_kwargs=dict(aux_logits=True),  # torchvision's files carry the auxiliary heads
+    aux_loss_weight=AUX_LOSS_WEIGHT,
 )
 
-googlenet = GOOGLENET.register("googlenet", title="GoogLeNet / Inception v1")
+
+@GOOGLENET.register()
+def googlenet(*args, **kwargs):
+    """GoogLeNet / Inception v1."""
+    return GOOGLENET.build("googlenet", args, kwargs)
 
 
 def without_aux(model):

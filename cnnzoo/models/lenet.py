@@ -123,7 +123,10 @@ LENET = Family(
               pool='``"max"`` or ``"avg"`` subsampling of the modern variant.', variant='``"modern"`` or ``"paper"``.'),
     default_shape=(32, 32, 1),
     min_size=lambda spec, options: PAPER_MIN_SIZE if options.variant == "paper" else MIN_SIZE,
+    stages=lambda spec, options: ("stage1", "stage2"),
 )
 
-lenet5 = LENET.register("lenet5", title="LeNet-5: C1 6@5x5, pool, C3 16@5x5, pool, F5 120, F6 84, output "
-                                        "(28x28 inputs work too: C1 then pads by 2)")
+@LENET.register()
+def lenet5(*args, **kwargs):
+    """LeNet-5: C1 6@5x5, pool, C3 16@5x5, pool, F5 120, F6 84, output (28x28 inputs work too: C1 then pads by 2)."""
+    return LENET.build("lenet5", args, kwargs)

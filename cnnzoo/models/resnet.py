@@ -35,6 +35,7 @@ from cnnzoo.layers.normalization import make_activation, make_norm
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.layers.residual import SHORTCUTS, BasicBlock, Bottleneck
 from cnnzoo.models.builder import Family
+from cnnzoo.weights.torchvision import conv_or_norm
 
 STEMS = ("imagenet", "cifar")
 OUTPUT_STRIDES = (8, 16, 32)
@@ -157,6 +158,26 @@ def _trunk(x, build):
     return x
 
 
+def _torchvision_rules(model_name, spec):
+    """torchvision's ``ResNet`` / ``VideoResNet`` module paths -> this family's layer paths."""
+    block = lambda m: f"stage{m[1]}_block{int(m[2]) + 1}"  # noqa: E731
+    shortcut = [(r"layer(\d+)\.(\d+)\.downsample\.([01])", lambda m: f"{block(m)}/shortcut/{conv_or_norm(m[3])}"),
+                (r"fc", lambda m: "predictions")]
+    if spec.stem == "r2plus1d":
+        parts = {"0": "spatial/conv", "1": "spatial/norm", "3": "temporal/conv"}
+        stem = {"0": "stem_conv1/conv", "1": "stem_conv1/norm", "3": "stem_conv2/conv", "4": "stem_conv2/norm"}
+        return [(r"stem\.([0134])", lambda m: stem[m[1]]),
+                (r"layer(\d+)\.(\d+)\.conv(\d)\.0\.([013])", lambda m: f"{block(m)}/conv{m[3]}/conv/{parts[m[4]]}"),
+                (r"layer(\d+)\.(\d+)\.conv(\d)\.1", lambda m: f"{block(m)}/conv{m[3]}/norm"), *shortcut]
+    if spec.stem == "r3d":
+        return [(r"stem\.([01])", lambda m: f"stem_conv/{conv_or_norm(m[1])}"),
+                (r"layer(\d+)\.(\d+)\.conv(\d)\.([01])", lambda m: f"{block(m)}/conv{m[3]}/{conv_or_norm(m[4])}"),
+                *shortcut]
+    return [(r"conv1", lambda m: "stem_conv/conv"), (r"bn1", lambda m: "stem_conv/norm"),
+            (r"layer(\d+)\.(\d+)\.conv(\d)", lambda m: f"{block(m)}/conv{m[3]}/conv"),
+            (r"layer(\d+)\.(\d+)\.bn(\d)", lambda m: f"{block(m)}/conv{m[3]}/norm"), *shortcut]
+
+
 RESNET = Family(
     trunk=_trunk,
     check=_check,
@@ -177,33 +198,122 @@ RESNET = Family(
     ),
     min_size=MIN_SIZE,
     rank_error="a video network: input_shape must be (T, H, W, C)",
+    specs=SPECS,
+    row_defaults=lambda spec: {"stem": spec.stem, "shortcut": spec.shortcut},  # a row's stem and shortcut
+    stages=lambda spec, options: ("stem", *(f"stage{s}" for s in range(1, len(spec.depths) + 1))),
+    # the CIFAR rows have no torchvision twin
+    torchvision_rules=lambda name, spec: None if spec.stem == "cifar" else _torchvision_rules(name, spec),
+    # dilation instead of stride is torchvision's replace_stride_with_dilation: the same weights
+    pretrained_free=("output_stride", "drop_path_rate", "zero_init_residual"),
 )
-_VIDEO = dict(defaults={"classes": 400}, default_shape=(16, 112, 112, 3), ranks=(3,),
-              options=("zero_init_residual", "drop_path_rate"))
+_CIFAR_ROW = dict(defaults={"classes": 10}, default_shape=(32, 32, 3))
+_VIDEO_ROW = dict(defaults={"classes": 400}, default_shape=(16, 112, 112, 3), ranks=(3,),
+                  options=("zero_init_residual", "drop_path_rate"))
 
 
-def _register(name, title, defaults=None, **kwargs):
-    spec = SPECS[name]  # its stem and shortcut are the model's defaults of those options
-    defaults = {"stem": spec.stem, "shortcut": spec.shortcut, **(defaults or {})}
-    return RESNET.register(name, spec, title=title, defaults=defaults, **kwargs)
+@RESNET.register()
+def resnet18(*args, **kwargs):
+    """ResNet-18 (ImageNet)."""
+    return RESNET.build("resnet18", args, kwargs)
 
 
-resnet18 = _register("resnet18", "ResNet-18 (ImageNet)")
-resnet34 = _register("resnet34", "ResNet-34 (ImageNet)")
-resnet50 = _register("resnet50", "ResNet-50 (ImageNet)")
-resnet101 = _register("resnet101", "ResNet-101 (ImageNet)")
-resnet152 = _register("resnet152", "ResNet-152 (ImageNet)")
-resnext50_32x4d = _register("resnext50_32x4d", "ResNeXt-50 32x4d (ImageNet)")
-resnext101_32x8d = _register("resnext101_32x8d", "ResNeXt-101 32x8d (ImageNet)")
-resnext101_64x4d = _register("resnext101_64x4d", "ResNeXt-101 64x4d (ImageNet)")
-wide_resnet50_2 = _register("wide_resnet50_2", "Wide ResNet-50-2 (ImageNet)")
-wide_resnet101_2 = _register("wide_resnet101_2", "Wide ResNet-101-2 (ImageNet)")
-resnet20 = _register("resnet20", "ResNet-20 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
-resnet32 = _register("resnet32", "ResNet-32 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
-resnet44 = _register("resnet44", "ResNet-44 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
-resnet56 = _register("resnet56", "ResNet-56 (CIFAR, section 4.2)", defaults={"classes": 10}, default_shape=(32, 32, 3))
-resnet110 = _register("resnet110", "ResNet-110 (CIFAR, section 4.2)", defaults={"classes": 10},
-                      default_shape=(32, 32, 3))
-r3d_18 = _register("r3d_18", "R3D-18: 3x3x3 convolutions throughout", **_VIDEO)
-mc3_18 = _register("mc3_18", "MC3-18: 3x3x3 in stage 1, spatial-only 1x3x3 after", **_VIDEO)
-r2plus1d_18 = _register("r2plus1d_18", "R(2+1)D-18: (2+1)D factorized convolutions", **_VIDEO)
+@RESNET.register()
+def resnet34(*args, **kwargs):
+    """ResNet-34 (ImageNet)."""
+    return RESNET.build("resnet34", args, kwargs)
+
+
+@RESNET.register()
+def resnet50(*args, **kwargs):
+    """ResNet-50 (ImageNet)."""
+    return RESNET.build("resnet50", args, kwargs)
+
+
+@RESNET.register()
+def resnet101(*args, **kwargs):
+    """ResNet-101 (ImageNet)."""
+    return RESNET.build("resnet101", args, kwargs)
+
+
+@RESNET.register()
+def resnet152(*args, **kwargs):
+    """ResNet-152 (ImageNet)."""
+    return RESNET.build("resnet152", args, kwargs)
+
+
+@RESNET.register()
+def resnext50_32x4d(*args, **kwargs):
+    """ResNeXt-50 32x4d (ImageNet)."""
+    return RESNET.build("resnext50_32x4d", args, kwargs)
+
+
+@RESNET.register()
+def resnext101_32x8d(*args, **kwargs):
+    """ResNeXt-101 32x8d (ImageNet)."""
+    return RESNET.build("resnext101_32x8d", args, kwargs)
+
+
+@RESNET.register()
+def resnext101_64x4d(*args, **kwargs):
+    """ResNeXt-101 64x4d (ImageNet)."""
+    return RESNET.build("resnext101_64x4d", args, kwargs)
+
+
+@RESNET.register()
+def wide_resnet50_2(*args, **kwargs):
+    """Wide ResNet-50-2 (ImageNet)."""
+    return RESNET.build("wide_resnet50_2", args, kwargs)
+
+
+@RESNET.register()
+def wide_resnet101_2(*args, **kwargs):
+    """Wide ResNet-101-2 (ImageNet)."""
+    return RESNET.build("wide_resnet101_2", args, kwargs)
+
+
+@RESNET.register(**_CIFAR_ROW)
+def resnet20(*args, **kwargs):
+    """ResNet-20 (CIFAR, section 4.2)."""
+    return RESNET.build("resnet20", args, kwargs)
+
+
+@RESNET.register(**_CIFAR_ROW)
+def resnet32(*args, **kwargs):
+    """ResNet-32 (CIFAR, section 4.2)."""
+    return RESNET.build("resnet32", args, kwargs)
+
+
+@RESNET.register(**_CIFAR_ROW)
+def resnet44(*args, **kwargs):
+    """ResNet-44 (CIFAR, section 4.2)."""
+    return RESNET.build("resnet44", args, kwargs)
+
+
+@RESNET.register(**_CIFAR_ROW)
+def resnet56(*args, **kwargs):
+    """ResNet-56 (CIFAR, section 4.2)."""
+    return RESNET.build("resnet56", args, kwargs)
+
+
+@RESNET.register(**_CIFAR_ROW)
+def resnet110(*args, **kwargs):
+    """ResNet-110 (CIFAR, section 4.2)."""
+    return RESNET.build("resnet110", args, kwargs)
+
+
+@RESNET.register(**_VIDEO_ROW)
+def r3d_18(*args, **kwargs):
+    """R3D-18: 3x3x3 convolutions throughout."""
+    return RESNET.build("r3d_18", args, kwargs)
+
+
+@RESNET.register(**_VIDEO_ROW)
+def mc3_18(*args, **kwargs):
+    """MC3-18: 3x3x3 in stage 1, spatial-only 1x3x3 after."""
+    return RESNET.build("mc3_18", args, kwargs)
+
+
+@RESNET.register(**_VIDEO_ROW)
+def r2plus1d_18(*args, **kwargs):
+    """R(2+1)D-18: (2+1)D factorized convolutions."""
+    return RESNET.build("r2plus1d_18", args, kwargs)

@@ -55,6 +55,10 @@ TCN = Family(
     default_shape=(784, 1),
     ranks=(1,),
     rank_error="a sequence network: input_shape must be (length, channels)",
+    stages=lambda spec, options: ("stem", *(f"level{i}" for i in range(1, options.levels + 1))),
 )
 
-tcn = TCN.register("tcn", title="A TCN: ``levels`` causal residual blocks of ``channels`` channels, dilations 2^i")
+@TCN.register()
+def tcn(*args, **kwargs):
+    """A TCN: ``levels`` causal residual blocks of ``channels`` channels, dilations 2^i."""
+    return TCN.build("tcn", args, kwargs)

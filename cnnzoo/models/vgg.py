@@ -11,6 +11,7 @@ sizes work), then 4096-4096 with dropout.
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.models.builder import Family, min_input_size, pooled_dense_head
+from cnnzoo.weights.torchvision import indexed_rules
 
 # Channels of the 3x3 convolutions of each of the five stages; a 2x2 max pool ends each.
 CONFIGS = {
@@ -32,6 +33,20 @@ def _trunk(x, build):
     return x
 
 
+def _torchvision_rules(model_name, spec):
+    """torchvision's ``features.N`` / ``classifier.N`` indices -> this family's layer paths."""
+    bn = model_name.endswith("_bn")
+    features, index = {}, 0
+    for s, stage in enumerate(spec, start=1):
+        for c in range(1, len(stage) + 1):
+            features[index] = f"stage{s}_conv{c}/conv"
+            if bn:
+                features[index + 1] = f"stage{s}_conv{c}/norm"
+            index += 3 if bn else 2  # conv, [bn,] relu
+        index += 1  # max pool
+    return indexed_rules(features, {0: "head_fc1", 3: "head_fc2", 6: "predictions"})
+
+
 VGG = Family(
     trunk=_trunk,
     head=pooled_dense_head(7, dropout_first=False),
@@ -39,17 +54,56 @@ VGG = Family(
     docs=dict(width="channel and unit multiplier.", dropout="after each hidden dense layer.",
               features_only='outputs ``{"stage1": ..., "stage5"}`` (after each pool, reductions 2..32).'),
     min_size=MIN_SIZE,
+    specs=CONFIGS,
+    stages=lambda spec, options: tuple(f"stage{s}" for s in range(1, len(spec) + 1)),
+    torchvision_rules=_torchvision_rules,
 )
+_PLAIN, _BN = dict(fixed={"norm": None}), dict(fixed={"norm": "batch"})
 
-vgg11 = VGG.register("vgg11", CONFIGS["vgg11"], title="VGG11 (configuration A)", fixed={"norm": None})
-vgg13 = VGG.register("vgg13", CONFIGS["vgg13"], title="VGG13 (configuration B)", fixed={"norm": None})
-vgg16 = VGG.register("vgg16", CONFIGS["vgg16"], title="VGG16 (configuration D)", fixed={"norm": None})
-vgg19 = VGG.register("vgg19", CONFIGS["vgg19"], title="VGG19 (configuration E)", fixed={"norm": None})
-vgg11_bn = VGG.register("vgg11_bn", CONFIGS["vgg11"], title="VGG11 with BatchNorm (conv bias kept)",
-                        fixed={"norm": "batch"})
-vgg13_bn = VGG.register("vgg13_bn", CONFIGS["vgg13"], title="VGG13 with BatchNorm (conv bias kept)",
-                        fixed={"norm": "batch"})
-vgg16_bn = VGG.register("vgg16_bn", CONFIGS["vgg16"], title="VGG16 with BatchNorm (conv bias kept)",
-                        fixed={"norm": "batch"})
-vgg19_bn = VGG.register("vgg19_bn", CONFIGS["vgg19"], title="VGG19 with BatchNorm (conv bias kept)",
-                        fixed={"norm": "batch"})
+
+@VGG.register(**_PLAIN)
+def vgg11(*args, **kwargs):
+    """VGG11 (configuration A)."""
+    return VGG.build("vgg11", args, kwargs)
+
+
+@VGG.register(**_PLAIN)
+def vgg13(*args, **kwargs):
+    """VGG13 (configuration B)."""
+    return VGG.build("vgg13", args, kwargs)
+
+
+@VGG.register(**_PLAIN)
+def vgg16(*args, **kwargs):
+    """VGG16 (configuration D)."""
+    return VGG.build("vgg16", args, kwargs)
+
+
+@VGG.register(**_PLAIN)
+def vgg19(*args, **kwargs):
+    """VGG19 (configuration E)."""
+    return VGG.build("vgg19", args, kwargs)
+
+
+@VGG.register(CONFIGS["vgg11"], **_BN)
+def vgg11_bn(*args, **kwargs):
+    """VGG11 with BatchNorm (conv bias kept)."""
+    return VGG.build("vgg11_bn", args, kwargs)
+
+
+@VGG.register(CONFIGS["vgg13"], **_BN)
+def vgg13_bn(*args, **kwargs):
+    """VGG13 with BatchNorm (conv bias kept)."""
+    return VGG.build("vgg13_bn", args, kwargs)
+
+
+@VGG.register(CONFIGS["vgg16"], **_BN)
+def vgg16_bn(*args, **kwargs):
+    """VGG16 with BatchNorm (conv bias kept)."""
+    return VGG.build("vgg16_bn", args, kwargs)
+
+
+@VGG.register(CONFIGS["vgg19"], **_BN)
+def vgg19_bn(*args, **kwargs):
+    """VGG19 with BatchNorm (conv bias kept)."""
+    return VGG.build("vgg19_bn", args, kwargs)

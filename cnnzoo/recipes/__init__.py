@@ -52,6 +52,70 @@ def main(name, argv=None, prog=None):
     return run(module.CONFIG, module.__doc__, argv, prog=prog)
 
 
+def run(name, *, data_dir=None, out=None, smoke=False, **overrides):
+    """Runs recipe ``name`` from Python and returns its results record.
+
+    Args:
+        name: a recipe (`list_recipes`).
+        data_dir: the folder with the dataset's own files (default: ``CNNZOO_DATA_DIR``, then
+            tensorflow-datasets).
+        out: the output folder. Defaults to ``runs/<name>``.
+        smoke: a slice of the data and one epoch.
+        **overrides: values of the recipe's config (``epochs=2``, ``label_smoothing=0.1``,
+            ``model_kwargs={"width": 0.5}``), checked as ``--override KEY=VALUE`` is (one rule,
+            `cnnzoo.training.recipe.check_override`); also ``download``, ``strategy``, ``verbose``.
+            A recipe with its own command line (``mnist_fast``, ``video_moving_digits``...) takes
+            its flags' names (``seeds="0,1"``).
+
+    Returns:
+        The results record (``<out>/results.json``); for a recipe that writes several, ``{path: record}``
+        of those it wrote.
+    """
+    import cnnzoo
+
+    module = get(name)
+    cnnzoo.load()
+    if not hasattr(module, "main"):
+        from cnnzoo.training.recipe import run_recipe
+
+        options = {k: overrides.pop(k) for k in ("download", "strategy", "verbose") if k in overrides}
+        return run_recipe(module.CONFIG, module.__doc__, overrides, data_dir=data_dir, out=out, smoke=smoke,
+                          **options)
+    out = out or os.path.join("runs", name)
+    argv = ["--out", out] + (["--data-dir", os.fspath(data_dir)] if data_dir is not None else [])
+    argv += ["--smoke"] if smoke else []
+    for key, value in overrides.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not False and value is not None:
+            argv += [flag, ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    started = _results_files(out)
+    try:
+        status = module.main(argv, prog=f"cnnzoo.recipes.run({name!r})")
+    except SystemExit:  # the recipe's parser refused an option (its message is on stderr)
+        raise ValueError(f"recipe {name} refused its options {argv}: see the message above. "
+                         f"Received: {overrides}") from None
+    if status:
+        raise RuntimeError(f"recipe {name} failed (exit status {status}); its message is above")
+    written = {path: stamp for path, stamp in _results_files(out).items() if started.get(path) != stamp}
+    records = {}
+    for path in sorted(written):
+        with open(path) as f:
+            records[os.path.relpath(path, out)] = json.load(f)
+    return records.get("results.json", records)
+
+
+def _results_files(out):
+    found = {}
+    for root, _, files in os.walk(out):
+        for f in files:
+            if f == "results.json":
+                path = os.path.join(root, f)
+                found[path] = os.stat(path).st_mtime_ns
+    return found
+
+
 def measured():
     """{recipe: [row, ...]} of the published results (empty when none are bundled)."""
     try:

@@ -20,13 +20,14 @@ TARGET = "your own data: per-class and overall validation accuracy"
 
 
 def main(argv=None, prog=None):
-    """``cnnzoo train finetune [options]``: `cnnzoo.training.finetune` on a class-folder tree."""
+    """``cnnzoo train finetune [options]``: `cnnzoo.finetune` on a class-folder tree."""
     from cnnzoo.training import finetune
 
     args = finetune.parser(prog).parse_args(argv)
     try:
-        finetune.run(args)
-    except (ValueError, OSError) as e:
+        result = finetune.run_command(args)
+    except (ValueError, OSError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finetune.print_result(result)
     return 0

@@ -10,7 +10,6 @@ _EXPORTS = {
     "TrainConfig": "config", "TrainingDivergedError": "engine", "compile_model": "engine",
     "evaluate_accuracy": "engine", "fit": "engine", "seed_everything": "engine", "time_to_accuracy": "engine",
     "OPTIMIZERS": "optim", "SCHEDULES": "schedules", "make_optimizer": "optim", "make_schedule": "schedules",
-    "plot_curves": "results",
 }
 __all__ = sorted(_EXPORTS)
 

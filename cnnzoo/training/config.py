@@ -8,6 +8,8 @@ import dataclasses
 import sys
 
 STRATEGIES = ("auto", "mirrored", "multi_worker")
+OPTIMIZERS = ("sgd", "adamw")  # `cnnzoo.training.optim.make_optimizer` builds them
+SCHEDULES = ("constant", "cosine", "step")  # `cnnzoo.training.schedules.make_schedule` builds them
 
 
 def default_verbosity(verbose=None):
@@ -53,7 +55,7 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights (Keras optimizers' use_ema)
     ema_momentum: float = 0.999
     sync_batch_norm: bool = False  # BatchNorm statistics across replicas
-    # GoogLeNet's auxiliary heads; None: the paper's (cnnzoo.models.googlenet.AUX_LOSS_WEIGHT, 0.3)
+    # auxiliary outputs (GoogLeNet's heads); None: what the model's family declares (GoogLeNet: the paper's 0.3)
     aux_loss_weight: float = None
 
     @classmethod
@@ -74,5 +76,12 @@ class TrainConfig:
         weight = self.aux_loss_weight
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
             raise ValueError(f"aux_loss_weight must be a number >= 0 or None. Received: aux_loss_weight={weight!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={self.schedule!r}")
+        decay = self.weight_decay
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < float("inf"):
+            raise ValueError(f"weight_decay must be a number >= 0. Received: weight_decay={decay!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")

@@ -15,8 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo import compat
+from cnnzoo import compat, registry
 from cnnzoo.files import atomic_model_save
+from cnnzoo.inspect import pictures
 from cnnzoo.training import backend_defaults, faults, inputs, results
 from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
 from cnnzoo.training.optim import make_optimizer
@@ -101,17 +102,29 @@ def steps_per_execution_for(steps_per_epoch, wanted):
     return min(near, key=lambda d: (abs(d - wanted), -d)) if near else wanted
 
 
-def resolve(config):
+def resolve(config, model=None):
     """``config`` with every default that depends on where it runs filled in, once: the backend's
-    (`backend_defaults.resolve`: compiled step, steps per execution) and the model's (GoogLeNet's
-    auxiliary loss weight). `fit` and `compile_model` take what this returns as it is.
+    (`backend_defaults.resolve`: compiled step, steps per execution) and the model's (the auxiliary
+    loss weight its family declares, for a model with auxiliary outputs). `fit` and `compile_model`
+    take what this returns as it is.
     """
     config = backend_defaults.resolve(config)
-    if config.aux_loss_weight is None:
-        from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT
-
-        config = dataclasses.replace(config, aux_loss_weight=AUX_LOSS_WEIGHT)
+    if config.aux_loss_weight is None and model is not None and has_named_outputs(model):
+        config = dataclasses.replace(config, aux_loss_weight=auxiliary_loss_weight(model))
     return config
+
+
+def auxiliary_loss_weight(model):
+    """The loss weight of a model's auxiliary outputs, as its family declares it (GoogLeNet: the paper's 0.3).
+
+    Read from the built model, else from the registry by the model's name (a ``.keras`` file of a
+    registered model); a model no family declares weighs every output alike (1, Keras's default).
+    """
+    weight = getattr(model, "aux_loss_weight", None)
+    if weight is None:
+        info = registry.find_info(model.name)
+        weight = info.aux_loss_weight if info is not None else None
+    return 1.0 if weight is None else weight
 
 
 def compile_model(model, config, steps_per_epoch):
@@ -119,7 +132,7 @@ def compile_model(model, config, steps_per_epoch):
 
     ``config.steps_per_execution`` is used as it is (`fit` has already moved it to fit the epoch).
     """
-    config = resolve(config)  # a no-op for a resolved config
+    config = resolve(config, model)  # a no-op for a resolved config
     spe = config.steps_per_execution
     schedule = make_schedule(
         config.schedule, config.lr, config.epochs, steps_per_epoch, config.warmup_epochs,
@@ -172,7 +185,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     """
     from cnnzoo.training import distribute
 
-    config = resolve(config)  # compiled step and steps per execution for this backend, the model's defaults
+    config = resolve(config, model)  # compiled step and steps per execution for this backend, the model's defaults
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
     # Only the chief writes: the others log into a scratch folder of their own.
@@ -231,8 +244,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         "test_accuracy_per_epoch": accuracies, "environment": results.environment(),
     }
     results.write_json(os.path.join(write_dir, "results.json"), record)
-    results.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
-                        os.path.join(write_dir, "curves.png"), title=model.name)
+    pictures.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
+                         os.path.join(write_dir, "curves.png"), title=model.name)
     state.finish()  # final.keras and results.json are in place: the run's state has served
     return record
 

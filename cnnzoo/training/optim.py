@@ -2,9 +2,9 @@
 
 import keras
 
+from cnnzoo.training.config import OPTIMIZERS  # noqa: F401  (the names live with TrainConfig)
 from cnnzoo.training.schedules import SCHEDULES, make_schedule  # noqa: F401 (their earlier home)
 
-OPTIMIZERS = ("sgd", "adamw")
 # Weight decay skips norm scales/offsets and biases (they are not weights to shrink).
 NO_DECAY = ["bias", "gamma", "beta"]
 

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import sys
 
+from cnnzoo import registry
 from cnnzoo.training.config import STRATEGIES, TrainConfig
 
 # Keys of CONFIG that are not TrainConfig fields.
@@ -87,7 +88,7 @@ def default_of(config, key):
 
 
 def parse_override(config, text):
-    """``KEY=VALUE`` -> (key, value), the value converted to the type of the key's default.
+    """``KEY=VALUE`` -> (key, value), the value converted to the type of the key's default (`check_override`).
 
     Raises:
         ValueError: an unknown key, or a value of the wrong type (the message names both).
@@ -99,14 +100,36 @@ def parse_override(config, text):
     if not sep or key not in config_keys(config):
         raise ValueError(f"--override takes KEY=VALUE with KEY one of {', '.join(config_keys(config))}. "
                          f"Received: --override {text!r}")
-    default = default_of(config, key)
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw  # a bare word: a string
-    if isinstance(default, bool) or key in ("deterministic", "nesterov", "ema", "sync_batch_norm",
-                                            "mixed_precision", "tensorboard", "sequence"):
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+    return key, check_override(config, key, value, raw=raw, text=True)
+
+
+_BOOL_KEYS = ("deterministic", "nesterov", "ema", "sync_batch_norm", "mixed_precision", "tensorboard", "sequence")
+
+
+def check_override(config, key, value, raw=None, text=False):
+    """``value`` for recipe key ``key``, checked (and converted) against the type of the key's default: one rule
+    for ``--override KEY=VALUE`` and for ``cnnzoo.recipes.run(name, KEY=VALUE)``.
+
+    Args:
+        config: the recipe's CONFIG.
+        key: a key of `config_keys`.
+        value: the value (for ``--override``, parsed as a Python literal, else the bare word).
+        raw: the text as typed, for the error message.
+        text: the value came from a command line: words such as ``true`` and ``a,b`` are read as a bool and a list.
+
+    Raises:
+        ValueError: an unknown key, or a value of the wrong type (the message names both).
+    """
+    if key not in config_keys(config):
+        raise ValueError(f"{key} is not a key of this recipe; the keys: {', '.join(config_keys(config))}. "
+                         f"Received: {key}={value!r}")
+    default = default_of(config, key)
+    if isinstance(default, bool) or key in _BOOL_KEYS:
+        if text and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             value = value.lower() in ("true", "yes", "1")
         ok = isinstance(value, bool)
         kind = "true or false"
@@ -133,8 +156,10 @@ def parse_override(config, text):
     else:  # a None default (mean, std, jit_compile): whatever Python literal fits
         ok, kind = True, "a value"
     if not ok:
-        raise ValueError(f"--override {key} takes {kind} (default: {default!r}). Received: {key}={raw!r}")
-    return key, value
+        shown = raw if raw is not None else value
+        prefix = "--override " if text else ""
+        raise ValueError(f"{prefix}{key} takes {kind} (default: {default!r}). Received: {key}={shown!r}")
+    return value
 
 
 def resolve_config(config, args):
@@ -144,6 +169,10 @@ def resolve_config(config, args):
         key, value = parse_override(config, text)
         resolved[key] = value
     return resolved
+
+
+# The flags of every recipe's command line that are also config keys: given, they win over --override.
+FLAG_KEYS = ("model", "epochs", "batch_size", "lr", "seed", "steps_per_execution")
 
 
 def parse(config, doc, argv=None, registered_model=True, prog=None):
@@ -159,21 +188,54 @@ def parse(config, doc, argv=None, registered_model=True, prog=None):
         args.config = resolve_config(config, args)
     except ValueError as e:
         parser.error(str(e))
-    for key in ("model", "epochs", "batch_size", "lr", "seed", "steps_per_execution"):  # the flags win
-        if getattr(args, key) is not None:
+    try:
+        finish_args(config, args, registered_model)
+    except ValueError as e:
+        parser.error(str(e))
+    return args
+
+
+def finish_args(config, args, registered_model=True):
+    """Settles ``args`` (a parsed command line, or `run_recipe`'s): the flags given win over ``args.config``,
+    the model must be registered, and the resolved config must make a valid `TrainConfig`.
+
+    Raises:
+        ValueError: naming the flag (or key) and what was received.
+    """
+    for key in FLAG_KEYS:  # the flags win
+        if getattr(args, key, None) is not None:
             args.config[key] = getattr(args, key)
         setattr(args, key, args.config[key] if key in args.config else default_of(config, key))
-    import cnnzoo
-
-    if registered_model and args.model not in cnnzoo.list_models():
-        parser.error(f"--model must be a registered model ({', '.join(cnnzoo.list_models())}). "
-                     f"Received: {args.model!r}")
+    if registered_model and args.model not in registry.list_models():
+        raise ValueError(f"--model must be a registered model ({', '.join(registry.list_models())}). "
+                         f"Received: {args.model!r}")
     try:  # TrainConfig holds the rules; the message names the flag
         train_config(args.config, args)
     except ValueError as e:
         flag = str(e).split(" ", 1)[0]
-        parser.error(f"--{flag.replace('_', '-')} {str(e).split(' ', 1)[1]}" if hasattr(args, flag) else str(e))
-    return args
+        raise ValueError(f"--{flag.replace('_', '-')} {str(e).split(' ', 1)[1]}" if hasattr(args, flag) else str(e))\
+            from None
+
+
+def run_recipe(config, doc, overrides, *, data_dir=None, out=None, smoke=False, download=False, strategy="auto",
+               verbose=None):
+    """Trains a CONFIG recipe from Python: the same as its command line, every override checked by `check_override`.
+
+    Returns:
+        The results record.
+    """
+    check_config(config)
+    args = build_parser(config, doc).parse_args([])
+    args.prog = f"cnnzoo.recipes.run({config['name']!r})"
+    args.data_dir, args.out, args.smoke, args.download, args.strategy, args.verbose = (
+        data_dir, out, smoke, download, strategy, verbose)
+    args.config = dict(config)
+    for key, value in overrides.items():
+        args.config[key] = check_override(config, key, value)
+    finish_args(config, args)
+    out = args.out or os.path.join("runs", config["name"])
+    argv = [f"{k}={v!r}" for k, v in overrides.items()]
+    return train_recipe(config, args, out=out, argv=argv)
 
 
 def train_config(config, args):
@@ -241,7 +303,6 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
 
     import keras
 
-    import cnnzoo
     from cnnzoo import data
     from cnnzoo.training import distribute
     from cnnzoo.training.engine import fit, seed_everything
@@ -267,7 +328,7 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
             model_kwargs = dict(default_of(config, "model_kwargs"))
             if args.smoke:  # CI checks the code path, not the network's size
                 model_kwargs.update(config.get("smoke", {}).get("model_kwargs", {}))
-            model = cnnzoo.get_model(args.model, input_shape=train.images.shape[1:],
+            model = registry.get_model(args.model, input_shape=train.images.shape[1:],
                                      classes=train.num_classes, **model_kwargs)
     info = {"name": train.name, "source": train.source, "train_examples": len(train),
             "test_examples": len(test), "sample": train.is_sample, "smoke": args.smoke,

@@ -8,7 +8,7 @@ inside every model file: Keras-only and imported by ``import cnnzoo``, so
 
 import keras
 
-SCHEDULES = ("constant", "cosine", "step")
+from cnnzoo.training.config import SCHEDULES  # noqa: E402,F401  (the names live with TrainConfig)
 
 
 @keras.saving.register_keras_serializable(package="cnnzoo")

@@ -1,5 +1,6 @@
-"""Transfer learning helpers: freeze up to a stage, replace the head, adapt the
-first convolution to another number of input channels, copy weights by name.
+"""Transfer learning helpers: freeze up to a stage, unfreeze from one, replace the head. Weights move
+between models with `cnnzoo.weights.copying.copy_weights` (by name; a first convolution adapted to
+another number of input channels), re-exported here.
 
 Keras pitfall handled here: a frozen BatchNormalization layer (``trainable =
 False``) runs in inference mode, using its moving statistics, so fine-tuning a
@@ -7,7 +8,8 @@ frozen backbone on a small dataset does not wreck those statistics.
 """
 
 import keras
-import numpy as np
+
+from cnnzoo.weights.copying import adapt_input_kernel, copy_weights  # noqa: F401  (the one weight copy)
 
 
 def _stage_names(model):
@@ -70,58 +72,3 @@ def replace_head(model, classes, classifier_activation="softmax", dropout=0.0):
         x = keras.layers.Dropout(dropout, name="head_new_dropout")(x)
     outputs = keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(model.input, outputs, name=model.name)
-
-
-def adapt_input_kernel(kernel, in_channels):
-    """A first-layer kernel ``(*k, C, F)`` for ``in_channels`` inputs instead of C.
-
-    One channel: the sum over the C input channels (a grey image replicated to C
-    channels gives the same output). More channels: the C channels repeated
-    cyclically and scaled by ``C / in_channels`` so the output scale is kept
-    (timm's ``adapt_input_conv`` rule).
-    """
-    kernel = np.asarray(kernel)
-    c = kernel.shape[-2]
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"in_channels must be a positive int. Received: in_channels={in_channels!r}")
-    if in_channels == c:
-        return kernel.copy()
-    if in_channels == 1:
-        return kernel.sum(axis=-2, keepdims=True)
-    reps = -(-in_channels // c)
-    tiled = np.concatenate([kernel] * reps, axis=-2)[..., :in_channels, :]
-    return tiled * (c / in_channels)
-
-
-def copy_weights(source, target, adapt_first_conv=True):
-    """Copies weights between two models of the same architecture, layer by layer by name.
-
-    With ``adapt_first_conv`` a first convolution whose input channels differ is
-    adapted with `adapt_input_kernel`. Raises naming the first layer that does not fit.
-    """
-    first_conv_done = False
-    for layer in target.layers:
-        if not layer.weights:
-            continue
-        try:
-            src = source.get_layer(layer.name)
-        except ValueError:
-            raise ValueError(f"source model {source.name!r} has no layer {layer.name!r}") from None
-        new_values = []
-        for tw, sw in zip(layer.weights, src.weights):
-            value = np.asarray(sw)
-            if tuple(tw.shape) != value.shape:
-                is_kernel = tw.path.endswith("kernel") and value.ndim >= 3
-                if adapt_first_conv and is_kernel and not first_conv_done and value.shape[:-2] == tuple(tw.shape[:-2]) \
-                        and value.shape[-1] == tw.shape[-1]:
-                    value = adapt_input_kernel(value, int(tw.shape[-2]))
-                else:
-                    raise ValueError(f"layer {layer.name!r}: {tw.path} has shape {tuple(tw.shape)}, "
-                                     f"the source has {value.shape}")
-            new_values.append(value)
-        if len(layer.weights) != len(src.weights):
-            raise ValueError(f"layer {layer.name!r} has {len(layer.weights)} variables, the source {len(src.weights)}")
-        layer.set_weights(new_values)
-        if any(w.path.endswith("kernel") for w in layer.weights):
-            first_conv_done = True
-    return target

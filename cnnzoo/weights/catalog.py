@@ -65,8 +65,9 @@ class WeightSet:
         metrics: the publisher's reported accuracies, e.g. ``{"ImageNet-1K": {"acc@1": 69.758}}``.
         source: who published it (``"torchvision ResNet18_Weights.IMAGENET1K_V1"``).
         default: whether the dataset alias (``"imagenet"``) picks this set.
-        builder_kwargs: builder arguments of the network the file holds beyond
-            the defaults (GoogLeNet's file carries its auxiliary heads).
+        builder_kwargs: builder arguments of the network the file holds beyond the
+            defaults and the family's own loading arguments (GoogLeNet's family adds
+            its auxiliary heads to every set).
         recipe: how it was trained (a URL), if known.
         class_names: the class names, where the dataset's bundled ones do not apply.
     """
@@ -123,7 +124,6 @@ def _load_torchvision_sets():
             preprocessing=Preprocessing(t["kind"], tuple(t["resize"]), tuple(t["crop"]), tuple(t["mean"]),
                                         tuple(t["std"]), t["interpolation"]),
             metrics=row["metrics"], source=row["source"], default=row["default"],
-            builder_kwargs={"aux_logits": True} if row["model"] == "googlenet" else {},
             recipe=row.get("recipe") or "",
         ))
 

@@ -12,6 +12,8 @@ import re
 
 import keras
 
+from cnnzoo import registry
+
 _RESNETS = {"resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152"}
 _VGGS = {"vgg16": "vgg16", "vgg19": "vgg19"}
 
@@ -85,21 +87,19 @@ def from_keras_applications(app_model):
     Returns:
         A cnnzoo ``keras.Model`` whose predictions match ``app_model``'s.
     """
-    import cnnzoo
-
     if not isinstance(app_model, keras.Model):
         raise TypeError(f"app_model must be a keras.Model. Received: {type(app_model).__name__}")
     family = app_model.name.lower()
     kwargs = _head_kwargs(app_model)
     if family in _RESNETS:
-        model = cnnzoo.get_model(_RESNETS[family], stride_in_1x1=True, conv_bias=True, **kwargs)
+        model = registry.get_model(_RESNETS[family], stride_in_1x1=True, conv_bias=True, **kwargs)
         name_map = _resnet_name_map
     elif family in _VGGS:
         if kwargs["include_top"] and tuple(app_model.input_shape[1:3]) != (224, 224):
             raise ValueError("A keras.applications VGG with its top flattens the last feature map as it is; "
                              "cnnzoo's VGG pools it to 7x7 first, so they match only at 224x224. "
                              f"Received: input_shape={app_model.input_shape[1:]}")
-        model = cnnzoo.get_model(_VGGS[family], **kwargs)
+        model = registry.get_model(_VGGS[family], **kwargs)
         name_map = _vgg_name_map
     else:
         raise ValueError("app_model must be keras.applications ResNet50/101/152 or VGG16/19. "

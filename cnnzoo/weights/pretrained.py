@@ -1,10 +1,9 @@
 """``weights="imagenet"``: fetch a published file once, convert it once, load it offline from then on.
 
-The builder of every registered model goes through `build`: with ``weights``
-None or a Keras file it builds as before; with a weight set's name it checks
-the other arguments (options that change the network torchvision trained
-raise), builds, and loads the set; with a ``.pth`` / ``.safetensors`` path it
-converts that torchvision state dict by name.
+The model builder (`cnnzoo.models.builder.build_model`) decides what
+``weights=`` means and checks the other arguments; this module fetches a
+published file, checks its hash, converts it once and loads it
+(`load_weight_set`).
 
 The cache lives in Keras's (``$KERAS_HOME``, else ``~/.keras``), under
 ``models/cnnzoo/``: the published file, checked against the SHA-256 its
@@ -15,28 +14,21 @@ from then on. ``CNNZOO_WEIGHTS_URL`` replaces the publisher's folder
 ``file://`` folder holding the files.
 """
 
-import inspect
 import os
 import shutil
 import tempfile
 import urllib.parse
 import urllib.request
 
-import numpy as np
-
 from cnnzoo.files import sha256
-from cnnzoo.layers.rank import check_arguments
-from cnnzoo.weights import catalog
 from cnnzoo.weights.torchvision import load_torchvision_state
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
-# Builder arguments that leave the pretrained network's weights meaning what they meant:
-# the head (replaced or dropped as keras.applications does), input size, regularization used
-# only in training, and dilation instead of stride (torchvision's replace_stride_with_dilation).
-FREE_ARGS = frozenset({
-    "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-    "name", "dropout", "features_only", "drop_path_rate", "output_stride", "aux_logits", "zero_init_residual",
-})
+
+
+def torch_file(weights):
+    """True for a path to a torchvision state dict (``.pth``, ``.pt``, ``.bin``, ``.safetensors``)."""
+    return isinstance(weights, (str, os.PathLike)) and os.fspath(weights).lower().endswith(TORCH_SUFFIXES)
 
 
 def cache_dir():
@@ -92,14 +84,11 @@ def converted_path(weight_set):
     return os.path.join(cache_dir(), f"{stem}.cnnzoo.weights.h5")
 
 
-def _reference(builder, weight_set):
-    """The network the weight file holds: the model's defaults, the set's classes and builder arguments."""
-    return builder(classes=weight_set.num_classes, **weight_set.builder_kwargs)
-
-
-def reference_model(builder, weight_set, progress=True):
-    """The cnnzoo network the weight set describes, with its weights (converted and cached on first use)."""
-    model = _reference(builder, weight_set)
+def load_weight_set(model, weight_set, progress=True):
+    """Loads ``weight_set`` into ``model``, the network the set describes (built by its family with the
+    set's classes and loading arguments): a Keras file directly, a torchvision file converted by name
+    on first use and cached as a ``.weights.h5``.
+    """
     if weight_set.format == "keras":
         model.load_weights(fetch(weight_set, progress))
         return model
@@ -122,91 +111,4 @@ def reference_model(builder, weight_set, progress=True):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return model
-
-
-def _head_layer(top):
-    return top == "predictions" or top.startswith(("head_", "aux"))
-
-
-def copy_by_path(source, target, what):
-    """Copies every variable of ``target`` from ``source`` by variable path; only the head may differ."""
-    values = {v.path: v for v in source.weights}
-    problems = []
-    for v in target.weights:
-        top = v.path.split("/")[0]
-        src = values.get(v.path)
-        if src is not None and tuple(src.shape) == tuple(v.shape):
-            v.assign(np.asarray(src))
-        elif not _head_layer(top):
-            problems.append(f"{v.path} {tuple(v.shape)}" + ("" if src is None else f" (weights: {tuple(src.shape)})"))
-    if problems:
-        raise ValueError(f"{what} do not fit this {target.name}: " + ", ".join(problems[:8])
-                         + (f" ... ({len(problems)} in all)" if len(problems) > 8 else ""))
-
-
-def _check_args(key, builder, weight_set, arguments):
-    """Options that change the trained network raise; their defaults pass."""
-    defaults = {name: p.default for name, p in inspect.signature(builder).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    for name, value in arguments.items():
-        if name in FREE_ARGS or (name in defaults and _same(defaults[name], value)):
-            continue
-        raise ValueError(f"weights={weight_set.tag!r} are {key} as {weight_set.source or 'published'} trained it; "
-                         f"{name}={value!r} would change that network. Leave {name} at its default "
-                         f"({defaults.get(name, 'unset')!r}) or build without weights. Received: {name}={value!r}")
-
-
-def _same(a, b):
-    numbers = (int, float)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-def _check_input(model, key, weight_set):
-    shape = tuple(model.inputs[0].shape[1:])
-    rank = 3 if weight_set.preprocessing.kind == "video" else 2
-    if len(shape) - 1 != rank or shape[-1] != 3:
-        expected = "(T, H, W, 3)" if rank == 3 else "(H, W, 3)"
-        raise ValueError(f"weights={weight_set.tag!r} of {key} take {expected} RGB inputs. "
-                         f"Received: input_shape={shape}")
-
-
-def build(key, builder, args, kwargs):
-    """Builds a registered model, loading named or torchvision weights (see the module docstring)."""
-    signature = inspect.signature(builder)
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"{key}: {e}") from None
-    arguments = dict(bound.arguments)
-    for name, p in signature.parameters.items():
-        if p.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
-            arguments.update(arguments.pop(name))
-    check_arguments(builder, arguments)
-    if arguments.get("features_only"):
-        ignored = [f"{k}={arguments[k]!r}" for k in ("include_top", "pooling", "classes", "classifier_activation")
-                   if k in arguments]
-        if ignored:
-            raise ValueError(f"{key}: features_only=True returns the stage outputs, so {', '.join(ignored)} would be "
-                             f"ignored. Build with features_only=True alone. Received: {', '.join(ignored)}")
-    weights = arguments.get("weights")
-    if isinstance(weights, os.PathLike):
-        weights = os.fspath(weights)
-    torch_file = isinstance(weights, str) and weights.lower().endswith(TORCH_SUFFIXES)
-    if not (catalog.is_weight_name(weights) or isinstance(weights, catalog.WeightSet) or torch_file):
-        return builder(*args, **kwargs)
-    arguments["weights"] = None
-    if torch_file:
-        model = builder(**arguments)
-        load_torchvision_state(key, model, weights)
-        return model
-    weight_set = catalog.get_weights(key, weights)
-    _check_args(key, builder, weight_set, {k: v for k, v in arguments.items() if k != "weights"})
-    model = builder(**arguments)
-    _check_input(model, key, weight_set)
-    reference = reference_model(builder, weight_set)
-    copy_by_path(reference, model, f"weights={weight_set.tag!r}")
-    model.pretrained = weight_set
     return model

@@ -1,9 +1,11 @@
 """torchvision state dicts onto cnnzoo models, by name.
 
-Every registered model with a torchvision twin (resnet18..152, vgg11..19 and
-their ``_bn`` variants, alexnet, googlenet, r3d_18, mc3_18, r2plus1d_18) has a
-name map here: torchvision's module path (``layer2.0.downsample.0``) to the
-cnnzoo layer path (``stage2_block1/shortcut/conv``). Mapping by order or by
+Every registered model with a torchvision twin (resnet18..152, ResNeXt, Wide
+ResNet, vgg11..19 and their ``_bn`` variants, alexnet, googlenet, r3d_18,
+mc3_18, r2plus1d_18) has name rules, declared by its family's module
+(``torchvision_rules=`` on its `Family`, recorded in the registry): torchvision's
+module path (``layer2.0.downsample.0``) to the cnnzoo layer path
+(``stage2_block1/shortcut/conv``). This module applies them; it knows no family. Mapping by order or by
 shape is unsafe (a bottleneck stage's projection shortcut and its last 1x1
 have the same shape, and cnnzoo creates the shortcut first while torchvision
 registers ``downsample`` last), so nothing is matched by position.
@@ -11,7 +13,7 @@ registers ``downsample`` last), so nothing is matched by position.
 Tensors are converted on the way: convolution kernels ``(O, I, *k)`` to
 Keras's ``(*k, I, O)``, dense ``(O, I)`` to ``(I, O)``, BatchNorm ``weight /
 bias / running_mean / running_var`` to ``gamma / beta / moving_mean /
-moving_variance``; the first dense layer after a flatten has its rows
+moving_variance``; a dense layer that reads a ``Flatten`` has its rows
 permuted from PyTorch's (C, H, W) order to Keras's (H, W, C).
 
 `from_torchvision` builds the twin and loads a state dict into it; `weights=`
@@ -22,114 +24,45 @@ import re
 
 import numpy as np
 
+from cnnzoo import registry
 from cnnzoo.weights.checkpoint_files import read_state_dict
+from cnnzoo.weights.copying import is_head_layer
 
 # Torch parameter names -> Keras variable names, for a norm and for a conv / dense layer.
 _NORM_PARAMS = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 _LAYER_PARAMS = {"weight": "kernel", "bias": "bias"}
 _IGNORED_PARAMS = ("num_batches_tracked",)
-# The first dense layer after each flatten, and that flatten (its input is (H, W, C) in Keras).
-_FLATTENED = {"head_fc1": "head_flatten", "aux1_fc": "aux1_flatten", "aux2_fc": "aux2_flatten"}
-# cnnzoo layers that belong to the classifier, skipped when the model has none or other classes.
-_HEAD = re.compile(r"^(predictions|head_fc\d|aux\d_\w+)$")
-_CLASSIFIERS = re.compile(r"^(predictions|aux\d_predictions)$")
 
 
-def _unit(index):
-    """A ConvNormAct path's ``/conv`` or ``/norm`` from torchvision's ``.conv`` / ``.bn`` / index."""
+def conv_or_norm(index):
+    """A ConvNormAct path's ``conv`` or ``norm`` from torchvision's ``conv`` / ``bn`` / ``0`` / ``1``."""
     return {"conv": "conv", "bn": "norm", "0": "conv", "1": "norm"}[index]
 
 
-def _resnet_rules():
-    return [
-        (r"conv1", lambda m: "stem_conv/conv"),
-        (r"bn1", lambda m: "stem_conv/norm"),
-        (r"layer(\d+)\.(\d+)\.conv(\d)", lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/conv{m[3]}/conv"),
-        (r"layer(\d+)\.(\d+)\.bn(\d)", lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/conv{m[3]}/norm"),
-        (r"layer(\d+)\.(\d+)\.downsample\.([01])",
-         lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/shortcut/{_unit(m[3])}"),
-        (r"fc", lambda m: "predictions"),
-    ]
-
-
-def _video_rules(arch):
-    if arch == "r2plus1d_18":
-        stem = [(r"stem\.([0134])", lambda m: {"0": "stem_conv1/conv", "1": "stem_conv1/norm",
-                                               "3": "stem_conv2/conv", "4": "stem_conv2/norm"}[m[1]])]
-        conv = [(r"layer(\d+)\.(\d+)\.conv(\d)\.0\.([013])",
-                 lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/conv{m[3]}/conv/"
-                           + {"0": "spatial/conv", "1": "spatial/norm", "3": "temporal/conv"}[m[4]])]
-    else:
-        stem = [(r"stem\.([01])", lambda m: f"stem_conv/{_unit(m[1])}")]
-        conv = [(r"layer(\d+)\.(\d+)\.conv(\d)\.0", lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/conv{m[3]}/conv")]
-    return stem + conv + [
-        (r"layer(\d+)\.(\d+)\.conv(\d)\.1", lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/conv{m[3]}/norm"),
-        (r"layer(\d+)\.(\d+)\.downsample\.([01])",
-         lambda m: f"stage{m[1]}_block{int(m[2]) + 1}/shortcut/{_unit(m[3])}"),
-        (r"fc", lambda m: "predictions"),
-    ]
-
-
-def _indexed_rules(features, classifier):
-    """Rules for ``nn.Sequential`` models: exact module paths from index tables."""
+def indexed_rules(features, classifier):
+    """Rules for ``nn.Sequential`` models (``features.N``, ``classifier.N``): exact paths from index tables."""
     table = {f"features.{i}": path for i, path in features.items()}
     table.update({f"classifier.{i}": path for i, path in classifier.items()})
     return [(re.escape(key), lambda m, path=path: path) for key, path in table.items()]
 
 
-def _vgg_rules(arch):
-    from cnnzoo.models.vgg import CONFIGS
-
-    config, bn = arch.removesuffix("_bn"), arch.endswith("_bn")
-    features, index = {}, 0
-    for s, stage in enumerate(CONFIGS[config], start=1):
-        for c in range(1, len(stage) + 1):
-            features[index] = f"stage{s}_conv{c}/conv"
-            if bn:
-                features[index + 1] = f"stage{s}_conv{c}/norm"
-            index += 3 if bn else 2  # conv, [bn,] relu
-        index += 1  # max pool
-    return _indexed_rules(features, {0: "head_fc1", 3: "head_fc2", 6: "predictions"})
+def compile_rules(rules):
+    """``[(pattern text, path function)]`` as a family writes them -> compiled, for `ModelInfo`."""
+    return tuple((re.compile(pattern), fn) for pattern, fn in rules)
 
 
-def _alexnet_rules():
-    features = {0: "stage1_conv/conv", 3: "stage2_conv/conv", 6: "stage3_conv1/conv", 8: "stage3_conv2/conv",
-                10: "stage3_conv3/conv"}
-    return _indexed_rules(features, {1: "head_fc1", 4: "head_fc2", 6: "predictions"})
-
-
-def _googlenet_rules():
-    branches = {"branch1": "branch1", "branch2.0": "branch2_reduce", "branch2.1": "branch2",
-                "branch3.0": "branch3_reduce", "branch3.1": "branch3", "branch4.1": "branch4"}
-    return [
-        (r"conv([123])\.(conv|bn)", lambda m: f"stem_conv{m[1]}/{_unit(m[2])}"),
-        (r"inception(\d)([a-e])\.(branch1|branch[234]\.[01])\.(conv|bn)",
-         lambda m: f"inception{m[1]}_{m[2]}/{branches[m[3]]}/{_unit(m[4])}"),
-        (r"aux([12])\.conv\.(conv|bn)", lambda m: f"aux{m[1]}_conv/{_unit(m[2])}"),
-        (r"aux([12])\.fc1", lambda m: f"aux{m[1]}_fc"),
-        (r"aux([12])\.fc2", lambda m: f"aux{m[1]}_predictions"),
-        (r"fc", lambda m: "predictions"),
-    ]
-
-
-_FAMILIES = {
-    **{f"resnet{d}": _resnet_rules for d in (18, 34, 50, 101, 152)},
-    **{name: _resnet_rules for name in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
-                                        "wide_resnet101_2")},
-    **{f"vgg{d}{bn}": (lambda arch=f"vgg{d}{bn}": _vgg_rules(arch)) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
-    "alexnet": _alexnet_rules,
-    "googlenet": _googlenet_rules,
-    **{arch: (lambda arch=arch: _video_rules(arch)) for arch in ("r3d_18", "mc3_18", "r2plus1d_18")},
-}
-TORCHVISION_TWINS = tuple(sorted(_FAMILIES))
+def torchvision_twins():
+    """The registered models that have a torchvision twin (their family declares its name rules)."""
+    return tuple(n for n in registry.list_models() if registry.model_info(n).torchvision_rules)
 
 
 def name_rules(arch):
-    """``[(compiled regex over torch module paths, path function)]`` for a registered model."""
-    if arch not in _FAMILIES:
-        raise ValueError(f"{arch!r} has no torchvision twin; these do: {', '.join(TORCHVISION_TWINS)}. "
+    """``[(compiled regex over torch module paths, path function)]`` of a registered model's family."""
+    info = registry.find_info(arch)
+    if info is None or not info.torchvision_rules:
+        raise ValueError(f"{arch!r} has no torchvision twin; these do: {', '.join(torchvision_twins())}. "
                          f"Received: name={arch!r}")
-    return [(re.compile(pattern), fn) for pattern, fn in _FAMILIES[arch]()]
+    return list(info.torchvision_rules)
 
 
 def cnnzoo_layer_path(rules, module):
@@ -142,15 +75,32 @@ def cnnzoo_layer_path(rules, module):
 
 
 def _flattened_shape(model, dense_name):
-    """The (H, W, C) shape a first dense layer reads through a flatten, or None."""
-    flatten = _FLATTENED.get(dense_name)
-    if flatten is None:
-        return None
+    """The (H, W, C) shape a dense layer reads through a ``Flatten`` (shape-keeping layers such as
+    dropout may sit between), or None: PyTorch flattens (C, H, W), so that layer's rows are permuted.
+    """
+    import keras
+
+    by_output = {}
+    for layer in model.layers:
+        try:
+            by_output[id(layer.output)] = layer
+        except (ValueError, AttributeError):  # a layer called more than once has no single output
+            continue
     try:
-        shape = model.get_layer(flatten).input.shape
-    except ValueError:
+        tensor = model.get_layer(dense_name).input
+    except (ValueError, AttributeError):
         return None
-    return tuple(shape[1:]) if len(shape) > 2 else None
+    for _ in range(8):
+        layer = by_output.get(id(tensor))
+        if layer is None:
+            return None
+        if isinstance(layer, keras.layers.Flatten):
+            shape = layer.input.shape
+            return tuple(shape[1:]) if len(shape) > 2 else None
+        if not isinstance(layer, (keras.layers.Dropout, keras.layers.Activation)):
+            return None
+        tensor = layer.input
+    return None
 
 
 def _convert(value, kind, flattened):
@@ -196,7 +146,7 @@ def torchvision_assignments(arch, model, state_dict):
             continue
         target = f"{layer_path}/{names[param]}"
         if target not in variables:
-            if _HEAD.match(top) and not any(p.startswith(top + "/") for p in variables):
+            if is_head_layer(top) and not any(p.startswith(top + "/") for p in variables):
                 skipped.append(key)  # the model has no such classifier layer
             else:
                 missing.append(f"{key} -> {target}")
@@ -204,7 +154,7 @@ def torchvision_assignments(arch, model, state_dict):
         converted = _convert(np.asarray(value), names[param], _flattened_shape(model, top))
         expected = tuple(variables[target].shape)
         if converted.shape != expected:
-            if _CLASSIFIERS.match(top):
+            if top.endswith("predictions"):
                 skipped.append(key)  # another number of classes: the new classifier keeps its init
             else:
                 mismatched.append(f"{key} {tuple(np.shape(value))} -> {target} {expected}")
@@ -249,7 +199,7 @@ def from_torchvision(name_or_model, state_dict_or_path, **builder_kwargs):
     Args:
         name_or_model: a registered name with a torchvision twin (``"resnet50"``,
             ``"vgg16_bn"``, ``"googlenet"``, ``"r2plus1d_18"``...; see
-            `cnnzoo.weights.TORCHVISION_TWINS`), or a cnnzoo model built by one of
+            `cnnzoo.weights.torchvision_twins()`), or a cnnzoo model built by one of
             those builders (its ``name`` must be the registered name).
         state_dict_or_path: a ``.pth`` / ``.pt`` file (either of ``torch.save``'s
             formats; read without torch, and no pickled code is run), a
@@ -264,25 +214,21 @@ def from_torchvision(name_or_model, state_dict_or_path, **builder_kwargs):
     """
     import keras
 
-    import cnnzoo
-
     if isinstance(name_or_model, str):
         if builder_kwargs.get("weights") is not None:
             raise ValueError(
                 f"from_torchvision loads the weights itself. Received: weights={builder_kwargs['weights']!r}")
         arch = name_or_model
-        if arch not in TORCHVISION_TWINS:
-            raise ValueError(f"{arch!r} has no torchvision twin; these do: {', '.join(TORCHVISION_TWINS)}. "
-                             f"Received: name_or_model={arch!r}")
-        model = cnnzoo.get_model(arch, **builder_kwargs)
+        name_rules(arch)  # raises for a model without a twin
+        model = registry.get_model(arch, **builder_kwargs)
     elif isinstance(name_or_model, keras.Model):
         if builder_kwargs:
             raise ValueError(
                 f"builder arguments need a model name, not a built model. Received: {sorted(builder_kwargs)}")
         model, arch = name_or_model, name_or_model.name
-        if arch not in TORCHVISION_TWINS:
+        if arch not in torchvision_twins():
             raise ValueError(f"model {arch!r} is not named after a torchvision twin; pass the registered name "
-                             f"({', '.join(TORCHVISION_TWINS)}) instead")
+                             f"({', '.join(torchvision_twins())}) instead")
     else:
         raise TypeError(
             f"name_or_model must be a model name or a keras.Model. Received: {type(name_or_model).__name__}")

@@ -3,7 +3,7 @@ build time, side by side with keras.applications, against the machine's measured
 fp32 matmul peak, for a sweep of the settings that matter (XLA, mixed precision,
 steps per execution, thread pools, batch size).
 
-Each case runs in a fresh Python process (``python -m cnnzoo.benchmark --case JSON``)
+Each case runs in a fresh Python process (``python -m cnnzoo.bench --case JSON``)
 so its build time, peak memory and thread settings are its own. Training
 throughput is measured as the recipes train: ``model.fit`` on an in-memory
 synthetic batch, one epoch of ``steps`` steps per timed run, the median of
@@ -228,7 +228,7 @@ def run_case(case):
 def run_isolated(case, timeout=1800):
     """Measures one case in a fresh Python process (its own threads and memory); returns its record."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-m", "cnnzoo.benchmark", "--case", json.dumps(case)],
+    out = subprocess.run([sys.executable, "-m", "cnnzoo.bench", "--case", json.dumps(case)],
                          capture_output=True, text=True, timeout=timeout, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark case {case} failed:\n{out.stderr[-3000:]}")
@@ -536,7 +536,7 @@ def write_report(report, out, to_markdown):
 
 
 def main(argv=None):
-    """``python -m cnnzoo.benchmark [options]``: the same as ``cnnzoo bench``."""
+    """``python -m cnnzoo.bench [options]``: the same as ``cnnzoo bench``."""
     if argv is None and sys.argv[1:2] == ["--case"]:
         print(json.dumps(run_case(json.loads(sys.argv[2]))))
         return 0

@@ -1,0 +1,7 @@
+"""``python -m cnnzoo.bench``: the same as ``cnnzoo bench``."""
+
+import sys
+
+from cnnzoo.bench.harness import main
+
+sys.exit(main())
