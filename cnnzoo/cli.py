@@ -293,6 +293,25 @@ def _train(argv):
         return 2
 
 
+def _bench_model(argv):
+    """``cnnzoo bench MODEL [--peer torchvision]``: one model beside its peers on this Keras backend, no TensorFlow
+    imported unless it is the backend (`cnnzoo.bench.peers`).
+    """
+    from cnnzoo.bench import peers
+
+    args = peers.build_parser(argparse.ArgumentParser(prog="cnnzoo bench", description=peers.__doc__,
+                                                      formatter_class=argparse.RawDescriptionHelpFormatter))
+    args = args.parse_args(argv)
+    from cnnzoo import registry
+
+    try:
+        registry.get_builder(args.model)
+        return peers.run(args)
+    except ValueError as e:
+        print(f"cnnzoo: error: {e}", file=sys.stderr)
+        return 2
+
+
 def build_parser():
     """The ``cnnzoo`` command line: one sub-command per task."""
     import cnnzoo
@@ -364,7 +383,8 @@ def build_parser():
 
     from cnnzoo.bench import harness as benchmark
 
-    p = commands.add_parser("bench", help="training/inference throughput and utilisation, vs keras.applications",
+    p = commands.add_parser("bench", help="throughput and utilisation: cnnzoo bench MODEL [--peer torchvision] (any "
+                                          "backend), or the CPU sweep against keras.applications",
                             description=benchmark.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     benchmark.build_parser(p)
     p.set_defaults(run=benchmark.main_bench)
@@ -376,6 +396,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "train":  # the recipe parses its own command line
         return _train(argv[1:])
+    if argv[:1] == ["bench"] and len(argv) > 1 and not argv[1].startswith("-"):
+        return _bench_model(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # the command as given (reports record it)

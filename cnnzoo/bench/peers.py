@@ -1,0 +1,319 @@
+"""cnnzoo beside its peers on any Keras backend: images per second, peak device memory and model FLOP
+utilisation of a training step (or inference) for a cnnzoo model, and, when torch and torchvision are
+installed, for torchvision's twin on the same device in the same run (eager, and ``torch.compile``'d).
+
+    cnnzoo bench resnet50 --peer torchvision [--compile] [--batch-size 256] [--precision bf16]
+    python -m cnnzoo.bench.peers resnet50 ...      # the same
+
+No TensorFlow is imported: the data are made on the device (random images and one-hot labels, the same
+for every step), so what is timed is the model, not a pipeline. Each case runs in a fresh Python process
+(its compile time, peak memory and precision policy are its own). A case's time per step is the median of
+``--steps`` steps after ``--warmup`` steps, each step ending with its loss read back (as a training loop
+that logs its loss does); the first step's time (build + compile + step) is reported too.
+
+Model FLOP utilisation (MFU) counts 2 x MACs per example for inference and 3 x that for a training step
+(MACs from `cnnzoo.summary`, the same network for the twin), over the device's peak rate for the precision:
+`PEAK_TFLOPS` (datasheet dense rates), or ``--peak-tflops``.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# Datasheet dense peak rates (TFLOP/s) by device name fragment and precision; "--peak-tflops" overrides.
+PEAK_TFLOPS = {
+    "H200": {"bf16": 989.0, "fp32": 67.0},
+    "H100": {"bf16": 989.0, "fp32": 67.0},
+    "A100": {"bf16": 312.0, "fp32": 19.5},
+    "L4": {"bf16": 121.0, "fp32": 30.3},
+}
+PRECISIONS = ("fp32", "bf16")
+MODES = ("train", "infer")
+PEERS = ("none", "torchvision")
+# A cnnzoo model's default input for the benchmark: 224x224x3 images, 16x112x112x3 clips.
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+
+
+def input_shape_of(model, size=None):
+    """The benchmark's input for ``model`` (224x224x3; video 16x112x112x3), ``size`` replacing the spatial size."""
+    if model in VIDEO:
+        return (16, size or 112, size or 112, 3)
+    return (size or 224, size or 224, 3)
+
+
+def peak_flops(device_name, precision, override_tflops=None):
+    """The device's peak FLOP/s for ``precision`` (`PEAK_TFLOPS`, or ``override_tflops``), or None."""
+    if override_tflops:
+        return override_tflops * 1e12
+    for fragment, rates in PEAK_TFLOPS.items():
+        if fragment in (device_name or ""):
+            return rates[precision] * 1e12
+    return None
+
+
+def _time_steps(step, steps, warmup):
+    """``(first step s, median step s)``: ``step()`` must return only once its work is done."""
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    for _ in range(max(warmup - 1, 0)):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def _cnnzoo_case(case):
+    """Times a cnnzoo model on the current Keras backend (no TensorFlow imported unless it is the backend)."""
+    import keras
+    import numpy as np
+
+    import cnnzoo
+
+    backend = keras.backend.backend()
+    if case["precision"] == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    shape, batch = tuple(case["shape"]), case["batch_size"]
+    build_start = time.perf_counter()
+    model = cnnzoo.get_model(case["model"], input_shape=shape, classes=1000,
+                             **({"data_format": case["data_format"]} if case.get("data_format") else {}))
+    build_s = time.perf_counter() - build_start
+    macs = cnnzoo.summary(model).macs
+    rng = np.random.default_rng(0)
+    x_host = rng.normal(size=(batch, *shape)).astype("float32")
+    y_host = np.eye(1000, dtype="float32")[rng.integers(0, 1000, batch)]
+    x, y = _on_device(backend, x_host), _on_device(backend, y_host)
+    if case["mode"] == "train":
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                      loss=keras.losses.CategoricalCrossentropy(), jit_compile=case.get("jit_compile", "auto"))
+        step = lambda: model.train_on_batch(x, y)  # noqa: E731  (returns the loss as a number: synced)
+    else:
+        step = lambda: np.asarray(model.predict_on_batch(x))  # noqa: E731
+    first, median = _time_steps(step, case["steps"], case["warmup"])
+    return dict(first_step_s=first, step_s=median, build_s=build_s, macs=macs, peak_memory_bytes=_peak_memory(backend),
+                device=_device_name(backend), framework=f"cnnzoo on Keras {keras.__version__} ({backend})")
+
+
+def _on_device(backend, array):
+    if backend == "jax":
+        import jax
+
+        return jax.device_put(array)
+    if backend == "torch":
+        import torch
+
+        return torch.as_tensor(array, device="cuda" if torch.cuda.is_available() else "cpu")
+    return array
+
+
+def _peak_memory(backend):
+    try:
+        if backend == "jax":
+            import jax
+
+            return jax.devices()[0].memory_stats().get("peak_bytes_in_use")
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    except Exception:  # a CPU device keeps no statistics
+        return None
+    return None
+
+
+def _device_name(backend):
+    try:
+        if backend == "jax":
+            import jax
+
+            return getattr(jax.devices()[0], "device_kind", str(jax.devices()[0]))
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    except Exception:
+        return None
+    return "cpu"
+
+
+def _torchvision_case(case):
+    """Times torchvision's twin of a cnnzoo model with PyTorch (channels-last, bf16 autocast), eager or compiled."""
+    import numpy as np
+    import torch
+    import torchvision
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    shape, batch = tuple(case["shape"]), case["batch_size"]
+    video = case["model"] in VIDEO
+    builder = getattr(torchvision.models.video if video else torchvision.models, case["model"])
+    build_start = time.perf_counter()
+    model = builder(num_classes=1000).to(device)
+    layout = torch.channels_last_3d if video else torch.channels_last
+    model = model.to(memory_format=layout)
+    build_s = time.perf_counter() - build_start
+    if case["compile"]:
+        model = torch.compile(model)
+    rng = np.random.default_rng(0)
+    # (N, C, T, H, W) / (N, C, H, W) from the channels-last shape
+    x = torch.as_tensor(rng.normal(size=(batch, *shape)).astype("float32"), device=device)
+    x = x.permute(0, len(shape), *range(1, len(shape))).contiguous(memory_format=layout)
+    y = torch.as_tensor(rng.integers(0, 1000, batch), device=device)
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=case["precision"] == "bf16")
+    if case["mode"] == "train":
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            return loss.item()  # synced, as the cnnzoo step
+    else:
+        model.eval()
+
+        def step():
+            with torch.inference_mode(), autocast:
+                out = model(x)
+            return out.float().cpu()
+
+    first, median = _time_steps(step, case["steps"], case["warmup"])
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    return dict(first_step_s=first, step_s=median, build_s=build_s, macs=None, peak_memory_bytes=peak, device=name,
+                framework=f"torchvision {torchvision.__version__} on torch {torch.__version__}"
+                          + (" (torch.compile)" if case["compile"] else " (eager)"))
+
+
+def run_case(case):
+    """One case in this process: ``case["runner"]`` is ``"cnnzoo"`` or ``"torchvision"``; returns its record."""
+    runner = _cnnzoo_case if case["runner"] == "cnnzoo" else _torchvision_case
+    record = dict(case, **runner(case))
+    per_step = case["batch_size"] / record["step_s"]
+    record["examples_per_s"] = per_step
+    return record
+
+
+def run_isolated(case, timeout=900):
+    """`run_case` in a fresh Python process (its own compile, memory and policy); the error text on failure."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if case["runner"] == "cnnzoo" and case.get("backend"):
+        env["KERAS_BACKEND"] = case["backend"]
+    try:
+        out = subprocess.run([sys.executable, "-m", "cnnzoo.bench.peers", "--case", json.dumps(case)],
+                             capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return dict(case, error=f"no result within {timeout} s")
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+        return dict(case, error=" | ".join(tail) or f"exit status {out.returncode}")
+    return json.loads(lines[-1])
+
+
+def with_utilisation(records, peak_tflops=None):
+    """Adds MFU to each record (the twin's MACs are its cnnzoo model's) and the ratio to the first record."""
+    macs = next((r["macs"] for r in records if r.get("macs")), None)
+    base = next((r for r in records if "error" not in r), None)
+    for r in records:
+        if "error" in r:
+            continue
+        flops_per_example = 2 * (macs or 0) * (3 if r["mode"] == "train" else 1)
+        peak = peak_flops(r.get("device"), r["precision"], peak_tflops)
+        r["mfu"] = flops_per_example * r["examples_per_s"] / peak if peak and macs else None
+        r["ratio_to_cnnzoo"] = r["examples_per_s"] / base["examples_per_s"] if base else None
+    return records
+
+
+def table(records):
+    """A Markdown table of the records."""
+    lines = ["| runner | model | mode | batch | precision | examples/s | ratio | first step | peak memory | MFU |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in records:
+        if "error" in r:
+            lines.append(f"| {r['runner']} | {r['model']} | {r['mode']} | {r['batch_size']} | {r['precision']} | "
+                         f"failed: {r['error'][:120]} | | | | |")
+            continue
+        memory = f"{r['peak_memory_bytes'] / 2**30:.1f} GiB" if r.get("peak_memory_bytes") else "-"
+        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else "-"
+        lines.append(f"| {r['framework']} | {r['model']} | {r['mode']} | {r['batch_size']} | {r['precision']} | "
+                     f"{r['examples_per_s']:,.0f} | {r['ratio_to_cnnzoo']:.2f} | {r['first_step_s']:.1f} s | "
+                     f"{memory} | {mfu} |")
+    return "\n".join(lines)
+
+
+def build_parser(parser=None):
+    """The command line (``cnnzoo bench MODEL``; into ``parser`` when given)."""
+    parser = parser or argparse.ArgumentParser(prog="cnnzoo bench", description=__doc__,
+                                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a registered model (resnet50, vgg16, googlenet, r2plus1d_18...)")
+    parser.add_argument("--peer", choices=PEERS, default="none", help="time torchvision's twin too")
+    parser.add_argument("--compile", action="store_true", help="the twin compiled with torch.compile too")
+    parser.add_argument("--mode", choices=MODES, default="train")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--input-size", type=int, default=None, help="spatial size (default 224; clips 112)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="bf16",
+                        help="bf16: Keras mixed_bfloat16 / torch bf16 autocast; fp32: neither")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (the first one is compile)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak rate for MFU")
+    parser.add_argument("--out", default=None, help="write results.json and results.md into this folder")
+    return parser
+
+
+def cases_for(args):
+    """The cases ``args`` ask for: cnnzoo on this process's Keras backend, then the twin eager and compiled."""
+    import keras
+
+    common = dict(model=args.model, mode=args.mode, batch_size=args.batch_size, precision=args.precision,
+                  shape=list(input_shape_of(args.model, args.input_size)), steps=args.steps, warmup=args.warmup)
+    cases = [dict(common, runner="cnnzoo", backend=keras.backend.backend())]
+    if args.peer == "torchvision":
+        cases.append(dict(common, runner="torchvision", compile=False))
+        if args.compile:
+            cases.append(dict(common, runner="torchvision", compile=True))
+    return cases
+
+
+def main(argv=None):
+    """``cnnzoo bench MODEL [--peer torchvision]``: prints the table; exit status 1 if a case failed."""
+    if argv is None and sys.argv[1:2] == ["--case"]:
+        print(json.dumps(run_case(json.loads(sys.argv[2]))))
+        return 0
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+def run(args):
+    """Runs the cases of parsed ``args``, prints and (with ``--out``) writes the results."""
+    for name in ("batch_size", "steps", "warmup"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {getattr(args, name)}")
+    if args.peer == "torchvision":
+        try:
+            import torchvision  # noqa: F401
+        except ImportError:
+            raise ValueError("--peer torchvision needs torch and torchvision: pip install torch torchvision") from None
+    records = with_utilisation([run_isolated(c) for c in cases_for(args)], args.peak_tflops)
+    text = table(records)
+    print(text)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump(records, f, indent=1)
+        with open(os.path.join(args.out, "results.md"), "w") as f:
+            f.write(text + "\n")
+    return 1 if any("error" in r for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
