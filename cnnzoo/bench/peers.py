@@ -154,7 +154,9 @@ def _torchvision_case(case):
     video = case["model"] in VIDEO
     builder = getattr(torchvision.models.video if video else torchvision.models, case["model"])
     build_start = time.perf_counter()
-    model = builder(num_classes=1000).to(device)
+    # torchvision's googlenet adds its auxiliary heads by default; cnnzoo's googlenet() has none: the same network
+    extra = {"aux_logits": False, "init_weights": True} if case["model"] == "googlenet" else {}
+    model = builder(num_classes=1000, **extra).to(device)
     layout = torch.channels_last_3d if video else torch.channels_last
     model = model.to(memory_format=layout)
     build_s = time.perf_counter() - build_start
