@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from cnnzoo.layers import initializers
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import (
     check_activation,
@@ -230,7 +231,7 @@ class ConvNormAct(keras.layers.Layer):
             dilation_rate=dilation,
             groups=self.groups,
             use_bias=self.use_bias,
-            kernel_initializer="zeros" if zero_kernel else self.kernel_initializer,
+            kernel_initializer="zeros" if zero_kernel else initializers.get(self.kernel_initializer),
             data_format=self.data_format,
             name="conv",
         )
@@ -239,7 +240,7 @@ class ConvNormAct(keras.layers.Layer):
         else:
             # A composite convolution keeps its initializer: zeroing every kernel of a product of
             # convolutions would leave no gradient (zero_init acts through the norm's scale).
-            arguments.update(padding=self.padding, kernel_initializer=self.kernel_initializer)
+            arguments.update(padding=self.padding, kernel_initializer=initializers.get(self.kernel_initializer))
             self.conv = self.conv_layer(self.filters, kernel, **arguments, **self.conv_kwargs)
         self.conv.build(shape)
         return self.conv.compute_output_shape(shape)

@@ -46,7 +46,9 @@ class TrainConfig:
     jit_compile: bool = None  # None: the backend's measured default (backend_defaults: off on TF's CPU, on for JAX)
     # faster on this CPU (bfloat16 instructions, benchmarks/README.md) and on GPUs, but the recipes'
     # accuracies were measured in fp32; off until bf16 accuracy is measured for them
-    mixed_precision: bool = False
+    # None: the device's measured default (training/backend_defaults.py: mixed_bfloat16 on GPUs with bf16 matrix
+    # units, float32 elsewhere); True / False: the user's choice, always kept
+    mixed_precision: bool = None
     # training steps per call into TensorFlow: measured +50% for LeNet-5 on 2 CPU cores, no change
     # for ResNet-20 or larger (benchmarks/README.md); the same arithmetic either way. fit moves it to a
     # divisor of the steps per epoch near it (engine.steps_per_execution_for; results: steps_per_execution_used)

@@ -108,10 +108,18 @@ def resolve(config, model=None):
     loss weight its family declares, for a model with auxiliary outputs). `fit` and `compile_model`
     take what this returns as it is.
     """
+    if config.mixed_precision is None and model is not None:  # a built model's precision is what it is
+        config = dataclasses.replace(config, mixed_precision=precision_policy(model) != "float32")
     config = backend_defaults.resolve(config)
     if config.aux_loss_weight is None and model is not None and has_named_outputs(model):
         config = dataclasses.replace(config, aux_loss_weight=auxiliary_loss_weight(model))
     return config
+
+
+def precision_policy(model):
+    """The name of the dtype policy ``model`` computes in (``"float32"``, ``"mixed_bfloat16"``...)."""
+    policy = getattr(model, "dtype_policy", None)
+    return getattr(policy, "name", None) or keras.mixed_precision.global_policy().name
 
 
 def auxiliary_loss_weight(model):
@@ -237,6 +245,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     examples = steps_per_epoch * config.batch_size * len(history.history.get("loss", []))  # this process's epochs
     record = {
         "model": model.name, "command": command, "config": dataclasses.asdict(config), "dataset": dataset_info or {},
+        "precision_policy": precision_policy(model),
         "epochs_run": len(losses), "resumed_after_epoch": state.restored_epoch, "wall_time_s": round(wall, 2),
         "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None, "steps_per_execution_used": spe,
         "final_test_accuracy": accuracies[-1] if accuracies else None,

@@ -126,7 +126,8 @@ class FinetuneConfig:
             epochs=max(1, self.epochs_head if phase == "head" else self.epochs_finetune),
             batch_size=self.batch_size, optimizer=self.optimizer, schedule=self.schedule,
             lr=self.lr_head if phase == "head" else self.lr_finetune, weight_decay=self.weight_decay,
-            label_smoothing=self.label_smoothing, seed=self.seed)
+            label_smoothing=self.label_smoothing, seed=self.seed,
+            mixed_precision=False)  # the model is built before training starts, in float32
 
     def to_dict(self):
         """The options as JSON-ready values (the results record keeps them)."""

@@ -52,7 +52,9 @@ def build_parser(config, doc, prog=None):
     parser.add_argument("--jit-compile", action="store_true", default=None,
                         help="compile the training step (default: the backend's measured choice: off on "
                              "TensorFlow's CPU, where XLA measured slower; on for JAX)")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                        help="mixed_bfloat16 (default: the device's, cnnzoo/training/backend_defaults.py: on for GPUs "
+                             "with bf16 matrix units, off on CPUs)")
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism (slower)")
     spe = config.get("steps_per_execution", TrainConfig.steps_per_execution)
     parser.add_argument("--steps-per-execution", type=int, default=None,
@@ -249,7 +251,9 @@ def train_config(config, args):
         values["milestones"] = tuple(max(1, round(m * epochs / config["epochs"])) for m in config["milestones"])
     values.update(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   deterministic=args.deterministic, jit_compile=args.jit_compile,
-                  mixed_precision=args.mixed_precision, steps_per_execution=args.steps_per_execution)
+                  steps_per_execution=args.steps_per_execution)
+    if args.mixed_precision is not None:  # the user's choice wins over the CONFIG's and the device's
+        values["mixed_precision"] = args.mixed_precision
     return TrainConfig.from_dict(config, **values)
 
 
@@ -304,11 +308,12 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
     import keras
 
     from cnnzoo import data
-    from cnnzoo.training import distribute
+    from cnnzoo.training import backend_defaults, distribute
     from cnnzoo.training.engine import fit, seed_everything
 
     tconfig = train_config(config, args)
     seed_everything(tconfig.seed, tconfig.deterministic)
+    tconfig = backend_defaults.resolve(tconfig)  # the device's precision, unless the user chose
     if tconfig.mixed_precision:
         keras.mixed_precision.set_global_policy(distribute.mixed_precision_policy())
     strategy = distribute.make_strategy(args.strategy)

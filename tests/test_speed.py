@@ -1,0 +1,94 @@
+"""Speed settings and the benchmark beside the peers: precision per device kind (a user's choice wins, the
+results record the policy), the peers benchmark's arithmetic, and no TensorFlow where none is needed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+
+from cnnzoo.bench import peers
+from cnnzoo.training import backend_defaults
+from cnnzoo.training.config import TrainConfig
+
+
+@pytest.mark.parametrize("device, policy", [
+    (("gpu", (9, 0)), "mixed_bfloat16"),  # Hopper (H100, H200)
+    (("gpu", (8, 0)), "mixed_bfloat16"),  # Ampere: the first bf16 matrix units
+    (("gpu", (7, 5)), "float32"),  # Turing: no bf16 matrix units
+    (("gpu", None), "float32"),  # a GPU that does not say
+    (("cpu", None), "float32"),  # measured: bf16 no faster on this project's CPU
+])
+def test_precision_is_chosen_per_device_kind_and_the_users_choice_wins(device, policy):
+    assert backend_defaults.default_precision("jax", device) == policy
+    resolved = backend_defaults.resolve(TrainConfig(), "jax", device)
+    assert resolved.mixed_precision is (policy != "float32")
+    for chosen in (True, False):
+        assert backend_defaults.resolve(TrainConfig(mixed_precision=chosen), "jax", device).mixed_precision is chosen
+
+
+def test_this_machine_trains_in_float32_and_the_record_says_so(tmp_path):
+    import numpy as np
+
+    import cnnzoo
+    from cnnzoo.training.engine import fit, precision_policy
+
+    assert backend_defaults.accelerator()[0] == "cpu" and backend_defaults.default_precision() == "float32"
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 16, 16, 1)).astype("float32"), rng.integers(0, 2, 32)
+    model = cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2)
+    record = fit(model, (x, y), (x, y), TrainConfig(epochs=1, batch_size=16), str(tmp_path), verbose=0)
+    assert record["precision_policy"] == precision_policy(model) == "float32"
+    assert record["config"]["mixed_precision"] is False
+
+
+def test_the_recipes_precision_flag_is_a_choice_with_a_device_default():
+    from cnnzoo.recipes import mnist_lenet5
+    from cnnzoo.training.recipe import build_parser, train_config
+
+    parser = build_parser(mnist_lenet5.CONFIG, "")
+    for argv, expected in (([], None), (["--mixed-precision"], True), (["--no-mixed-precision"], False)):
+        args = parser.parse_args(argv)
+        assert args.mixed_precision is expected
+        args.epochs, args.batch_size, args.lr, args.seed, args.steps_per_execution = 1, 8, 0.1, 0, 1
+        assert train_config(mnist_lenet5.CONFIG, args).mixed_precision is expected
+
+
+def test_utilisation_is_flops_over_the_devices_peak():
+    cnnzoo_record = dict(runner="cnnzoo", model="resnet50", mode="train", precision="bf16", batch_size=256,
+                         device="NVIDIA H200", macs=4_089_184_256, examples_per_s=5000.0, first_step_s=20.0,
+                         step_s=256 / 5000, peak_memory_bytes=2**34, framework="cnnzoo")
+    twin = dict(cnnzoo_record, runner="torchvision", macs=None, examples_per_s=4000.0, framework="torchvision")
+    failed = dict(cnnzoo_record, runner="torchvision", error="no result within 300 s")
+    records = peers.with_utilisation([cnnzoo_record, twin, failed])
+    expected = 6 * 4_089_184_256 * 5000.0 / 989e12  # 3 x (2 x MACs) per training example
+    assert records[0]["mfu"] == pytest.approx(expected) and records[1]["mfu"] == pytest.approx(expected * 0.8)
+    assert records[1]["ratio_to_cnnzoo"] == pytest.approx(0.8) and "mfu" not in records[2]
+    assert peers.peak_flops("NVIDIA H200", "bf16") == 989e12 and peers.peak_flops("mystery", "bf16") is None
+    assert peers.peak_flops("mystery", "bf16", override_tflops=100) == 100e12
+    infer = peers.with_utilisation([dict(cnnzoo_record, mode="infer")])[0]["mfu"]
+    assert infer == pytest.approx(expected / 3)
+    text = peers.table(records)
+    assert "5,000" in text and "0.80" in text and "failed: no result" in text and "16.0 GiB" in text
+
+
+def test_bench_a_model_on_jax_without_tensorflow(tmp_path):
+    """cnnzoo bench MODEL on JAX with TensorFlow's import blocked: the models, summary and the timing need none."""
+    pytest.importorskip("jax")
+    block = ("import sys, importlib.abc\n"
+             "class Block(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path, target=None):\n"
+             "        if name.split('.')[0] == 'tensorflow': raise ImportError('blocked: ' + name)\n"
+             "sys.meta_path.insert(0, Block())\n")
+    case = dict(runner="cnnzoo", model="lenet5", mode="train", batch_size=4, precision="fp32", shape=[32, 32, 1],
+                steps=2, warmup=1)
+    code = block + ("import json\nfrom cnnzoo.bench.peers import run_case\n"
+                    f"print(json.dumps(run_case({case!r})))\n"
+                    "assert not [m for m in sys.modules if m.startswith('tensorflow')]\n")
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+    assert record["examples_per_s"] > 0 and record["macs"] > 0 and "jax" in record["framework"]
