@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-slow test-backends lint demo venv venv-torchvision venv-jax clean
+.PHONY: test test-slow test-backends lint demo venv venv-torchvision venv-jax venv-onnx clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,14 @@ venv-torchvision: $(TORCH_STAMP)
 $(TORCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	touch $(TORCH_STAMP)
+
+# The onnx extra (pyproject.toml): tests/test_transfer.py's ONNX exports run against ONNX Runtime with it.
+ONNX_STAMP := $(VENV)/.onnx-stamp
+venv-onnx: $(ONNX_STAMP)
+
+$(ONNX_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[onnx]"
+	touch $(ONNX_STAMP)
 
 # JAX for the other-backend suite (make test-backends); torch comes with venv-torchvision.
 JAX_STAMP := $(VENV)/.jax-stamp

@@ -55,17 +55,9 @@ def _quiet_tensorflow_import():
 
 
 # The public names and the module each lives in: `__getattr__` (PEP 562) imports them on first use,
-# so that ``import cnnzoo`` and the ``cnnzoo`` command's parsing load no framework.
-_MODELS = (
-    "alexnet", "googlenet", "lenet5", "mc3_18", "r2plus1d_18", "r3d_18", "resnet18", "resnet20", "resnet32",
-    "resnet34", "resnet44", "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "resnext50_32x4d",
-    "resnext101_32x8d", "resnext101_64x4d", "tcn", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
-    "vgg19", "vgg19_bn", "wide_resnet50_2", "wide_resnet101_2",
-)
-_FAMILY_OF = {"alexnet": "alexnet", "googlenet": "googlenet", "lenet5": "lenet", "tcn": "tcn"}
+# so that ``import cnnzoo`` and the ``cnnzoo`` command's parsing load no framework. Every registered
+# model is a public name too (``cnnzoo.resnet50``): a new family's entry points need no line here.
 _EXPORTS = {
-    **{name: f"cnnzoo.models.{_FAMILY_OF.get(name, 'vgg' if name.startswith('vgg') else 'resnet')}"
-       for name in _MODELS},
     "AUX_LOSS_WEIGHT": "cnnzoo.models.googlenet", "without_aux": "cnnzoo.models.googlenet",
     "get_model": "cnnzoo.registry", "list_models": "cnnzoo.registry", "model_info": "cnnzoo.registry",
     "register_model": "cnnzoo.registry",
@@ -77,7 +69,6 @@ _EXPORTS = {
 }
 # Subpackages reachable as attributes after ``import cnnzoo`` (``cnnzoo.weights.list_weights``).
 _SUBPACKAGES = ("data", "export", "inspect", "layers", "learn", "models", "recipes", "training", "weights")
-__all__ = sorted(["__version__", "layers", *_EXPORTS])
 
 
 def load():
@@ -97,19 +88,29 @@ def load():
 def __getattr__(name):
     import importlib
 
-    if name in _EXPORTS:
+    if name == "__all__":  # `from cnnzoo import *`: the exports and every registered model
+        value = sorted(["__version__", "load", *_EXPORTS, *_registry.list_models()])
+    elif name in _EXPORTS:
         load()
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBPACKAGES:  # a subpackage alone (``from cnnzoo import recipes`` loads no framework)
-        value = importlib.import_module(f"cnnzoo.{name}")
+    elif name in _SUBPACKAGES or _is_submodule(name):  # a module alone (``from cnnzoo import recipes`` loads no
+        value = importlib.import_module(f"cnnzoo.{name}")  # framework; ``from cnnzoo import compat`` inside it)
+    elif not name.startswith("_") and name in _registry.list_models():  # loads the families on first use
+        value = _registry.get_builder(name)
     else:
         raise AttributeError(f"module 'cnnzoo' has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
+def _is_submodule(name):
+    import importlib.util
+
+    return not name.startswith("_") and importlib.util.find_spec(f"cnnzoo.{name}") is not None
+
+
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES) | set(_registry.list_models()))
 
 
 _registry.set_loader(load)  # a registry lookup before any public name was used loads the families first

@@ -85,7 +85,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, resnet
 
 def _small_folder_run(tmp_path):
     folder = _real_image_folder(tmp_path / "images", per_class=4)
-    flags = ["--model", "resnet20", "--folder", str(folder), "--input-shape", "28x28x1", "--epochs-head", "1",
+    flags = ["--model", "lenet5", "--folder", str(folder), "--input-shape", "28x28x1", "--epochs-head", "1",
              "--epochs-finetune", "1", "--batch-size", "4", "--val-split", "0.25", "--seed", "3", "--verbose", "0"]
     config = FinetuneConfig(input_shape=(28, 28, 1), epochs_head=1, epochs_finetune=1, batch_size=4, val_split=0.25,
                             seed=3, verbose=0)
@@ -95,15 +95,15 @@ def _small_folder_run(tmp_path):
 def test_the_command_and_the_python_call_train_the_same_weights_bit_for_bit(tmp_path):
     folder, flags, config = _small_folder_run(tmp_path)
     assert cli.main(["finetune", *flags, "--out", str(tmp_path / "cli")]) == 0
-    result = finetune("resnet20", str(folder), config=config, out_dir=str(tmp_path / "py"))
+    result = finetune("lenet5", str(folder), config=config, out_dir=str(tmp_path / "py"))
     from_cli = keras.saving.load_model(tmp_path / "cli" / "model.keras")
     assert len(from_cli.weights) == len(result.model.weights)
     for a, b in zip(from_cli.weights, result.model.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
     assert json.loads((tmp_path / "cli" / "results.json").read_text())["config"] == config.to_dict()
     # a different seed trains other weights: the comparison above can fail
-    other = finetune("resnet20", str(folder), config=FinetuneConfig(**{**config.to_dict(), "seed": 4,
-                                                                       "input_shape": (28, 28, 1)}))
+    other = finetune("lenet5", str(folder), config=FinetuneConfig(**{**config.to_dict(), "seed": 4, "epochs_finetune": 0,
+                                                                     "input_shape": (28, 28, 1)}))
     assert not np.array_equal(np.asarray(other.model.weights[0]), np.asarray(result.model.weights[0]))
 
 
@@ -204,6 +204,15 @@ def test_entry_points_are_the_family_modules_own_functions():
         assert getattr(cnnzoo, name) is fn, name
         assert "include_top" in inspect.signature(fn).parameters and fn.__doc__.splitlines()[0].endswith(".")
     assert inspect.getsourcefile(cnnzoo.resnet50) == os.path.join(PACKAGE, "models", "resnet.py")
+
+
+def test_a_family_is_one_file_the_package_finds():
+    from cnnzoo import models
+
+    families = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(PACKAGE, "models", "*.py"))}
+    assert set(models.FAMILIES) == families - {"__init__", "builder"}
+    assert {registry.model_info(n).family for n in registry.list_models()} == set(models.FAMILIES)
+    assert set(registry.list_models()) <= set(cnnzoo.__all__) and "finetune" in cnnzoo.__all__
 
 
 def _imports(path):

@@ -185,6 +185,19 @@ def test_export_round_trips(fmt, tmp_path):
     assert export(str(tmp_path / "m.keras"), fmt, out) < 1e-4
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, shape", [("resnet18", (224, 224, 3)), ("googlenet", (224, 224, 3)),
+                                         ("r2plus1d_18", (16, 112, 112, 3))])
+def test_onnx_exports_of_the_deployed_families_equal_keras(name, shape, tmp_path):
+    """Deployment checked where users deploy: ONNX Runtime's outputs equal Keras's (the onnx extra; CI installs it)."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(p) for p in ONNX_PACKAGES):
+        pytest.skip("pip install .[onnx] (CI installs it: make venv-onnx)")
+    model = cnnzoo.get_model(name, input_shape=shape, classifier_activation=None)  # logits: a stricter comparison
+    assert export(model, "onnx", str(tmp_path / f"{name}.onnx")) < 1e-4
+
+
 def test_onnx_export_names_what_to_install(tmp_path):
     import importlib.util
 

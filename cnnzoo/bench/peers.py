@@ -247,7 +247,9 @@ def table(records):
             continue
         memory = f"{r['peak_memory_bytes'] / 2**30:.1f} GiB" if r.get("peak_memory_bytes") else "-"
         mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else "-"
-        lines.append(f"| {r['framework']} | {r['model']} | {r['mode']} | {r['batch_size']} | {r['precision']} | "
+        jit = r.get("jit_compile")
+        framework = r["framework"] + (f", jit_compile={jit}" if r["runner"] == "cnnzoo" and jit != "auto" else "")
+        lines.append(f"| {framework} | {r['model']} | {r['mode']} | {r['batch_size']} | {r['precision']} | "
                      f"{r['examples_per_s']:,.0f} | {r['ratio_to_cnnzoo']:.2f} | {r['first_step_s']:.1f} s | "
                      f"{memory} | {mfu} |")
     return "\n".join(lines)
@@ -268,6 +270,9 @@ def build_parser(parser=None):
     parser.add_argument("--steps", type=int, default=20, help="timed steps (the median is reported)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (the first one is compile)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak rate for MFU")
+    parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
+                        help="the cnnzoo model's compiled step (Keras's jit_compile: XLA on JAX and TensorFlow, "
+                             "torch.compile on PyTorch)")
     parser.add_argument("--out", default=None, help="write results.json and results.md into this folder")
     return parser
 
@@ -278,7 +283,8 @@ def cases_for(args):
 
     common = dict(model=args.model, mode=args.mode, batch_size=args.batch_size, precision=args.precision,
                   shape=list(input_shape_of(args.model, args.input_size)), steps=args.steps, warmup=args.warmup)
-    cases = [dict(common, runner="cnnzoo", backend=keras.backend.backend())]
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    cases = [dict(common, runner="cnnzoo", backend=keras.backend.backend(), jit_compile=jit)]
     if args.peer == "torchvision":
         cases.append(dict(common, runner="torchvision", compile=False))
         if args.compile:
