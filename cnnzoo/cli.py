@@ -206,17 +206,22 @@ def _predict(args):
             raise CommandError(f"--labels must hold a JSON list of class names. Received: --labels {args.labels}")
     if args.model.endswith((".keras", ".h5")) and not os.path.isfile(args.model):
         raise CommandError(f"no such model file: {args.model}")
+    failed = 0
     try:
         for path, result in predict_each(args.model, args.images, top_k=args.top_k, weights=args.weights,
                                          labels=labels):
             if isinstance(result, str):
                 print(f"{path}: {result}")
+                failed += 1
                 continue
             print(path)
             for name, prob in result:
                 print(f"  {prob:7.2%}  {name}")
     except (ValueError, OSError) as e:
         raise CommandError(str(e)) from None
+    if failed:  # what could be predicted was printed; the command did not do all it was asked
+        print(f"cnnzoo: error: {failed} of the inputs could not be read (named above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -133,6 +133,11 @@ def test_finetune_takes_arrays_and_datasets_and_predict_takes_arrays_and_folders
     (folder / "digit0" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="1 of 3 images could not be read.*broken.png"):
         cnnzoo.predict(result.model, [str(folder)])
+    # the command prints what it could, names what it could not, and exits 1
+    result.model.save(tmp_path / "m.keras")
+    good = str(folder / "digit0" / "0.png")
+    assert cli.main(["predict", str(tmp_path / "m.keras"), good, str(tmp_path / "missing.png")]) == 1
+    assert cli.main(["predict", str(tmp_path / "m.keras"), good]) == 0
 
 
 @pytest.mark.parametrize("bad, match", [
