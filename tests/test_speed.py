@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from helpers import ROOT
 
@@ -74,19 +75,70 @@ def test_utilisation_is_flops_over_the_devices_peak():
     assert "5,000" in text and "0.80" in text and "failed: no result" in text and "16.0 GiB" in text
 
 
+BLOCK_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None  # as if not installed: its import fails\n"
+LOADED_TENSORFLOW = "[m for m, v in sys.modules.items() if m.startswith('tensorflow') and v is not None]"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_engine_trains_arrays_and_pydatasets_without_tensorflow(backend, tmp_path):
+    """The engine's array and PyDataset paths, the models, the weights and inspection, with TensorFlow's import
+    blocked: on JAX and PyTorch none of them needs it."""
+    pytest.importorskip(backend)
+    code = BLOCK_TENSORFLOW + f"""
+import json
+import keras
+import numpy as np
+import cnnzoo
+from cnnzoo.training.config import TrainConfig
+from cnnzoo.training.engine import fit
+from cnnzoo.weights import list_weights
+
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(48, 16, 16, 1)).astype("float32")
+y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("int64")
+
+class Batches(keras.utils.PyDataset):
+    def __len__(self):
+        return 3
+    def __getitem__(self, i):
+        return x[i * 16:(i + 1) * 16], y[i * 16:(i + 1) * 16]
+
+records = [fit(cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2), data, (x, y), TrainConfig(epochs=2, batch_size=16),
+               {str(tmp_path)!r} + "/" + name, verbose=0) for name, data in (("arrays", (x, y)), ("pydataset", Batches()))]
+assert len(list_weights()) > 0 and cnnzoo.summary("resnet18").macs > 0
+print(json.dumps([[r["epochs_run"], r["precision_policy"], r["environment"]["tensorflow"]] for r in records]))
+assert not {LOADED_TENSORFLOW}, {LOADED_TENSORFLOW}
+"""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [[2, "float32", None]] * 2
+
+
+def test_array_batches_change_order_with_the_epoch_and_not_with_anything_else():
+    from cnnzoo.training.inputs import ArrayBatches
+
+    x, y = np.arange(20)[:, None], np.arange(20)
+    batches = ArrayBatches(x, y, 8, shuffle=True, seed=3)
+    order = lambda epoch: (batches.set_epoch(epoch), np.concatenate([batches[i][1] for i in range(len(batches))]))[1]  # noqa: E731
+    first, again, second = order(0), order(0), order(1)
+    assert sorted(first) == list(range(20)) and len(batches) == 3
+    np.testing.assert_array_equal(first, again)  # a resumed epoch sees the same order
+    assert not np.array_equal(first, second)  # each epoch its own order
+    other = ArrayBatches(x, y, 8, shuffle=True, seed=4)
+    assert not np.array_equal(np.concatenate([other[i][1] for i in range(3)]), first)  # the seed matters
+    np.testing.assert_array_equal(ArrayBatches(x, y, 8)[0][1], np.arange(8))  # evaluation: in order
+
+
 def test_bench_a_model_on_jax_without_tensorflow(tmp_path):
     """cnnzoo bench MODEL on JAX with TensorFlow's import blocked: the models, summary and the timing need none."""
     pytest.importorskip("jax")
-    block = ("import sys, importlib.abc\n"
-             "class Block(importlib.abc.MetaPathFinder):\n"
-             "    def find_spec(self, name, path, target=None):\n"
-             "        if name.split('.')[0] == 'tensorflow': raise ImportError('blocked: ' + name)\n"
-             "sys.meta_path.insert(0, Block())\n")
+    block = BLOCK_TENSORFLOW
     case = dict(runner="cnnzoo", model="lenet5", mode="train", batch_size=4, precision="fp32", shape=[32, 32, 1],
                 steps=2, warmup=1)
     code = block + ("import json\nfrom cnnzoo.bench.peers import run_case\n"
                     f"print(json.dumps(run_case({case!r})))\n"
-                    "assert not [m for m in sys.modules if m.startswith('tensorflow')]\n")
+                    f"assert not {LOADED_TENSORFLOW}\n")
     env = dict(os.environ, KERAS_BACKEND="jax")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

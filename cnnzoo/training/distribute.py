@@ -21,11 +21,12 @@ re-implement. ``tests/test_distribute.py`` checks that the unpatched strategy
 still fails, so the day Keras fixes #20585 a test says this can go.
 """
 
+import contextlib
 import json
 import os
+import sys
 
 import keras
-import tensorflow as tf
 
 from cnnzoo import compat
 from cnnzoo.training.config import STRATEGIES
@@ -56,21 +57,53 @@ def _jax_strategy(name):
         raise ValueError("strategy='multi_worker' is TensorFlow's (TF_CONFIG workers); on JAX use 'mirrored' "
                          "over the local devices. Received: strategy='multi_worker' with KERAS_BACKEND=jax")
     if name == "auto" and len(devices) < 2:
-        return tf.distribute.get_strategy()  # nothing to distribute over: the default no-op scope
+        return _SingleDevice()  # nothing to distribute over: the default no-op scope
     return JaxDataParallel(devices)
 
-class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can call."""
+class _SingleDevice:
+    """The default, no-op strategy where TensorFlow is not the backend: one device, nothing to distribute."""
 
-    def reduce(self, reduce_op, value, axis):
-        flat = tf.nest.flatten(value, expand_composites=False)
-        if len(flat) > 1 or (flat and flat[0] is not value):
-            return tf.nest.map_structure(lambda v: self.reduce(reduce_op, v, axis), value)
-        if axis is not None:
-            local = self.experimental_local_results(value)
-            if local and getattr(local[0], "shape", None) is not None and local[0].shape.rank == 0:
-                axis = None
-        return super().reduce(reduce_op, value, axis)
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def default_strategy():
+    """The backend's default single-device strategy: ``tf.distribute``'s on TensorFlow, a no-op scope elsewhere.
+
+    No TensorFlow is imported on JAX or PyTorch.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.distribute.get_strategy()
+    return _SingleDevice()
+
+
+def is_tf_mirrored(strategy):
+    """True for a TensorFlow Mirrored or MultiWorkerMirrored strategy."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(strategy, (tf.distribute.MirroredStrategy,
+                                                    tf.distribute.MultiWorkerMirroredStrategy))
+
+
+def _multi_worker_strategy():
+    """`MultiWorkerStrategy`: MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can call."""
+    import tensorflow as tf
+
+    class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            flat = tf.nest.flatten(value, expand_composites=False)
+            if len(flat) > 1 or (flat and flat[0] is not value):
+                return tf.nest.map_structure(lambda v: self.reduce(reduce_op, v, axis), value)
+            if axis is not None:
+                local = self.experimental_local_results(value)
+                if local and getattr(local[0], "shape", None) is not None and local[0].shape.rank == 0:
+                    axis = None
+            return super().reduce(reduce_op, value, axis)
+
+    return _multi_worker_strategy()
 
 
 def split_cpu(n):
@@ -78,6 +111,8 @@ def split_cpu(n):
 
     Must run before TensorFlow initialises its devices.
     """
+    import tensorflow as tf
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
 
@@ -99,7 +134,9 @@ def make_strategy(name):
         if name != "auto":  # also multi_worker: its TF_CONFIG workers are tf.distribute's
             raise ValueError(f"strategy={name!r} needs the TensorFlow or JAX backend (tf.distribute or "
                              f"keras.distribution). Received: strategy={name!r} with KERAS_BACKEND={backend}")
-        return tf.distribute.get_strategy()
+        return _SingleDevice()
+    import tensorflow as tf
+
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -111,7 +148,7 @@ def make_strategy(name):
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy='multi_worker' needs the TF_CONFIG environment variable "
                              "(cluster and task), as set by cluster launchers. Received: no TF_CONFIG")
-    return MultiWorkerStrategy()
+    return _multi_worker_strategy()
 
 
 def is_chief(strategy=None):

@@ -13,7 +13,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from cnnzoo import compat, registry
 from cnnzoo.files import atomic_model_save
@@ -32,7 +31,9 @@ class TrainingDivergedError(RuntimeError):
 def seed_everything(seed, deterministic=False):
     """Seeds Python, NumPy, TensorFlow and Keras; optionally TF op determinism."""
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
 
 
@@ -194,7 +195,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     from cnnzoo.training import distribute
 
     config = resolve(config, model)  # compiled step and steps per execution for this backend, the model's defaults
-    strategy = strategy or tf.distribute.get_strategy()
+    strategy = strategy or distribute.default_strategy()
     chief = distribute.is_chief(strategy)
     # Only the chief writes: the others log into a scratch folder of their own.
     write_dir = out_dir if chief else os.path.join(out_dir, f"worker_{os.getpid()}")
@@ -207,7 +208,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
                          f"Received: train_ds of unknown or infinite length ({type(train_ds).__name__})")
     # Keras 3.15's multi-step loop fails under Mirrored/MultiWorkerMirrored strategies ("You must
     # feed a value for placeholder tensor ... while/cond"): one step per execution there.
-    distributed = isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
+    distributed = distribute.is_tf_mirrored(strategy)
     spe = 1 if distributed else steps_per_execution_for(steps_per_epoch, config.steps_per_execution)
     with strategy.scope():
         if config.sync_batch_norm:
@@ -222,7 +223,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     run_name = os.path.basename(os.path.normpath(out_dir))
     state = RunState(os.path.join(out_dir, "backup"), best_path=os.path.join(write_dir, "best.keras"),
                      monitor=accuracy_key, chief=chief, name=run_name, log_path=os.path.join(write_dir, "log.csv"))
-    callbacks = _callbacks([timer, nan_stop, state], train_ds, config, write_dir, run_name, callbacks)
+    callbacks = _callbacks([timer, nan_stop, state], train_ds, config, write_dir, run_name, callbacks,
+                           feed=feeds[0].data)
     # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives
     # that fit: a later fit of the same model (fine-tuning's second phase after a resumed first) would
     # start at the restored epoch. Cleared here; this fit's own BackupAndRestore sets it again if needed.
@@ -269,12 +271,14 @@ def _feeds(model, train_ds, test_ds, config):
             for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]
 
 
-def _callbacks(engine_callbacks, train_ds, config, write_dir, run_name, callers):
+def _callbacks(engine_callbacks, train_ds, config, write_dir, run_name, callers, feed=None):
     """The engine's callbacks (epoch counter, timer, NaN stop, run state, TensorBoard), then the caller's,
     then the crash tests' kill points (after everything an epoch writes).
     """
     counter = getattr(train_ds, "epoch_counter", None)
     callbacks = ([counter.callback()] if counter is not None else []) + list(engine_callbacks)
+    if hasattr(feed, "epoch_callback"):  # arrays on JAX / PyTorch: each epoch's order from (seed, epoch)
+        callbacks.insert(0, feed.epoch_callback())
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
     callbacks += list(callers)

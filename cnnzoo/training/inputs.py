@@ -6,13 +6,17 @@ repeated into one iterator for the whole run. Labels become what the engine's
 loss reads, whatever form they came in: integer class indices are one-hot
 encoded, and a model with named outputs (GoogLeNet's auxiliary heads) gets the
 same labels for every output.
+
+On JAX and PyTorch the array and PyDataset paths import no TensorFlow: arrays become `ArrayBatches`
+(a ``keras.utils.PyDataset``, shuffled every epoch from ``(seed, epoch)``); on TensorFlow they are a
+``tf.data`` pipeline, as before. A ``tf.data.Dataset`` is only recognized where TensorFlow is loaded.
 """
 
 import dataclasses
+import sys
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 ACCEPTED = ("a tf.data.Dataset of (images, labels) batches, an (images, labels) tuple of arrays "
             "or a keras.utils.PyDataset")
@@ -52,7 +56,7 @@ def adapt(data, argument, *, batch_size, num_classes, output_keys=None, training
         TypeError: ``data`` is none of the three.
         ValueError: arrays of different lengths, labels out of range or of the wrong width.
     """
-    if isinstance(data, tf.data.Dataset):
+    if _is_tf_dataset(data):
         return Feed(_labelled_dataset(data, argument, num_classes, output_keys), _cardinality(data), True)
     if isinstance(data, keras.utils.PyDataset):
         return Feed(LabelledPyDataset(data, argument, num_classes, output_keys), _length(data), False)
@@ -61,6 +65,11 @@ def adapt(data, argument, *, batch_size, num_classes, output_keys=None, training
         return _array_feed(data, argument, batch_size, num_classes, output_keys, training, seed)
     kind = f"a {type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
     raise TypeError(f"{argument} must be {ACCEPTED}. Received: {argument}={kind}")
+
+
+def _is_tf_dataset(data):
+    tf = sys.modules.get("tensorflow")  # a tf.data.Dataset exists only where TensorFlow was imported
+    return tf is not None and isinstance(data, tf.data.Dataset)
 
 
 def one_hot_labels(y, argument, num_classes):
@@ -95,13 +104,70 @@ def _array_feed(data, argument, batch_size, num_classes, output_keys, training, 
     y = one_hot_labels(y, argument, num_classes)
     if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
         x = x.astype("float32")
+    if keras.backend.backend() != "tensorflow":
+        batches = ArrayBatches(x, _per_output(y, output_keys), batch_size, shuffle=training, seed=seed)
+        return Feed(batches, len(batches), False)
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices((x, _per_output(y, output_keys)))
     if training:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return Feed(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), -(-len(x) // batch_size), True)
 
 
+class ArrayBatches(keras.utils.PyDataset):
+    """``(x, y)`` arrays in batches, in a fresh order every epoch that depends on ``(seed, epoch)`` only.
+
+    Args:
+        x: the images.
+        y: the labels (an array, or ``{output: array}``).
+        batch_size: examples per batch (the last batch may be smaller).
+        shuffle: a new seeded order every epoch. Defaults to `False`.
+        seed: of the order. Defaults to `0`.
+    """
+
+    def __init__(self, x, y, batch_size, shuffle=False, seed=0):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.epoch = 0
+        self._order = self._order_of(0)
+
+    def _order_of(self, epoch):
+        if not self.shuffle:
+            return np.arange(len(self.x))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+
+    def set_epoch(self, epoch):
+        """Starts ``epoch``'s order (a resumed run starts at its first unfinished epoch)."""
+        self.epoch = epoch
+        self._order = self._order_of(epoch)
+
+    @property
+    def num_batches(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __len__(self):
+        return self.num_batches
+
+    def __getitem__(self, index):
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        y = {k: v[rows] for k, v in self.y.items()} if isinstance(self.y, dict) else self.y[rows]
+        return self.x[rows], y
+
+    def epoch_callback(self):
+        """A Keras callback that starts each epoch's order at its beginning (resumed runs included)."""
+        batches = self
+
+        class SetEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                batches.set_epoch(epoch)
+
+        return SetEpoch()
+
+
 def _labelled_dataset(ds, argument, num_classes, output_keys):
+    import tensorflow as tf  # loaded already: ds is a tf.data.Dataset
+
     spec = ds.element_spec
     if not isinstance(spec, tuple) or len(spec) != 2:
         raise ValueError(f"{argument} must yield (images, labels) batches. Received: elements {spec}")

@@ -10,14 +10,22 @@ import platform
 
 def environment():
     """Library versions and hardware, for the results record."""
+    import sys
+
     import keras
     import numpy
-    import tensorflow as tf
 
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     backend = keras.backend.backend()
+    tf = sys.modules.get("tensorflow")  # not imported on JAX / PyTorch for an array run: not loaded for this
+    if tf is not None:
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    else:
+        from cnnzoo.training.backend_defaults import accelerator
+
+        kind, capability = accelerator(backend)
+        gpus = [f"{kind} (compute capability {capability})"] if kind == "gpu" else []
     return {
-        "cnnzoo": _version("cnnzoo"), "tensorflow": tf.__version__, "keras": keras.__version__,
+        "cnnzoo": _version("cnnzoo"), "tensorflow": getattr(tf, "__version__", None), "keras": keras.__version__,
         "keras_backend": backend, "keras_backend_version": _version(backend),
         "numpy": numpy.__version__, "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
