@@ -103,7 +103,7 @@ def _multi_worker_strategy():
                     axis = None
             return super().reduce(reduce_op, value, axis)
 
-    return _multi_worker_strategy()
+    return MultiWorkerStrategy()
 
 
 def split_cpu(n):
