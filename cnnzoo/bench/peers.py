@@ -84,8 +84,7 @@ def _cnnzoo_case(case):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     shape, batch = tuple(case["shape"]), case["batch_size"]
     build_start = time.perf_counter()
-    model = cnnzoo.get_model(case["model"], input_shape=shape, classes=1000,
-                             **({"data_format": case["data_format"]} if case.get("data_format") else {}))
+    model = cnnzoo.get_model(case["model"], input_shape=shape, classes=1000)
     build_s = time.perf_counter() - build_start
     macs = cnnzoo.summary(model).macs
     rng = np.random.default_rng(0)

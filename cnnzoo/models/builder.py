@@ -500,9 +500,9 @@ def _construct(family, model_name, arguments):
     """The network, built without weights: the shared steps around the family's trunk and head."""
     registration = family.models[model_name]
     spec = registration.spec
+    arguments = dict(arguments)  # a copy: prepare may set values, and the ModelArgs fields are popped from it
     if family.prepare is not None:
-        arguments = family.prepare(dict(arguments))
-    arguments = dict(arguments)
+        arguments = family.prepare(arguments)
     args = ModelArgs(**{a: arguments.pop(a) for a in ARGS})
     build = Build(model_name, spec, args, types.SimpleNamespace(**arguments), rank=0)
     if family.check is not None:
@@ -538,8 +538,7 @@ def _same(a, b):
 
 def _check_pretrained_args(family, model_name, weight_set, explicit):
     """Options that change the network the weights were trained as raise; their defaults pass."""
-    registration = family.models[model_name]
-    defaults = {name: p.default for name, p in registration.signature.parameters.items()}
+    defaults = _model_defaults(family, model_name)
     free = PRETRAINED_FREE | set(family.pretrained_free)
     for name, value in explicit.items():
         if name in free or (name in defaults and _same(defaults[name], value)):

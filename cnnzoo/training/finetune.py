@@ -80,7 +80,6 @@ class FinetuneConfig:
         None, "0 silent, 1 a progress bar, 2 one line per epoch (default: 1 in a terminal, else 2)", choices=(0, 1, 2))
 
     def __post_init__(self):
-
         if isinstance(self.input_shape, str):
             object.__setattr__(self, "input_shape", parse_shape(self.input_shape, "input_shape"))
         elif self.input_shape is not None:
