@@ -65,7 +65,8 @@ _EXPORTS = {
     "decode_predictions": "cnnzoo.weights", "list_weights": "cnnzoo.weights", "preprocess_input": "cnnzoo.weights",
     "finetune": "cnnzoo.training.finetune", "FinetuneConfig": "cnnzoo.training.finetune",
     "FinetuneResult": "cnnzoo.training.finetune",
-    "predict": "cnnzoo.prediction", "load_model": "cnnzoo.prediction",
+    "predict": "cnnzoo.prediction", "load_model": "cnnzoo.prediction", "evaluate": "cnnzoo.prediction",
+    "model_metadata": "cnnzoo.prediction",
 }
 # Subpackages reachable as attributes after ``import cnnzoo`` (``cnnzoo.weights.list_weights``).
 _SUBPACKAGES = ("data", "export", "inspect", "layers", "learn", "models", "recipes", "training", "weights")

@@ -1,5 +1,5 @@
-"""The ``cnnzoo`` command: ``train``, ``recipes``, ``list``, ``summary``, ``viz``, ``finetune``, ``predict``, ``conv``,
-``export``, ``bench``.
+"""The ``cnnzoo`` command: ``train``, ``recipes``, ``list``, ``summary``, ``viz``, ``finetune``, ``predict``,
+``evaluate``, ``conv``, ``export``, ``bench``.
 
 Parsing loads no framework (``cnnzoo --help`` answers at once: the package loads lazily when run
 as this command); a command loads cnnzoo, and TensorFlow, when it runs.
@@ -47,16 +47,13 @@ def _load(model_arg, input_shape=None):
 
 
 def _list(args):
-    import cnnzoo
-    from cnnzoo.inspect.analysis import summary
+    """The recorded model table (`cnnzoo.inspect.model_table`): no model built, no framework loaded."""
+    from cnnzoo.inspect import model_table
 
-    names = cnnzoo.list_models(args.pattern)
-    if not names:
+    rows = model_table.list_table(args.pattern)
+    if not rows:
         raise CommandError(f"no model matches {args.pattern!r}; see 'cnnzoo list'")
-    print(f"{'model':<12} {'params (torch)':>15} {'MACs':>16}  default input")
-    for name in names:
-        s = summary(name)
-        print(f"{name:<12} {s.params('torch'):>15,} {s.macs:>16,}  {s.input_shape}")
+    print(model_table.format_table(rows))
     return 0
 
 
@@ -194,16 +191,7 @@ def _predict(args):
 
     if args.top_k < 1:
         raise CommandError(f"--top-k must be positive. Received: {args.top_k}")
-    labels = None
-    if args.labels:
-        try:
-            with open(args.labels) as f:
-                labels = json.load(f)
-        except (OSError, ValueError) as e:
-            raise CommandError(f"--labels must be a readable JSON list of class names ({e}). "
-                               f"Received: --labels {args.labels}") from None
-        if not isinstance(labels, list):
-            raise CommandError(f"--labels must hold a JSON list of class names. Received: --labels {args.labels}")
+    labels = _read_labels(args.labels)
     if args.model.endswith((".keras", ".h5")) and not os.path.isfile(args.model):
         raise CommandError(f"no such model file: {args.model}")
     failed = 0
@@ -225,12 +213,43 @@ def _predict(args):
     return 0
 
 
+def _evaluate(args):
+    from cnnzoo.prediction import evaluate
+
+    labels = _read_labels(args.labels)
+    if args.model.endswith((".keras", ".h5")) and not os.path.isfile(args.model):
+        raise CommandError(f"no such model file: {args.model}")
+    try:
+        result = evaluate(args.model, args.folder, weights=args.weights, labels=labels, batch_size=args.batch_size,
+                          confusion_picture=args.confusion)
+    except (ValueError, OSError) as e:
+        raise CommandError(str(e)) from None
+    print(result)
+    return 0
+
+
+def _read_labels(path):
+    """The class names of a ``--labels`` JSON file (None without one)."""
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            labels = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CommandError(f"--labels must be a readable JSON list of class names ({e}). "
+                           f"Received: --labels {path}") from None
+    if not isinstance(labels, list):
+        raise CommandError(f"--labels must hold a JSON list of class names. Received: --labels {path}")
+    return labels
+
+
 def _conv(args):
     from cnnzoo.learn import conv_arithmetic, format_arithmetic
+    from cnnzoo.shapes import check_channels_last
     from cnnzoo.shapes import parse_shape as parse
 
     try:
-        shape = parse(args.input, "--input")
+        shape = check_channels_last(parse(args.input, "--input"), "--input")
     except ValueError as e:
         raise CommandError(str(e)) from None
     try:
@@ -331,7 +350,8 @@ def build_parser():
     p = commands.add_parser("recipes", help="the recipes, with their targets and measured results")
     p.set_defaults(run=_recipes)
 
-    p = commands.add_parser("list", help="every model with its parameters and MACs at its default input")
+    p = commands.add_parser("list", help="every model: family, parameters and MACs at its default input, pretrained "
+                                         "weights")
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     p.set_defaults(run=_list)
 
@@ -358,14 +378,25 @@ def build_parser():
     p.set_defaults(run=_finetune)
 
     p = commands.add_parser("predict", help="top-k classes of images with a saved or a pretrained model")
-    p.add_argument("model", help="a .keras file (classes.json and preprocessing.json beside it, as finetune "
-                                 "writes them), or a registered model name with pretrained weights (resnet50)")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("model", help="a .keras file (a fine-tuned one carries its classes and preprocessing), or a "
+                                 "registered model name with pretrained weights (resnet50)")
+    p.add_argument("images", nargs="+", help="image files or folders of them")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--labels", help="a JSON list of class names (.keras models)")
     p.add_argument("--weights", default=None, help="for a model name: the weight set (default: 'imagenet'); "
                                                    "its preprocessing and class names are used")
     p.set_defaults(run=_predict)
+
+    p = commands.add_parser("evaluate", help="accuracy, per class and overall, of a model on a labelled folder, and "
+                                             "its confusion matrix (PNG)")
+    p.add_argument("model", help="a .keras file (a fine-tuned one carries its classes and preprocessing), or a "
+                                 "registered model name with pretrained weights")
+    p.add_argument("folder", help="one sub-folder of images per class, named as the model's classes")
+    p.add_argument("--weights", default=None, help="for a model name: the weight set (default: 'imagenet')")
+    p.add_argument("--labels", help="a JSON list of the model's class names (when it carries none)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--confusion", default="confusion.png", help="the confusion-matrix picture to write")
+    p.set_defaults(run=_evaluate)
 
     p = commands.add_parser(
         "conv", help="output size, parameters, MACs and receptive field of layers, with the formulas",
@@ -409,7 +440,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command != "recipes":
+    if args.command not in ("recipes", "list"):  # these two read recorded tables: no framework
         import cnnzoo
 
         cnnzoo.load()  # the `cnnzoo` command imports the package lazily: load it before running a command

@@ -92,3 +92,32 @@ def weight_shapes_by_key(h5_file):
             shapes[key] = sorted(found)
     return shapes
 
+
+
+# A .keras file is a zip archive (config.json, metadata.json, model.weights.h5); Keras's loader reads those
+# entries by name and ignores others (tests/test_compat.py checks it), so cnnzoo keeps what a model needs
+# beside its layers (class names, input preprocessing) in an entry of its own.
+MODEL_FILE_ENTRY = "cnnzoo.json"
+
+
+def add_model_file_metadata(path, metadata):
+    """Writes ``metadata`` (a JSON-ready dict) into the ``.keras`` file ``path`` as its ``cnnzoo.json`` entry."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(MODEL_FILE_ENTRY, json.dumps(metadata, indent=1, sort_keys=True))
+
+
+def model_file_metadata(path):
+    """The ``cnnzoo.json`` entry of a ``.keras`` file as a dict, or None (no entry, or not a ``.keras`` archive)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if MODEL_FILE_ENTRY not in archive.namelist():
+                return None
+            return json.loads(archive.read(MODEL_FILE_ENTRY))
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None

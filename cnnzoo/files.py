@@ -1,8 +1,42 @@
-"""Writing files so a crash never leaves half of one, and their hashes: shared by training and weights."""
+"""Writing files so a crash never leaves half of one, and hashes of files, arrays and file lists: shared by training,
+data and weights.
+"""
 
 import hashlib
 import os
 import tempfile
+
+
+def short_digest(parts):
+    """The first 16 hex digits of the SHA-256 of ``parts`` (bytes, or anything ``str`` writes), separated."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else str(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def array_fingerprint(*arrays):
+    """A short hash of arrays' shapes, dtypes and bytes."""
+    import numpy as np
+
+    parts = []
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        parts += [array.shape, array.dtype.str, array.tobytes()]
+    return short_digest(parts)
+
+
+def files_fingerprint(paths, labels=()):
+    """A short hash of files' paths (as given), sizes and labels: a folder's content as a scan found it."""
+    parts = []
+    for i, path in enumerate(paths):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+        parts += [os.path.abspath(path), size, labels[i] if i < len(labels) else None]
+    return short_digest(parts)
 
 
 def sha256(path):
@@ -28,12 +62,20 @@ def atomic_write_text(path, text):
             os.remove(tmp)
 
 
-def atomic_model_save(model, path):
-    """``model.save`` to a temporary name beside ``path``, then a rename: never a half-written model."""
+def atomic_model_save(model, path, metadata=None):
+    """``model.save`` to a temporary name beside ``path``, then a rename: never a half-written model.
+
+    ``metadata`` (a JSON-ready dict: class names, preprocessing) goes inside the file
+    (`cnnzoo.compat.add_model_file_metadata`; `cnnzoo.compat.model_file_metadata` reads it back).
+    """
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".keras")
     os.close(fd)
     try:
         model.save(tmp)
+        if metadata is not None:
+            from cnnzoo import compat
+
+            compat.add_model_file_metadata(tmp, metadata)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

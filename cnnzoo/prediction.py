@@ -1,13 +1,17 @@
-"""Prediction: the top classes of images with a fine-tuned model or a pretrained one (`predict`, `load_model`).
+"""Prediction and evaluation: the top classes of images with a fine-tuned model or a pretrained one (`predict`,
+`load_model`), the accuracy on a labelled folder with its confusion matrix (`evaluate`).
 
-A ``.keras`` model that cnnzoo fine-tuned prepares images as its validation did (``preprocessing.json``
-beside it: resize, scale, mean and std) and names its classes (``classes.json``); a recipe's model reads
-its mean and std from the run's ``results.json``. A registered name with ``weights=`` prepares and names
+A ``.keras`` model that cnnzoo fine-tuned prepares images as its validation did (resize, scale, mean and
+std) and names its classes, from what it carries inside the file (`model_metadata`; older files: from
+``preprocessing.json`` and ``classes.json`` beside it); a recipe's model reads its mean and std from the
+run's ``results.json``. A registered name with ``weights=`` prepares and names
 as the weight set says (torchvision's resize, crop and normalization; ImageNet's or Kinetics' classes).
 """
 
+import dataclasses
 import json
 import os
+import typing
 
 import numpy as np
 
@@ -31,7 +35,27 @@ def load_model(path, **kwargs):
     importlib.import_module("cnnzoo.training.schedules")
     if not os.path.isfile(os.fspath(path)):
         raise ValueError(f"path must be a .keras file that exists. Received: path={os.fspath(path)!r}")
-    return keras.saving.load_model(os.fspath(path), **kwargs)
+    model = keras.saving.load_model(os.fspath(path), **kwargs)
+    metadata = model_metadata(path)
+    model.class_names = metadata["class_names"]  # None when the file and its folder do not say
+    model.preprocessing = metadata["preprocessing"]
+    return model
+
+
+def model_metadata(path):
+    """What a cnnzoo ``.keras`` file says of itself: ``{"class_names": [...] or None, "preprocessing": {...} or
+    None}``, from inside the file (fine-tuned models carry both), else from the files a run wrote beside it
+    (``classes.json``, ``preprocessing.json``, a recipe's ``results.json``).
+    """
+    from cnnzoo import compat
+    from cnnzoo.training.finetune import PREPROCESSING_FILE, recorded_normalization
+
+    inside = compat.model_file_metadata(os.fspath(path)) or {}
+    names = inside.get("class_names") or _beside(path, "classes.json")
+    preprocessing = inside.get("preprocessing") or _beside(path, PREPROCESSING_FILE)
+    if preprocessing is None:
+        preprocessing = recorded_normalization(path)
+    return {"class_names": list(names) if names else None, "preprocessing": preprocessing}
 
 
 def _beside(model_path, name):
@@ -66,14 +90,8 @@ class _Preparer:
     def __init__(self, model, model_path=None, weight_set=None):
         self.model, self.weight_set = model, weight_set
         self.settings = {"scale": 255.0, "mean": None, "std": None, "resize": "stretch", "resize_ratio": 1.0}
-        if model_path is not None:
-            from cnnzoo.training.finetune import PREPROCESSING_FILE, recorded_normalization
-
-            recorded = _beside(model_path, PREPROCESSING_FILE)
-            if recorded is not None:  # written by finetune: prepare images as its validation did
-                self.settings.update(recorded)
-            else:
-                self.settings.update(recorded_normalization(model_path) or {})
+        if model_path is not None:  # a fine-tuned model: its images prepared as its validation's were
+            self.settings.update(model_metadata(model_path)["preprocessing"] or {})
 
     def __call__(self, image):
         from cnnzoo.data.folder import load_image, read_image
@@ -123,7 +141,7 @@ def _resolve(model, weights, labels):
     path = os.fspath(model)
     if path.endswith((".keras", ".h5")) or os.path.sep in path:
         loaded = load_model(path, compile=False)
-        names = labels if labels is not None else _beside(path, "classes.json")
+        names = labels if labels is not None else loaded.class_names
         return loaded, names, _Preparer(loaded, model_path=path)
     from cnnzoo.weights import catalog
 
@@ -190,3 +208,126 @@ def predict(model, images, *, top_k=5, weights=None, labels=None):
     if failed:
         raise ValueError(f"{len(failed)} of {len(results)} images could not be read: " + "; ".join(failed[:8]))
     return [result for _, result in results]
+
+
+@dataclasses.dataclass(repr=False)
+class Evaluation:
+    """What `evaluate` returns; ``str()`` (and a REPL's echo) is the report the command prints.
+
+    Attributes:
+        accuracy: overall top-1 accuracy on the folder.
+        per_class_accuracy: ``{class: accuracy}`` for each of the folder's classes.
+        confusion: ``(n, n)`` counts, rows the true class, columns the predicted one, in ``class_names``' order
+            (a last ``"(other)"`` class gathers predictions of the model's classes that the folder lacks).
+        class_names: the confusion matrix's classes.
+        examples: the images evaluated.
+        skipped: ``[(path, why)]``: entries of the folder that were not readable images.
+        confusion_picture: the PNG written, or None.
+    """
+
+    accuracy: float
+    per_class_accuracy: dict
+    confusion: np.ndarray
+    class_names: list
+    examples: int
+    skipped: list
+    confusion_picture: typing.Optional[str] = None
+
+    def __str__(self):
+        lines = [f"accuracy {100 * self.accuracy:.2f}% on {self.examples} images"
+                 + (f" ({len(self.skipped)} entries skipped: not readable images)" if self.skipped else "")]
+        width = max(len(str(c)) for c in self.per_class_accuracy)
+        for name, acc in self.per_class_accuracy.items():
+            count = int(self.confusion[self.class_names.index(name)].sum())
+            lines.append(f"  {name:<{width}}  {100 * acc:6.2f}%  ({count} images)")
+        if self.confusion_picture:
+            lines.append(f"confusion matrix: {self.confusion_picture}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def evaluate(model, folder, *, weights=None, labels=None, batch_size=32, confusion_picture=None):
+    """Overall and per-class accuracy of ``model`` on a labelled folder (one sub-folder of images per class),
+    and its confusion matrix.
+
+    Args:
+        model: as `predict`'s: a ``.keras`` file (a fine-tuned one names its classes and prepares images as it
+            was trained), a ``keras.Model`` or a registered name with pretrained weights.
+        folder: ``folder/<class>/<image>``. With class names known (the model's, or ``labels``), each
+            sub-folder is matched to the model's class of that name; otherwise the sub-folders, sorted, are the
+            model's classes 0, 1, ... (as `cnnzoo.finetune` numbered them) and their count must match.
+        weights: for a model name, the weight set.
+        labels: the model's class names, index by index (default: its own).
+        batch_size: images a forward pass.
+        confusion_picture: a ``.png`` path to draw the confusion matrix to (`cnnzoo.inspect.pictures`), or None.
+
+    Returns:
+        An `Evaluation`.
+
+    Raises:
+        ValueError: a folder that is not a class-folder tree, classes the model does not have, no readable image.
+    """
+    from cnnzoo.data.folder import scan_folder
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    if not isinstance(folder, (str, os.PathLike)) or not os.path.isdir(folder):
+        raise ValueError(f"folder must be a folder of class sub-folders that exists. Received: folder={folder!r}")
+    net, names, prepare = _resolve(model, weights, labels)
+    outputs = int(net.output_shape[-1])
+    files = scan_folder(os.fspath(folder), "images")
+    if names:
+        names = [str(n) for n in names]
+        missing = [c for c in files.class_names if c not in names]
+        if missing:
+            raise ValueError(f"the folder's classes {missing} are not classes of the model (its classes: "
+                             f"{names[:10]}{'...' if len(names) > 10 else ''}). Received: folder={os.fspath(folder)!r}")
+        index = [names.index(c) for c in files.class_names]
+    else:
+        if len(files.class_names) != outputs:
+            raise ValueError(f"the model names no classes and predicts {outputs}: the folder's "
+                             f"{len(files.class_names)} sub-folders cannot be matched to them; give labels=[...] "
+                             f"(--labels). Received: folder={os.fspath(folder)!r}")
+        index = list(range(outputs))
+    to_row = {model_class: row for row, model_class in enumerate(index)}
+    other = len(index) < outputs  # predictions of classes the folder lacks
+    n = len(index) + int(other)
+    confusion = np.zeros((n, n), np.int64)
+    skipped = list(files.skipped)
+    batch, truth = [], []
+
+    def flush():
+        if batch:
+            predicted = np.argmax(np.asarray(net.predict(np.stack(batch), verbose=0)), axis=-1)
+            for t, p in zip(truth, predicted):
+                confusion[t, to_row.get(int(p), n - 1)] += 1
+            batch.clear()
+            truth.clear()
+
+    for path, label in zip(files.paths, files.labels):
+        try:
+            batch.append(prepare(path))
+        except (ValueError, OSError) as e:
+            skipped.append((path, f"unreadable: {e}"))
+            continue
+        truth.append(int(label))
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    examples = int(confusion.sum())
+    if not examples:
+        raise ValueError(f"no readable image in the folder. Received: folder={os.fspath(folder)!r}")
+    class_names = list(files.class_names) + (["(other)"] if other else [])
+    per_class = {c: float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else 0.0
+                 for i, c in enumerate(files.class_names)}
+    picture = None
+    if confusion_picture is not None:
+        from cnnzoo.inspect.pictures import plot_confusion
+
+        os.makedirs(os.path.dirname(os.path.abspath(confusion_picture)), exist_ok=True)
+        picture = plot_confusion(confusion, class_names, os.fspath(confusion_picture),
+                                 title=getattr(net, "name", ""))
+    return Evaluation(accuracy=float(np.trace(confusion) / examples), per_class_accuracy=per_class,
+                      confusion=confusion, class_names=class_names, examples=examples, skipped=skipped,
+                      confusion_picture=picture)

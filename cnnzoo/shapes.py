@@ -27,3 +27,27 @@ def parse_shape(value, name="input_shape"):
     if not 2 <= len(shape) <= 4 or any(d is not None and d < 1 for d in shape):
         raise ValueError(f"{name} needs 2 to 4 positive sizes (L,C / H,W,C / T,H,W,C). Received: {name}={value!r}")
     return shape
+
+
+def check_channels_last(shape, name="input_shape"):
+    """Raises when ``shape`` (an image's or a clip's, with its channels) only makes sense channels-first.
+
+    cnnzoo's shapes are channels-last, ``(H, W, C)`` and ``(T, H, W, C)``, as Keras's default. A shape whose
+    first axis looks like channels (1 or 3) and whose last is larger than every other size, as in
+    ``(3, 224, 224)`` or ``(3, 16, 112, 112)``, is what a PyTorch user types: building it would silently
+    make another network (224 input channels). The message names the channels-last form.
+
+    Raises:
+        ValueError: naming ``name``, what was received and what to write instead.
+    """
+    shape = tuple(shape)
+    if len(shape) < 3 or any(d is None for d in (shape[0], shape[-1])):
+        return shape
+    first, last, middle = shape[0], shape[-1], [d for d in shape[1:-1] if d is not None]
+    if first in (1, 3) and last not in (1, 3) and all(last >= d for d in middle):
+        suggested = shape[1:] + (first,)
+        text = "x".join("none" if d is None else str(d) for d in suggested)
+        raise ValueError(f"{name} looks channels-first: cnnzoo's shapes are channels-last ((H, W, C), (T, H, W, C), "
+                         f"as Keras's default). Write {suggested} (or {text} on a command line). "
+                         f"Received: {name}={shape}")
+    return shape

@@ -147,7 +147,7 @@ def test_finetune_takes_arrays_and_datasets_and_predict_takes_arrays_and_folders
     (dict(optimizer="adagrad"), "optimizer"),
     (dict(input_shape="3xthree"), "input_shape takes sizes such as 224x224x3"),
     (dict(val_split=1.5), "val_split must be in \\(0, 1\\)"),
-    (dict(train_bn="yes"), "train_bn must be True or False"),
+    (dict(train_bn="yes"), "train_bn must be True, False or None"),
 ])
 def test_the_finetune_config_is_validated_once_and_the_command_names_the_flag(bad, match, tmp_path, capsys):
     with pytest.raises((ValueError, TypeError), match=match):

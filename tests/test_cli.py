@@ -43,7 +43,7 @@ def test_help_and_the_recipe_list_answer_without_loading_a_framework():
 
 
 def test_a_command_loads_the_package_without_tensorflows_start_up_lines():
-    result = run_as_command("list", "lenet5")
+    result = run_as_command("summary", "lenet5")
     assert result.returncode == 0 and "lenet5" in result.stdout, result.stderr[-2000:]
     assert "absl::InitializeLog" not in result.stderr and "I0000" not in result.stderr, result.stderr[-2000:]
     loaded = result.stdout.split("LOADED")[-1]

@@ -109,10 +109,12 @@ def test_bundled_sample_and_offline_error(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(data.DatasetNotFoundError, match="CNNZOO_DATA_DIR.*dataset-fashion-mnist.*manual"):
-        data.load_arrays("mnist", "test", data_dir=str(empty))
-    sample = data.load_arrays("fashion_mnist", "train", data_dir=str(empty), allow_sample=True)
+        data.load_arrays("mnist", "test")
+    sample = data.load_arrays("fashion_mnist", "train", allow_sample=True)  # nothing given: the sample, announced
     assert sample.is_sample and len(sample) == 2000 and set(np.unique(sample.labels)) == set(range(10))
     assert "SMALL SAMPLE" in capsys.readouterr().err
+    with pytest.raises(data.DatasetNotFoundError, match="data_dir holds no fashion_mnist"):  # a folder given: never
+        data.load_arrays("fashion_mnist", "train", data_dir=str(empty), allow_sample=True)
 
 
 @pytest.mark.parametrize("kwargs,match", [

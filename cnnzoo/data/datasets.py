@@ -5,11 +5,15 @@ Where the data comes from, first match wins:
 1. ``data_dir`` (or the ``CNNZOO_DATA_DIR`` environment variable): the
    dataset's native files, in ``data_dir/<name>/`` or ``data_dir`` itself.
    IDX (gzipped or raw) for the MNIST family, python or binary batches for CIFAR.
+   A folder given is used or refused, never replaced: when it does not hold
+   the dataset, that is a ``DatasetNotFoundError`` naming it (no other source
+   is tried).
 2. Fashion-MNIST only: Debian's ``dataset-fashion-mnist`` package folder,
    ``/usr/share/datasets/fashion-mnist``.
 3. tensorflow-datasets: its cache, or a download with ``download=True``.
-4. With ``allow_sample=True``: the small real sample shipped inside cnnzoo
-   (MNIST and Fashion-MNIST only), announced loudly: it is not the full dataset.
+4. With ``allow_sample=True``, and only when no folder was given: the small real
+   sample shipped inside cnnzoo (MNIST and Fashion-MNIST only), announced in one
+   line: it is not the full dataset.
 
 Nothing found is a ``DatasetNotFoundError`` saying which ways were tried.
 """
@@ -89,6 +93,11 @@ def _from_data_dir(name, split, data_dir, check_count=True):
 
 
 def _from_tfds(name, split, download):
+    import logging
+
+    absl = logging.getLogger("absl")  # tfds logs its cache probing ("Variant folder ... has no dataset_info.json")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
     try:
         import tensorflow_datasets as tfds
 
@@ -97,6 +106,8 @@ def _from_tfds(name, split, download):
         return images.astype(np.uint8), labels.astype(np.int64)
     except Exception as e:  # offline, not cached, or tfds itself failing: say so later
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    finally:
+        absl.setLevel(level)
 
 
 def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, check_count=True):
@@ -118,14 +129,19 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, 
     _check(name, split)
     classes = DATASETS[name][0]
     tried = []
-    data_dir = data_dir or os.environ.get("CNNZOO_DATA_DIR") or None
-    if data_dir is not None:
+    given = "data_dir" if data_dir is not None else "CNNZOO_DATA_DIR" if os.environ.get("CNNZOO_DATA_DIR") else None
+    data_dir = os.fspath(data_dir) if data_dir is not None else os.environ.get("CNNZOO_DATA_DIR") or None
+    if data_dir is not None:  # a folder the user gave: used or refused, never replaced by another source
         if not os.path.isdir(data_dir):
-            raise DatasetNotFoundError(f"data_dir is not a folder. Received: data_dir={data_dir!r}")
+            raise DatasetNotFoundError(f"{given} must be a folder that exists (with the {name} files in it or in "
+                                       f"{name}/). Received: {given}={data_dir!r}")
         found = _from_data_dir(name, split, data_dir, check_count=check_count)
         if found is not None:
             return Dataset(name, split, *found, classes, f"data_dir:{data_dir}")
-        tried.append(f"data_dir {data_dir!r} (no {name} files there or in {name}/)")
+        expected = {"idx": "IDX files such as train-images-idx3-ubyte.gz",
+                    "cifar": "the python or binary batches"}[DATASETS[name][2]]
+        raise DatasetNotFoundError(f"{given} holds no {name} {split} split ({expected}, in the folder or in "
+                                   f"{name}/). Received: {given}={data_dir!r}")
     debian = DEBIAN_FOLDERS.get(name)
     if debian and os.path.isdir(debian):
         found = _from_data_dir(name, split, debian)
@@ -141,13 +157,9 @@ def load_arrays(name, split, data_dir=None, download=False, allow_sample=False, 
         sample = os.path.join(SAMPLES_DIR, name)
         found = _from_data_dir(name, split, sample, check_count=False)
         if found is not None:
-            print(
-                f"\n*** cnnzoo: {name} not found ({'; '.join(tried)}).\n"
-                f"*** Using the SMALL SAMPLE shipped with cnnzoo ({len(found[1])} {split} images), "
-                f"not the full dataset: accuracies are not comparable to published ones.\n"
-                f"*** Point data_dir / --data-dir / CNNZOO_DATA_DIR at the real files.\n",
-                file=sys.stderr,
-            )
+            print(f"cnnzoo: no {name} found (--data-dir, CNNZOO_DATA_DIR, tensorflow-datasets): using the SMALL "
+                  f"SAMPLE shipped with cnnzoo ({len(found[1])} {split} images), not comparable to published "
+                  "accuracies", file=sys.stderr)
             return Dataset(name, split, *found, classes, f"sample:{sample}")
         tried.append("the bundled sample (none for this dataset)")
     raise DatasetNotFoundError(

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from cnnzoo.data.datasets import Dataset
+from cnnzoo.files import files_fingerprint
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -437,7 +438,12 @@ def image_folder_pipeline(files, image_size, training, batch_size, seed=0, chann
     counter = EpochCounter(n, seed) if training else None
     ds = tf.data.Dataset.range(n)
     if training:
-        ds = ds.map(lambda i: (tf.gather(counter.order, i), counter.variable.read_value()))
+        def position(i):  # a new pass begins the next epoch by itself, unless the engine's callback sets it
+            epoch = counter.begin(i)
+            with tf.control_dependencies([epoch]):
+                return tf.gather(counter.order, i), tf.identity(epoch)
+
+        ds = ds.map(position)
     else:
         ds = ds.map(lambda i: (i, tf.constant(0, tf.int64)))
 
@@ -464,6 +470,12 @@ def image_folder_pipeline(files, image_size, training, batch_size, seed=0, chann
         ds = ds.prefetch(2)
     ds = ds.with_options(pipeline_options(background))
     ds.epoch_counter = counter
+    ds.cnnzoo_identity = lambda: {  # what a run folder records of it (cnnzoo.training.run_folder)
+        "kind": "image files", "files": n, "fingerprint": files_fingerprint(paths, labels.tolist()),
+        "image_size": [out_h, out_w], "channels": channels, "resize": resize, "resize_ratio": float(resize_ratio),
+        "augment": augment, "training": bool(training), "batch_size": batch_size, "seed": seed,
+        "mean": None if mean is None else np.asarray(mean, "float64").ravel().tolist(),
+        "std": None if std is None else np.asarray(std, "float64").ravel().tolist()}
     return ds
 
 

@@ -5,8 +5,10 @@ epoch's order is a stateless permutation and pad-and-crop / flip are stateless
 draws keyed by the block's first position. So a run resumed from a checkpoint
 at epoch k (the engine's ``RunState``) sees exactly the batches an
 uninterrupted run sees, and parallel mapping stays deterministic.
-``EpochCounter`` holds the epoch and its order: the training engine adds its
-callback, which sets both at the start of every epoch.
+``EpochCounter`` holds the epoch and its order: each new pass over the pipeline
+begins the next epoch by itself (plain ``model.fit`` needs nothing more), and the
+training engine adds its callback, which sets both at the start of every epoch
+(so a resumed run reads the epoch it resumes at).
 
 Examples are gathered, augmented (on uint8: crops and flips are gathers of
 contiguous rows) and converted several batches at a time, vectorized, and
@@ -22,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnzoo.files import array_fingerprint
+
 AUGMENTATIONS = ("crop", "flip", "mixup", "cutmix", "randaugment")
 
 
@@ -35,32 +39,70 @@ def check_augment(augment):
 
 
 class EpochCounter:
-    """The current epoch and its order of the ``n`` examples, set by `set` when an epoch starts.
+    """The current epoch and its order of the ``n`` examples.
 
-    The order is a stateless permutation keyed by ``(seed, epoch)``, computed once
-    an epoch here (not in the pipeline, which then needs no per-epoch dataset of
-    its own: a new iterator every epoch costs ~20 ms less).
+    The order is a stateless permutation keyed by ``(seed, epoch)``, computed once an epoch (not per
+    example; the pipeline then needs no per-epoch dataset of its own: a new iterator every epoch costs
+    ~20 ms less). Two ways the epoch moves on:
+
+    - by itself: each new pass over the pipeline (plain ``model.fit``, a ``for`` loop) begins the next
+      epoch when it draws its first element (`begin`), so every epoch has a new order and new crops;
+    - driven: `callback` (the training engine adds it) sets the epoch Keras is at when each epoch begins,
+      so a run resumed at epoch k reads epoch k's order, as an uninterrupted run does.
     """
 
     def __init__(self, n, seed):
         self.n, self.seed = n, seed
         self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
         self.order = tf.Variable(self._order(0), trainable=False, name="pipeline_order")
+        self.driven = tf.Variable(False, trainable=False, name="pipeline_epoch_driven")
+        self.started = tf.Variable(False, trainable=False, name="pipeline_epoch_started")
+        self.pending = tf.Variable(False, trainable=False, name="pipeline_epoch_pending")  # set(): the next pass
 
     def _order(self, epoch):
-        seed = tf.constant([self.seed, epoch], tf.int64)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(epoch, tf.int64)])
         return tf.random.experimental.stateless_shuffle(tf.range(self.n), seed=seed)
 
     def set(self, epoch):
+        """Sets the epoch (and its order) from outside: the engine's callback before the epoch's first batch, or a
+        caller; the next pass reads it (it does not move on first).
+        """
         self.variable.assign(epoch)
         self.order.assign(self._order(epoch))
+        self.started.assign(True)
+        self.pending.assign(True)
+
+    def begin(self, index):
+        """Inside the pipeline, for its element ``index``: the epoch to read (a tensor). Element 0 of a pass
+        begins the next epoch (the first pass: epoch 0) unless a callback drives the counter; read the order
+        under a control dependency on the result.
+        """
+        def advance():
+            epoch = tf.where(self.started, self.variable + 1, self.variable)
+            with tf.control_dependencies([self.variable.assign(epoch), self.order.assign(self._order(epoch)),
+                                          self.started.assign(True)]):
+                return tf.identity(epoch)
+
+        def use_the_set_one():
+            with tf.control_dependencies([self.pending.assign(False)]):
+                return self.variable.read_value()
+
+        first = tf.logical_and(tf.equal(tf.cast(index, tf.int64), 0), tf.logical_not(self.driven))
+        return tf.cond(first, lambda: tf.cond(self.pending, use_the_set_one, advance), self.variable.read_value)
 
     def callback(self):
+        """A Keras callback that drives the counter: Keras's epoch number, set when each epoch begins."""
         counter = self
 
         class SetEpoch(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                counter.driven.assign(True)
+
             def on_epoch_begin(self, epoch, logs=None):  # before the epoch's first batch is drawn
                 counter.set(epoch)
+
+            def on_train_end(self, logs=None):  # a later pass of its own moves on from here
+                counter.driven.assign(False)
 
         return SetEpoch()
 
@@ -275,7 +317,9 @@ def make_pipeline(
         start = tf.minimum(tf.cast(i, tf.int32) * per_call * batch_size, full)
         end = tf.where(start == full, n, tf.minimum(start + per_call * batch_size, full))
         if training:
-            return counter.order[start:end], counter.variable.read_value() * n + tf.cast(start, tf.int64)
+            epoch = counter.begin(i)  # a new pass begins the next epoch, unless the engine sets it
+            with tf.control_dependencies([epoch]):
+                return counter.order[start:end], epoch * n + tf.cast(start, tf.int64)
         return tf.range(start, end), tf.cast(start, tf.int64)
 
     def load(index, position):
@@ -316,4 +360,14 @@ def make_pipeline(
         ds = ds.prefetch(tf.data.AUTOTUNE)
     ds = ds.with_options(pipeline_options(background))
     ds.epoch_counter = counter
+    # what a run folder records of this pipeline (cnnzoo.training.run_folder): the data's content and the settings
+    ds.cnnzoo_identity = lambda: {
+        "kind": "arrays", "dataset": dataset.name, "split": dataset.split, "examples": n,
+        "fingerprint": array_fingerprint(dataset.images, dataset.labels), "batch_size": batch_size,
+        "training": bool(training), "seed": seed, "augment": list(augment), "crop_padding": pad, "mean": _listed(mean),
+        "std": _listed(std)}
     return ds
+
+
+def _listed(value):
+    return None if value is None else np.asarray(value, "float64").ravel().tolist()

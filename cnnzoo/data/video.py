@@ -32,6 +32,7 @@ from cnnzoo.data.folder import (
     scan_folder,
 )
 from cnnzoo.data.pipeline import pipeline_options
+from cnnzoo.files import files_fingerprint
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -261,4 +262,9 @@ def clip_files_pipeline(paths, labels, num_classes, frames=16, stride=2, size=11
         return tf.ensure_shape(video, [None, None, None, 3]), tf.ensure_shape(label, ())
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return clip_pipeline(ds, num_classes, frames, stride, size, training, batch_size, seed, shuffle=False)
+    ds = clip_pipeline(ds, num_classes, frames, stride, size, training, batch_size, seed, shuffle=False)
+    ds.cnnzoo_identity = lambda: {  # what a run folder records of it (cnnzoo.training.run_folder)
+        "kind": "clip files", "files": len(paths), "fingerprint": files_fingerprint(paths, labels.tolist()),
+        "frames": frames, "stride": stride, "size": size, "training": bool(training), "batch_size": batch_size,
+        "seed": seed}
+    return ds

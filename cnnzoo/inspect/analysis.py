@@ -83,9 +83,12 @@ class Row:
         return total if convention == "keras" else total - self.bn_statistics
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Summary:
-    """Per-layer rows and totals; ``str()`` is the printed table, ``to_dict()`` the JSON form."""
+    """Per-layer rows and totals; ``str()`` (and the REPL's echo) is the printed table, ``to_dict()`` the JSON form."""
+
+    def __repr__(self):  # a REPL shows the table, not the dataclass's fields
+        return str(self)
 
     name: str
     input_shape: tuple

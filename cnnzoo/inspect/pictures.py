@@ -1,5 +1,5 @@
 """Pictures (PNG, matplotlib): first-layer filters, feature maps, receptive fields,
-classic kernels applied to an image, training curves.
+classic kernels applied to an image, training curves, confusion matrices.
 """
 
 import matplotlib
@@ -192,3 +192,31 @@ def plot_curves(history, path, title=""):
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_confusion(confusion, class_names, path, title=""):
+    """A confusion matrix (rows: true class, columns: predicted), each row as fractions of its class, with the
+    counts written in the cells (up to 30 classes); returns the path.
+    """
+    confusion = np.asarray(confusion)
+    n = len(confusion)
+    rows = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    size = min(4 + 0.45 * n, 20)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=DPI)
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of the true class")
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, [str(c) for c in class_names], rotation=90 if n > 8 else 0)
+    ax.set_yticks(ticks, [str(c) for c in class_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if confusion[i, j]:
+                    ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center", fontsize=8,
+                            color="white" if rows[i, j] > 0.5 else "black")
+    accuracy = np.trace(confusion) / max(confusion.sum(), 1)
+    ax.set_title(f"{title + ': ' if title else ''}accuracy {100 * accuracy:.1f}% on {int(confusion.sum())} examples")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -36,6 +36,7 @@ from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.normalization import check_activation, check_norm
 from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling
 from cnnzoo.registry import register_model
+from cnnzoo.shapes import check_channels_last
 from cnnzoo.weights import catalog, pretrained
 from cnnzoo.weights.copying import copy_weights
 from cnnzoo.weights.keras_files import load_keras_weights
@@ -216,6 +217,8 @@ def model_input(model_name, args, *, default_shape, min_size):
         )
     if shape[-1] is None or shape[-1] < 1 or any(d is not None and d < 1 for d in shape):
         raise ValueError(f"input_shape must have positive sizes and known channels. Received: input_shape={shape}")
+    if args.input_tensor is None:
+        check_channels_last(shape)  # (3, 224, 224) would build another network; the message says what to write
     rank = len(shape) - 1
     if any(d is not None and d < min_size for d in shape[:-1]):
         raise ValueError(

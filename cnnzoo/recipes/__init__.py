@@ -45,14 +45,23 @@ def main(name, argv=None, prog=None):
         import cnnzoo
 
         cnnzoo.load()  # TensorFlow's start-up lines held back, the layers registered (the `cnnzoo` command is lazy)
-    if hasattr(module, "main"):
-        return module.main(argv, prog=prog)
-    from cnnzoo.training.recipe import run
+    try:
+        if hasattr(module, "main"):
+            return module.main(argv, prog=prog)
+        from cnnzoo.training.recipe import run
 
-    return run(module.CONFIG, module.__doc__, argv, prog=prog)
+        return run(module.CONFIG, module.__doc__, argv, prog=prog)
+    except Exception as e:  # a user sees one line, as from every cnnzoo command; CNNZOO_DEBUG=1 the traceback
+        if os.environ.get("CNNZOO_DEBUG"):
+            raise
+        import sys
+
+        lines = [line for line in str(e).strip().splitlines() if line.strip()] or [type(e).__name__]
+        print(f"{prog}: error: {lines[0]} ({type(e).__name__}; CNNZOO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 2
 
 
-def run(name, *, data_dir=None, out=None, smoke=False, **overrides):
+def run(name, *, data_dir=None, out=None, smoke=False, overwrite=False, **overrides):
     """Runs recipe ``name`` from Python and returns its results record.
 
     Args:
@@ -61,6 +70,8 @@ def run(name, *, data_dir=None, out=None, smoke=False, **overrides):
             tensorflow-datasets).
         out: the output folder. Defaults to ``runs/<name>``.
         smoke: a slice of the data and one epoch.
+        overwrite: start afresh when ``out`` holds a run (moved aside to ``<out>.old-<time>``); without it a
+            run of other settings there is refused (`cnnzoo.training.run_folder.RunFolderError`).
         **overrides: values of the recipe's config (``epochs=2``, ``label_smoothing=0.1``,
             ``model_kwargs={"width": 0.5}``), checked as ``--override KEY=VALUE`` is (one rule,
             `cnnzoo.training.recipe.check_override`); also ``download``, ``strategy``, ``verbose``.
@@ -80,10 +91,11 @@ def run(name, *, data_dir=None, out=None, smoke=False, **overrides):
 
         options = {k: overrides.pop(k) for k in ("download", "strategy", "verbose") if k in overrides}
         return run_recipe(module.CONFIG, module.__doc__, overrides, data_dir=data_dir, out=out, smoke=smoke,
-                          **options)
+                          overwrite=overwrite, **options)
     out = out or os.path.join("runs", name)
     argv = ["--out", out] + (["--data-dir", os.fspath(data_dir)] if data_dir is not None else [])
     argv += ["--smoke"] if smoke else []
+    argv += ["--overwrite"] if overwrite else []
     for key, value in overrides.items():
         flag = "--" + key.replace("_", "-")
         if value is True:

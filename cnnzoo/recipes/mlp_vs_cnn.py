@@ -90,6 +90,8 @@ def main(argv=None, prog=None):
     parser.add_argument("--out", default="runs/mlp_vs_cnn")
     parser.add_argument("--smoke", action="store_true", help="a slice, one epoch, one seed, MNIST only")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh: an earlier run in --out is moved aside to <out>.old-<time>")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -100,6 +102,10 @@ def main(argv=None, prog=None):
     from cnnzoo.training.engine import TrainConfig, fit, seed_everything
 
     config = {**CONFIG, **(CONFIG["smoke"] if args.smoke else {})}
+    if args.overwrite:
+        from cnnzoo.training import run_folder
+
+        run_folder.move_aside(args.out)
     permutation = np.random.default_rng(config["permutation_seed"]).permutation(28 * 28)
     runs = []
     for name in config["datasets"]:

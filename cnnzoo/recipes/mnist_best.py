@@ -79,6 +79,7 @@ def main(argv=None, prog=None):
 
     args = recipe.parse(CONFIG, __doc__, argv, prog=prog)
     out = args.out or os.path.join("runs", CONFIG["name"])
+    recipe.start_afresh(args, out)  # --overwrite: the baseline and this run both start afresh
     # the baseline keeps its published epochs and learning rate whatever --epochs/--lr say
     base_args = recipe.parse(BASELINE, __doc__, (argv if argv is not None else sys.argv[1:]) + [
         "--epochs", str(BASELINE["epochs"]), "--lr", str(BASELINE["lr"])], registered_model=False, prog=prog)

@@ -126,6 +126,8 @@ def main(argv=None, prog=None):
     from cnnzoo.training.engine import StopAtAccuracy, time_to_accuracy
 
     out = args0.out or os.path.join("runs", CONFIG["name"])
+    recipe.start_afresh(args0, out)  # --overwrite: every seed's runs start afresh
+    rest = [a for a in rest if a != "--overwrite"]
     for seed in seeds:
         seed_out = os.path.join(out, f"seed_{seed}")
         theirs = None

@@ -90,6 +90,8 @@ def main(argv=None, prog=None):
     parser.add_argument("--seed", type=int, default=CONFIG["seed"])
     parser.add_argument("--evaluate-only", action="store_true",
                         help="no training: analyse the final.keras of each model in --out and update its results.json")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh: an earlier run in --out is moved aside to <out>.old-<time>")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
@@ -104,6 +106,10 @@ def main(argv=None, prog=None):
     from cnnzoo.training.results import write_json
 
     cfg = {**CONFIG, "epochs": args.epochs, **(SMOKE if args.smoke else {})}
+    if args.overwrite and not args.evaluate_only:
+        from cnnzoo.training import run_folder
+
+        run_folder.move_aside(args.out)
     seed_everything(args.seed)
     sets = {split: moving_digits.load(split, cfg[f"{split}_clips"], data_dir=args.data_dir, frames=cfg["frames"],
                                       size=cfg["size"]) for split in ("train", "test")}

@@ -52,6 +52,8 @@ def main(argv=None, prog=None):
     parser.add_argument("--out", default="runs/video_ucf101")
     parser.add_argument("--smoke", action="store_true", help="tfds mock data, tiny model (CI)")
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download UCF101 (6.5 GB)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh: an earlier run in --out is moved aside to <out>.old-<time>")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
@@ -87,7 +89,7 @@ def main(argv=None, prog=None):
         tconfig = TrainConfig.from_dict(cfg)
         steps = sum(1 for _ in loaders["train"]) if args.smoke else None
         record = fit(model, loaders["train"], loaders["test"], tconfig, args.out, verbose=None, steps_per_epoch=steps,
-                     dataset_info=source,
+                     dataset_info=source, overwrite=args.overwrite,
                      command="python recipes/video_ucf101.py " + " ".join(argv or sys.argv[1:]))
     print(f"{model.name} on {source['name']}{' (MOCK DATA)' if use_mock else ''}: test accuracy "
           f"{100 * record['final_test_accuracy']:.2f}% after {record['epochs_run']} epochs")

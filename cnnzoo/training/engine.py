@@ -17,7 +17,7 @@ import numpy as np
 from cnnzoo import compat, registry
 from cnnzoo.files import atomic_model_save
 from cnnzoo.inspect import pictures
-from cnnzoo.training import backend_defaults, faults, inputs, results
+from cnnzoo.training import backend_defaults, faults, inputs, results, run_folder
 from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
 from cnnzoo.training.optim import make_optimizer
 from cnnzoo.training.run_state import RunState
@@ -163,7 +163,7 @@ def compile_model(model, config, steps_per_epoch):
 
 
 def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_epoch=None, verbose=None,
-        command=None, strategy=None, callbacks=()):
+        command=None, strategy=None, callbacks=(), identity=None, overwrite=False):
     """Trains ``model`` and writes everything a run leaves in ``out_dir``.
 
     ``out_dir`` receives ``backup/`` (`RunState`: one verified, atomically
@@ -186,11 +186,18 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     ``callbacks`` are Keras callbacks of the caller's, run after the engine's own. ``verbose``: as
     ``model.fit``'s; None (the default) is a progress bar in a terminal, one line per epoch otherwise.
 
+    ``out_dir`` knows what made it (`cnnzoo.training.run_folder`): the run's identity (the resolved
+    config, the model's name and architecture, the data's fingerprints, ``dataset_info`` and the
+    caller's ``identity`` dict) is recorded in ``run.json`` before the first step; a folder holding a run
+    of other settings is refused (`RunFolderError`, naming the keys that differ) unless ``overwrite``,
+    which moves the old run aside.
+
     Returns:
         The results record (also in ``results.json``).
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite.
+        RunFolderError: ``out_dir`` holds a run made with other settings.
     """
     from cnnzoo.training import distribute
 
@@ -199,6 +206,9 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     chief = distribute.is_chief(strategy)
     # Only the chief writes: the others log into a scratch folder of their own.
     write_dir = out_dir if chief else os.path.join(out_dir, f"worker_{os.getpid()}")
+    if chief:
+        run_folder.claim(out_dir, run_identity(model, config, train_ds, test_ds, dataset_info, identity),
+                         overwrite=overwrite)
     os.makedirs(write_dir, exist_ok=True)
     named = has_named_outputs(model)
     feeds = _feeds(model, train_ds, test_ds, config)
@@ -259,6 +269,18 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
                          os.path.join(write_dir, "curves.png"), title=model.name)
     state.finish()  # final.keras and results.json are in place: the run's state has served
     return record
+
+
+def run_identity(model, config, train_ds, test_ds, dataset_info=None, extra=None):
+    """What decides a run of `fit` (`cnnzoo.training.run_folder`): the model's name and architecture, the
+    resolved config's deciding fields, the data (fingerprints, and ``dataset_info`` but where it was read
+    from) and the caller's ``extra`` keys.
+    """
+    data = {"train": run_folder.data_identity(train_ds), "test": run_folder.data_identity(test_ds)}
+    if dataset_info:
+        data["info"] = run_folder.deciding(dataset_info, leave_out=("source", "strategy", "replicas"))
+    return {"model": model.name, "architecture": run_folder.architecture_fingerprint(model),
+            "train": run_folder.deciding(dataclasses.asdict(config)), "data": data, **(extra or {})}
 
 
 def _feeds(model, train_ds, test_ds, config):

@@ -21,6 +21,7 @@ the same call after a crash skips a finished phase and resumes the other from it
 ``out_dir`` the result is also a ``.keras`` model with ``classes.json`` and ``preprocessing.json`` beside it.
 """
 
+import argparse
 import dataclasses
 import json
 import math
@@ -70,8 +71,14 @@ class FinetuneConfig:
     schedule: str = _field("cosine", "learning-rate schedule of each phase (see cnnzoo.training.SCHEDULES)")
     weight_decay: float = _field(0.0, "decoupled weight decay (norms and biases excluded)")
     label_smoothing: float = _field(0.0, "label smoothing of the cross-entropy")
+    freeze_backbone: typing.Optional[bool] = _field(
+        None, "phase 1 trains the new head on a frozen backbone, phase 2 unfreezes from unfreeze_from (default: "
+              "when the backbone is pretrained: weights given, or a model of your own; from random weights the whole "
+              "network trains in both phases, since frozen random features stay at chance)")
     unfreeze_from: typing.Optional[str] = _field(None, "stage to unfreeze from in phase 2 (default: the last stage)")
-    train_bn: bool = _field(False, "let BatchNorm statistics update in phase 2")
+    train_bn: typing.Optional[bool] = _field(
+        None, "let BatchNorm statistics update in phase 2 (default: only when the backbone trains from random "
+              "weights)")
     batch_size: int = _field(32, "training batch size")
     seed: int = _field(0, "seeds the split, the shuffles, the augmentation and the new head")
     class_names: typing.Optional[tuple] = _field(
@@ -107,8 +114,12 @@ class FinetuneConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices and not (f.name == "verbose" and self.verbose is None):
                 raise ValueError(f"{f.name} must be one of {choices}. Received: {f.name}={getattr(self, f.name)!r}")
-        if not isinstance(self.train_bn, bool):
-            raise TypeError(f"train_bn must be True or False. Received: train_bn={self.train_bn!r}")
+        for name in ("train_bn", "freeze_backbone"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True, False or None. Received: {name}={getattr(self, name)!r}")
+        if self.epochs_head == 0 and self.epochs_finetune == 0:
+            raise ValueError("nothing would be trained (both phases have 0 epochs): give either phase a positive "
+                             "number of epochs. Received: epochs_head=0, epochs_finetune=0")
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
             raise TypeError(f"weights must be a weight set name or a file path. Received: weights={self.weights!r}")
         if isinstance(self.weights, str) and self.weights.endswith((".keras", ".h5", ".pth", ".pt", ".safetensors")) \
@@ -174,6 +185,9 @@ def add_arguments(parser):
     parser.add_argument("--val-folder", "--val-dir", dest="val_folder", default=None,
                         help="a separate validation class-folder tree (default: split --folder)")
     parser.add_argument("--out", default="runs/finetune", help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh when --out holds a run: the old one is moved aside to <out>.old-<time> "
+                             "(without it, a run of other settings there is refused, one of the same resumes)")
     for f in dataclasses.fields(FinetuneConfig):
         if not f.metadata.get("cli", True):
             continue
@@ -181,6 +195,10 @@ def add_arguments(parser):
         kwargs = dict(default=f.default, help=f.metadata["help"] + f" (default: {f.default})", dest=f.name)
         if isinstance(f.default, bool):
             parser.add_argument(flag, action="store_true", **kwargs)
+            continue
+        if "bool" in str(f.type):  # True, False or None (decided from the model): --flag / --no-flag
+            kwargs["help"] = f.metadata["help"]
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             continue
         kinds = {"int": int, "float": float}
         annotation = str(f.type)
@@ -210,7 +228,7 @@ def config_from_args(args):
 def run_command(args, callbacks=()):
     """``cnnzoo finetune``: the flags onto `finetune`; returns its `FinetuneResult`."""
     return finetune(args.model, args.folder, val=args.val_folder, config=config_from_args(args), out_dir=args.out,
-                    callbacks=callbacks)
+                    callbacks=callbacks, overwrite=getattr(args, "overwrite", False))
 
 
 # ---- the model ----
@@ -500,8 +518,9 @@ def _phase(model, name, epochs, train_ds, val_ds, config, out, callbacks=()):
     return record
 
 
-def _train_phases(model, config, train_ds, val_ds, out, callbacks):
-    """The head alone on the frozen backbone, then the last stages (or from ``unfreeze_from``) too.
+def _train_phases(model, config, train_ds, val_ds, out, callbacks, pretrained):
+    """The head alone on the frozen backbone, then the last stages (or from ``unfreeze_from``) too; from random
+    weights (``pretrained`` False) the whole network in both phases, unless ``config.freeze_backbone``.
 
     Returns:
         ``(frozen layers, unfrozen layer names, {phase: its results record})``.
@@ -511,18 +530,24 @@ def _train_phases(model, config, train_ds, val_ds, out, callbacks):
     from cnnzoo import compat
     from cnnzoo.training import transfer
 
-    frozen = transfer.freeze(model)
+    freeze = pretrained if config.freeze_backbone is None else config.freeze_backbone
+    train_bn = (not pretrained) if config.train_bn is None else config.train_bn
+    if not freeze and config.freeze_backbone is None:
+        print("finetune: no pretrained weights (weights=None): the whole network trains in both phases, since a "
+              "frozen random backbone stays near chance (freeze_backbone=True / --freeze-backbone freezes it anyway)")
+    frozen = transfer.freeze(model) if freeze else []
     phases = {}
     if config.epochs_head:
         phases["head"] = _phase(model, "head", config.epochs_head, train_ds, val_ds, config, out, callbacks)
     unfrozen = []
     if config.epochs_finetune:
         start = config.unfreeze_from or last_stage(model)
-        if start is None:
+        if start is None and freeze:
             raise ValueError(f"{model.name}'s stages are unknown (not a registered model): say where phase 2 "
                              "starts with unfreeze_from (a layer name or prefix). Received: unfreeze_from=None")
-        unfrozen = transfer.unfreeze(model, start)
-        if not config.train_bn:
+        unfrozen = transfer.unfreeze(model, start) if freeze or config.unfreeze_from else \
+            [layer.name for layer in model.layers if layer.weights]
+        if not train_bn:
             for layer in compat.flatten_layers(model):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False
@@ -531,7 +556,7 @@ def _train_phases(model, config, train_ds, val_ds, out, callbacks):
     return frozen, unfrozen, phases
 
 
-def finetune(model, train, *, val=None, config=None, out_dir=None, callbacks=()):
+def finetune(model, train, *, val=None, config=None, out_dir=None, callbacks=(), overwrite=False):
     """Fine-tunes ``model`` on ``train``: a new head on the frozen backbone, then the last stages too.
 
     Args:
@@ -544,15 +569,21 @@ def finetune(model, train, *, val=None, config=None, out_dir=None, callbacks=())
             (``config.val_split``; folders and arrays).
         config: a `FinetuneConfig`. Defaults to ``FinetuneConfig()``.
         out_dir: where the run is written (each phase's checkpoints, logs, curves and results;
-            ``model.keras``, ``classes.json``, ``preprocessing.json``, ``results.json``); calling again
-            with the same folder after a crash resumes. Defaults to a temporary folder, removed at the end.
+            ``model.keras``, which carries its class names and preprocessing inside, and for people
+            ``classes.json``, ``preprocessing.json``, ``results.json``); calling again with the same
+            settings after a crash resumes, with other settings is refused (`cnnzoo.training.run_folder`).
+            Defaults to a temporary folder, removed at the end.
         callbacks: Keras callbacks of the caller's, for both phases.
+        overwrite: start afresh when ``out_dir`` holds a run: the old one is moved aside to
+            ``<out_dir>.old-<time>``.
 
     Returns:
         A `FinetuneResult`.
     """
     import keras
 
+    from cnnzoo import compat
+    from cnnzoo.files import atomic_model_save
     from cnnzoo.training import results, transfer
     from cnnzoo.training.engine import seed_everything
 
@@ -572,10 +603,25 @@ def finetune(model, train, *, val=None, config=None, out_dir=None, callbacks=())
     net = transfer.replace_head(base, len(class_names))
     if isinstance(base, keras.Model) and getattr(base, "pretrained", None) is not None:
         net.pretrained = base.pretrained
+    # a backbone that learned something: pretrained weights, or a model of the user's own
+    pretrained = config.weights is not None or not (isinstance(model, (str, os.PathLike))
+                                                    and not os.fspath(model).endswith(".keras"))
+    if out_dir is not None:
+        from cnnzoo.training import run_folder
+
+        run_folder.claim(out_dir, {
+            "kind": "finetune", "model": net.name, "started_from": model if isinstance(model, str) else
+            os.fspath(model) if isinstance(model, os.PathLike) else f"a keras.Model ({model.name})",
+            "architecture": run_folder.architecture_fingerprint(net),
+            "config": run_folder.deciding(config.to_dict()), "classes": class_names,
+            "data": {"train": run_folder.data_identity(train_data), "val": run_folder.data_identity(val_data)}},
+            overwrite=overwrite)
     work = out_dir if out_dir is not None else tempfile.mkdtemp(prefix="cnnzoo-finetune-")
     try:
         os.makedirs(work, exist_ok=True)
-        frozen, unfrozen, phases = _train_phases(net, config, train_data, val_data, work, callbacks)
+        frozen, unfrozen, phases = _train_phases(net, config, train_data, val_data, work, callbacks, pretrained)
+        for layer in compat.flatten_layers(net):  # saved and returned fully trainable, as further training expects
+            layer.trainable = True
         overall, per_class = per_class_accuracy(net, val_data, len(class_names))
         preprocessing = None if settings is None else {"scale": 255.0, **settings,
                                                        "weights": getattr(getattr(base, "pretrained", None),
@@ -592,7 +638,9 @@ def finetune(model, train, *, val=None, config=None, out_dir=None, callbacks=())
         }
         if out_dir is not None:
             path = os.path.join(out_dir, "model.keras")
-            net.save(path)
+            # what the model needs travels inside the file (cnnzoo.load_model, predict and evaluate read it)
+            atomic_model_save(net, path, metadata={"kind": "finetune", "model": net.name, "class_names": class_names,
+                                                   "preprocessing": preprocessing})
             with open(os.path.join(out_dir, "classes.json"), "w") as f:
                 json.dump(class_names, f)
             if preprocessing is not None:

@@ -44,6 +44,9 @@ def build_parser(config, doc, prog=None):
     parser.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default: {config['lr']})")
     parser.add_argument("--seed", type=int, default=None, help=f"default: {config.get('seed', 0)}")
     parser.add_argument("--smoke", action="store_true", help="a slice of the data and one epoch (CI)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh when --out holds a run: the old one is moved aside to <out>.old-<time> "
+                             "(without it, a run of other settings there is refused, one of the same resumes)")
     parser.add_argument("--download", action="store_true", help="let tensorflow-datasets download the data")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="auto: one device, or all local GPUs / JAX devices; mirrored: all local devices "
@@ -219,8 +222,20 @@ def finish_args(config, args, registered_model=True):
             from None
 
 
+def start_afresh(args, out):
+    """For a recipe that writes several runs under ``out``: with ``--overwrite``, the whole earlier ``out`` is moved
+    aside once, before the first run (`cnnzoo.training.run_folder.move_aside`), and the runs then start in an
+    empty folder.
+    """
+    from cnnzoo.training import run_folder
+
+    if getattr(args, "overwrite", False):
+        run_folder.move_aside(out)
+        args.overwrite = False
+
+
 def run_recipe(config, doc, overrides, *, data_dir=None, out=None, smoke=False, download=False, strategy="auto",
-               verbose=None):
+               verbose=None, overwrite=False):
     """Trains a CONFIG recipe from Python: the same as its command line, every override checked by `check_override`.
 
     Returns:
@@ -229,8 +244,8 @@ def run_recipe(config, doc, overrides, *, data_dir=None, out=None, smoke=False, 
     check_config(config)
     args = build_parser(config, doc).parse_args([])
     args.prog = f"cnnzoo.recipes.run({config['name']!r})"
-    args.data_dir, args.out, args.smoke, args.download, args.strategy, args.verbose = (
-        data_dir, out, smoke, download, strategy, verbose)
+    args.data_dir, args.out, args.smoke, args.download, args.strategy, args.verbose, args.overwrite = (
+        data_dir, out, smoke, download, strategy, verbose, overwrite)
     args.config = dict(config)
     for key, value in overrides.items():
         args.config[key] = check_override(config, key, value)
@@ -344,8 +359,11 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
     prog = getattr(args, "prog", None) or f"python recipes/{config['name']}.py"
     command = " ".join([*([f"KERAS_BACKEND={backend}"] if backend != "tensorflow" else []), prog,
                         *(sys.argv[1:] if argv is None else argv)])
+    # the run folder records the recipe's own keys beside the TrainConfig (cnnzoo.training.run_folder)
+    recipe_keys = {k: v for k, v in config.items() if k in RECIPE_KEYS and (k != "smoke" or args.smoke)}
     record = fit(model, train_ds, test_ds, tconfig, out, dataset_info=info, verbose=args.verbose,
-                 command=command, strategy=strategy, callbacks=callbacks)
+                 command=command, strategy=strategy, callbacks=callbacks, identity={"recipe": recipe_keys},
+                 overwrite=getattr(args, "overwrite", False))
     # the whole resolved recipe config (data, augmentation, model arguments) beside the TrainConfig
     record["recipe"] = {"name": config["name"], "config": config}
     if distribute.is_chief(strategy):
@@ -375,10 +393,11 @@ def run(config, doc, argv=None, prog=None):
     args = parse(config, doc, argv, prog=prog)
     out = args.out or os.path.join("runs", config["name"])
     from cnnzoo.training.engine import TrainingDivergedError
+    from cnnzoo.training.run_folder import RunFolderError
 
     try:
         record = train_recipe(config, args, out=out, argv=argv)
-    except TrainingDivergedError as e:
+    except (TrainingDivergedError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report(record, out)

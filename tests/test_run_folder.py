@@ -1,0 +1,248 @@
+"""A run folder knows what made it (cnnzoo.training.run_folder): resuming needs every setting, the model and the
+data to match; anything else is refused naming the keys that differ, and --overwrite moves the old run aside. No
+silent fallback replaces a data folder the user gave, and nothing trains for zero epochs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import ROOT, digits_folder
+
+import cnnzoo
+from cnnzoo import data
+from cnnzoo.training import TrainConfig, fit, run_folder
+from cnnzoo.training.finetune import FinetuneConfig, finetune
+from cnnzoo.training.run_folder import RunFolderError
+
+
+def _cli(*args, env=None, cwd=None):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "cnnzoo.cli", *args], capture_output=True, text=True, timeout=300,
+                          env=environment, cwd=cwd or ROOT)
+
+
+# ---- claim, the mechanism ----
+
+IDENTITY = {"model": "lenet5", "architecture": "abc", "train": {"lr": 0.1, "epochs": 2}, "data": {"fp": "1"}}
+
+
+def test_a_folder_is_claimed_resumed_for_the_same_identity_and_refused_for_another(tmp_path):
+    out = tmp_path / "run"
+    assert run_folder.claim(str(out), IDENTITY) == "new"
+    (out / "final.keras").write_text("the first run's model")
+    assert run_folder.claim(str(out), json.loads(json.dumps(IDENTITY))) == "same"
+    other = {**IDENTITY, "train": {"lr": 0.05, "epochs": 2}, "data": {"fp": "2"}}
+    with pytest.raises(RunFolderError) as e:
+        run_folder.claim(str(out), other)
+    message = str(e.value)
+    # every differing key, both values, and the two ways out; nothing touched
+    assert "train.lr: 0.1 there, 0.05 now" in message and "data.fp: '1' there, '2' now" in message
+    assert "train.epochs" not in message and "--overwrite" in message and "--out" in message
+    assert (out / "final.keras").read_text() == "the first run's model"
+    assert run_folder.read(str(out)) == IDENTITY
+
+
+def test_overwrite_moves_the_old_run_aside_and_never_deletes_it(tmp_path):
+    out = tmp_path / "run"
+    run_folder.claim(str(out), IDENTITY)
+    (out / "final.keras").write_text("kept")
+    moved = run_folder.claim(str(out), {**IDENTITY, "model": "alexnet"}, overwrite=True)
+    assert moved.startswith(str(out) + ".old-") and open(os.path.join(moved, "final.keras")).read() == "kept"
+    assert run_folder.read(moved) == IDENTITY and run_folder.read(str(out))["model"] == "alexnet"
+    assert os.listdir(out) == ["run.json"]
+    # --overwrite means start afresh: the same settings are moved aside too, under another name
+    again = run_folder.claim(str(out), {**IDENTITY, "model": "alexnet"}, overwrite=True)
+    assert again != moved and os.path.isdir(again) and os.path.isdir(moved)
+
+
+def test_a_folder_without_a_record_is_refused_and_one_of_other_files_is_never_moved(tmp_path):
+    old = tmp_path / "old_run"
+    old.mkdir()
+    (old / "results.json").write_text("{}")
+    with pytest.raises(RunFolderError, match="no record of its settings"):
+        run_folder.claim(str(old), IDENTITY)
+    assert run_folder.claim(str(old), IDENTITY, overwrite=True).startswith(str(old) + ".old-")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    for overwrite in (False, True):
+        with pytest.raises(RunFolderError, match="holds no cnnzoo run"):
+            run_folder.claim(str(mine), IDENTITY, overwrite=overwrite)
+    assert os.listdir(mine) == ["notes.txt"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RunFolderError, match="is a file"):
+        run_folder.claim(str(tmp_path / "file"), IDENTITY)
+
+
+def test_runs_of_its_own_inside_a_folder_do_not_make_it_another_run(tmp_path):
+    """A recipe's baseline trains in <out>/keras_io_convnet before the recipe's own run claims <out>."""
+    run_folder.claim(str(tmp_path / "out" / "baseline"), IDENTITY)
+    assert run_folder.claim(str(tmp_path / "out"), {**IDENTITY, "model": "other"}) == "new"
+
+
+def test_the_architecture_fingerprint_tells_networks_apart_and_ignores_names_and_freezing():
+    a, b = cnnzoo.lenet5(input_shape=(28, 28, 1)), cnnzoo.lenet5(input_shape=(28, 28, 1))
+    assert run_folder.architecture_fingerprint(a) == run_folder.architecture_fingerprint(b)
+    for layer in b.layers[:3]:
+        layer.trainable = False
+    assert run_folder.architecture_fingerprint(a) == run_folder.architecture_fingerprint(b)
+    for other in (cnnzoo.lenet5(input_shape=(32, 32, 1)), cnnzoo.lenet5(input_shape=(28, 28, 1), classes=3),
+                  cnnzoo.lenet5(input_shape=(28, 28, 1), activation="tanh")):
+        assert run_folder.architecture_fingerprint(other) != run_folder.architecture_fingerprint(a)
+
+
+# ---- the engine, recipes, fine-tuning ----
+
+def _dataset(seed=0, n=32):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 16, 16, 1), dtype=np.uint8)
+    return data.Dataset("synthetic", "train", images, (np.arange(n) % 2).astype(np.int64), 2, "test")
+
+
+def _fit(out, config=None, dataset=None, model=None, **kwargs):
+    dataset = dataset or _dataset()
+    model = model or cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2)
+    config = config or TrainConfig(epochs=1, batch_size=16, steps_per_execution=1)
+    return fit(model, data.make_pipeline(dataset, 16, training=True), data.make_pipeline(dataset, 32, training=False),
+               config, str(out), verbose=0, **kwargs)
+
+
+def test_fit_refuses_a_folder_of_other_settings_model_or_data_and_resumes_for_what_decides_nothing(tmp_path):
+    out = tmp_path / "run"
+    _fit(out)
+    identity = run_folder.read(str(out))
+    assert identity["model"] == "lenet5" and identity["train"]["lr"] == 1e-3
+    assert "steps_per_execution" not in identity["train"] and identity["data"]["train"]["fingerprint"]
+    # what decides nothing about the result: the same run
+    _fit(out, config=TrainConfig(epochs=1, batch_size=16, steps_per_execution=2, tensorboard=False))
+    for changed, key in ((dict(config=TrainConfig(epochs=1, batch_size=16, lr=0.05)), "train.lr"),
+                         (dict(config=TrainConfig(epochs=1, batch_size=16, label_smoothing=0.1)),
+                          "train.label_smoothing"),
+                         (dict(dataset=_dataset(seed=1)), "data.train.fingerprint"),
+                         (dict(model=cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2, activation="tanh")),
+                          "architecture")):
+        with pytest.raises(RunFolderError) as e:
+            _fit(out, **changed)
+        assert f"{key}:" in str(e.value)
+    record = _fit(out, config=TrainConfig(epochs=1, batch_size=16, lr=0.05), overwrite=True)
+    assert record["config"]["lr"] == 0.05 and len([p for p in os.listdir(tmp_path) if ".old-" in p]) == 1
+
+
+def test_a_recipe_run_into_a_used_folder_with_other_settings_is_refused_in_one_line(tmp_path):
+    out = str(tmp_path / "r")
+    cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0)
+    with pytest.raises(RunFolderError, match=r"recipe.augment: \[\] there, \['flip'\] now|recipe.augment"):
+        cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0, augment=("flip",))
+    status = _cli("train", "mnist_lenet5", "--smoke", "--out", out, "--lr", "0.05", "--verbose", "0")
+    assert status.returncode == 2 and "train.lr: 0.002 there, 0.05 now" in status.stderr  # the recipe's lr, then
+    assert "Traceback" not in status.stderr
+    record = cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0, augment=("flip",), overwrite=True)
+    assert record["recipe"]["config"]["augment"] == ("flip",) or record["recipe"]["config"]["augment"] == ["flip"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    digits_folder(root / "train", "train", (0, 1, 7), 10)
+    return root / "train"
+
+
+def _small_config(**kwargs):
+    return FinetuneConfig(**{**dict(input_shape=(28, 28, 1), epochs_head=1, epochs_finetune=1, batch_size=8,
+                                    val_split=0.3, verbose=0), **kwargs})
+
+
+def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwrite_starts_afresh(tmp_path, digits):
+    out = str(tmp_path / "ft")
+    first = finetune("lenet5", str(digits), config=_small_config(), out_dir=out)
+    again = finetune("lenet5", str(digits), config=_small_config(verbose=2), out_dir=out)  # same run: resumed
+    assert again.validation_accuracy == first.validation_accuracy
+    for model, config, key in (("lenet5", _small_config(lr_finetune=0.05), "config.lr_finetune"),
+                               ("lenet5", _small_config(seed=1), "config.seed"),
+                               ("alexnet", _small_config(input_shape=(64, 64, 1)), "model: 'lenet5' there")):
+        with pytest.raises(RunFolderError) as e:
+            finetune(model, str(digits), config=config, out_dir=out)
+        assert key in str(e.value)
+    (digits / "0" / "0.png").rename(digits / "0" / "renamed.png")
+    try:
+        with pytest.raises(RunFolderError, match="data.train.fingerprint"):
+            finetune("lenet5", str(digits), config=_small_config(), out_dir=out)
+    finally:
+        (digits / "0" / "renamed.png").rename(digits / "0" / "0.png")
+    status = _cli("finetune", "--model", "lenet5", "--folder", str(digits), "--input-shape", "28x28x1",
+                  "--epochs-head", "1", "--epochs-finetune", "1", "--batch-size", "8", "--val-split", "0.3",
+                  "--lr-finetune", "0.05", "--out", out, "--verbose", "0")
+    assert status.returncode == 2 and "config.lr_finetune: 0.0001 there, 0.05 now" in status.stderr
+    changed = finetune("lenet5", str(digits), config=_small_config(lr_finetune=0.05), out_dir=out, overwrite=True)
+    assert changed.record["config"]["lr_finetune"] == 0.05
+    assert [p for p in os.listdir(tmp_path) if p.startswith("ft.old-")]
+
+
+def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_freeze(digits):
+    base = cnnzoo.lenet5(input_shape=(28, 28, 1))
+    first_kernel = np.asarray(base.weights[0]).copy()
+    keras_model = cnnzoo.lenet5(input_shape=(28, 28, 1))
+    keras_model.set_weights(base.get_weights())
+    # a model of the user's own counts as trained: frozen in phase 1 (its first kernel untouched)
+    frozen = finetune(keras_model, str(digits), config=_small_config(epochs_finetune=0))
+    np.testing.assert_array_equal(np.asarray(frozen.model.weights[0]), first_kernel)
+    assert frozen.record["frozen_in_head_phase"] > 0
+    # by name without weights: random features; the whole network trains (and BatchNorm-free LeNet changes)
+    whole = finetune("lenet5", str(digits), config=_small_config(epochs_finetune=0, seed=0))
+    assert whole.record["frozen_in_head_phase"] == 0
+    forced = finetune("lenet5", str(digits), config=_small_config(epochs_finetune=0, freeze_backbone=True))
+    assert forced.record["frozen_in_head_phase"] > 0
+    help_text = _cli("finetune", "--help").stdout
+    assert "--freeze-backbone" in help_text and "random" in help_text
+
+
+@pytest.mark.parametrize("kwargs", [dict(epochs_head=0, epochs_finetune=0)])
+def test_training_that_would_run_zero_epochs_is_refused(kwargs, tmp_path, digits):
+    with pytest.raises(ValueError, match="nothing would be trained"):
+        FinetuneConfig(**kwargs)
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        TrainConfig(epochs=0)
+    status = _cli("finetune", "--model", "lenet5", "--folder", str(digits), "--epochs-head", "0",
+                  "--epochs-finetune", "0", "--out", str(tmp_path / "z"))
+    assert status.returncode == 2 and "nothing would be trained" in status.stderr and not (tmp_path / "z").exists()
+    status = _cli("train", "mnist_lenet5", "--epochs", "0", "--out", str(tmp_path / "z"))
+    assert status.returncode == 2 and "--epochs" in status.stderr and not (tmp_path / "z").exists()
+
+
+# ---- no silent fallback ----
+
+def test_a_data_folder_the_user_gave_is_used_or_refused_never_replaced_by_the_sample(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)
+    with pytest.raises(data.DatasetNotFoundError, match=r"data_dir holds no mnist train split.*empty"):
+        data.load_arrays("mnist", "train", data_dir=str(empty), allow_sample=True)
+    with pytest.raises(data.DatasetNotFoundError, match=r"data_dir must be a folder that exists"):
+        data.load_arrays("mnist", "train", data_dir=str(tmp_path / "nonexistent"), allow_sample=True)
+    monkeypatch.setenv("CNNZOO_DATA_DIR", str(tmp_path / "nonexistent"))
+    with pytest.raises(data.DatasetNotFoundError, match=r"CNNZOO_DATA_DIR must be a folder"):
+        data.load_arrays("mnist", "test", allow_sample=True)
+    monkeypatch.setenv("CNNZOO_DATA_DIR", str(empty))
+    with pytest.raises(data.DatasetNotFoundError, match=r"CNNZOO_DATA_DIR holds no fashion_mnist"):
+        data.load_arrays("fashion_mnist", "test", allow_sample=True)
+    # nothing given at all: the sample, announced
+    monkeypatch.delenv("CNNZOO_DATA_DIR")
+    monkeypatch.setattr(data.datasets, "_from_tfds", lambda *a: "not cached")
+    monkeypatch.setattr(data.datasets, "DEBIAN_FOLDERS", {})
+    assert data.load_arrays("mnist", "test", allow_sample=True).is_sample
+
+
+@pytest.mark.parametrize("where", ["flag", "environment"])
+def test_a_command_given_a_folder_without_the_dataset_fails_in_one_line(where, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    flags, env = ((["--data-dir", str(empty)], {}) if where == "flag"
+                  else ([], {"CNNZOO_DATA_DIR": str(tmp_path / "nonexistent")}))
+    status = _cli("train", "mnist_lenet5", "--smoke", "--out", str(tmp_path / "run"), *flags, env=env)
+    assert status.returncode == 2, status.stdout
+    assert "Traceback" not in status.stderr and "DatasetNotFoundError" in status.stderr
+    assert ("data_dir holds no mnist" if where == "flag" else "CNNZOO_DATA_DIR must be a folder") in status.stderr
+    assert not (tmp_path / "run" / "final.keras").exists()
