@@ -95,6 +95,7 @@ def test_bad_pipeline_steps_are_named():
         cli.main(["bench", "--models", "", "--pipeline-steps", "cifar10_resnet=0"])
 
 
+@pytest.mark.slow
 def test_bench_command_writes_its_report(tmp_path):
     out = tmp_path / "report"
     assert cli.main(["bench", "--models", "lenet5", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup", "0",

@@ -331,6 +331,7 @@ def test_viz_im2col_and_shift_write_pictures(tmp_path, capsys):
     assert cli.main(["viz", "shift", "--out", str(tmp_path / "t.png")]) == 2
 
 
+@pytest.mark.slow  # a recipe's --smoke run, as every other recipe's
 def test_mlp_vs_cnn_recipe_smoke(tmp_path):
     import json
     import os

@@ -20,9 +20,26 @@ from cnnzoo.inspect import model_table
 from cnnzoo.training.finetune import FinetuneConfig, finetune
 
 
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "cnnzoo.cli", *args], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), cwd=cwd or ROOT)
+class _Status:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def _cli(capsys):
+    """Runs ``cnnzoo ARGS`` in this process (as the command does: `cnnzoo.cli.main`); returns its status and output."""
+    from cnnzoo import cli
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as e:  # argparse's own errors and --help
+            code = e.code
+        out = capsys.readouterr()
+        return _Status(code, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +79,7 @@ def test_a_fine_tuned_model_file_carries_its_classes_and_preprocessing_and_reloa
         assert compat.MODEL_FILE_ENTRY in archive.namelist()
 
 
-def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fine_tuned, tmp_path):
+def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fine_tuned, tmp_path, _cli):
     root, result = fine_tuned
     folder = root / "digits"
     evaluation = cnnzoo.evaluate(str(root / "run" / "model.keras"), str(folder),
@@ -103,7 +120,7 @@ def test_channels_last_shapes_pass_the_layout_check(shape):
     assert check_channels_last(shape) == shape
 
 
-def test_the_commands_refuse_a_channels_first_shape():
+def test_the_commands_refuse_a_channels_first_shape(_cli):
     status = _cli("summary", "resnet50", "--input-shape", "3,224,224")
     assert status.returncode == 2 and "224x224x3" in status.stderr
     status = _cli("conv", "--input", "3x32x32", "--layers", "conv 3x3 8")

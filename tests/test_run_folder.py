@@ -4,12 +4,10 @@ silent fallback replaces a data folder the user gave, and nothing trains for zer
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from helpers import ROOT, digits_folder
+from helpers import digits_folder
 
 import cnnzoo
 from cnnzoo import data
@@ -18,10 +16,26 @@ from cnnzoo.training.finetune import FinetuneConfig, finetune
 from cnnzoo.training.run_folder import RunFolderError
 
 
-def _cli(*args, env=None, cwd=None):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "cnnzoo.cli", *args], capture_output=True, text=True, timeout=300,
-                          env=environment, cwd=cwd or ROOT)
+class _Status:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def _cli(capsys):
+    """Runs ``cnnzoo ARGS`` in this process (as the command does: `cnnzoo.cli.main`); returns its status and output."""
+    from cnnzoo import cli
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as e:  # argparse's own errors and --help
+            code = e.code
+        out = capsys.readouterr()
+        return _Status(code, out.out, out.err)
+
+    return run
 
 
 # ---- claim, the mechanism ----
@@ -131,7 +145,8 @@ def test_fit_refuses_a_folder_of_other_settings_model_or_data_and_resumes_for_wh
     assert record["config"]["lr"] == 0.05 and len([p for p in os.listdir(tmp_path) if ".old-" in p]) == 1
 
 
-def test_a_recipe_run_into_a_used_folder_with_other_settings_is_refused_in_one_line(tmp_path):
+@pytest.mark.slow  # three recipe runs
+def test_a_recipe_run_into_a_used_folder_with_other_settings_is_refused_in_one_line(tmp_path, _cli):
     out = str(tmp_path / "r")
     cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0)
     with pytest.raises(RunFolderError, match=r"recipe.augment: \[\] there, \['flip'\] now|recipe.augment"):
@@ -155,7 +170,8 @@ def _small_config(**kwargs):
                                     val_split=0.3, verbose=0), **kwargs})
 
 
-def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwrite_starts_afresh(tmp_path, digits):
+def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwrite_starts_afresh(tmp_path, digits,
+                                                                                                 _cli):
     out = str(tmp_path / "ft")
     first = finetune("lenet5", str(digits), config=_small_config(), out_dir=out)
     again = finetune("lenet5", str(digits), config=_small_config(verbose=2), out_dir=out)  # same run: resumed
@@ -181,7 +197,7 @@ def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwr
     assert [p for p in os.listdir(tmp_path) if p.startswith("ft.old-")]
 
 
-def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_freeze(digits):
+def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_freeze(digits, _cli):
     base = cnnzoo.lenet5(input_shape=(28, 28, 1))
     first_kernel = np.asarray(base.weights[0]).copy()
     keras_model = cnnzoo.lenet5(input_shape=(28, 28, 1))
@@ -200,7 +216,7 @@ def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_fr
 
 
 @pytest.mark.parametrize("kwargs", [dict(epochs_head=0, epochs_finetune=0)])
-def test_training_that_would_run_zero_epochs_is_refused(kwargs, tmp_path, digits):
+def test_training_that_would_run_zero_epochs_is_refused(kwargs, tmp_path, digits, _cli):
     with pytest.raises(ValueError, match="nothing would be trained"):
         FinetuneConfig(**kwargs)
     with pytest.raises(ValueError, match="epochs must be a positive int"):
@@ -236,12 +252,14 @@ def test_a_data_folder_the_user_gave_is_used_or_refused_never_replaced_by_the_sa
 
 
 @pytest.mark.parametrize("where", ["flag", "environment"])
-def test_a_command_given_a_folder_without_the_dataset_fails_in_one_line(where, tmp_path):
+def test_a_command_given_a_folder_without_the_dataset_fails_in_one_line(where, tmp_path, monkeypatch, _cli):
     empty = tmp_path / "empty"
     empty.mkdir()
-    flags, env = ((["--data-dir", str(empty)], {}) if where == "flag"
-                  else ([], {"CNNZOO_DATA_DIR": str(tmp_path / "nonexistent")}))
-    status = _cli("train", "mnist_lenet5", "--smoke", "--out", str(tmp_path / "run"), *flags, env=env)
+    monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)
+    flags = ["--data-dir", str(empty)] if where == "flag" else []
+    if where == "environment":
+        monkeypatch.setenv("CNNZOO_DATA_DIR", str(tmp_path / "nonexistent"))
+    status = _cli("train", "mnist_lenet5", "--smoke", "--out", str(tmp_path / "run"), *flags)
     assert status.returncode == 2, status.stdout
     assert "Traceback" not in status.stderr and "DatasetNotFoundError" in status.stderr
     assert ("data_dir holds no mnist" if where == "flag" else "CNNZOO_DATA_DIR must be a folder") in status.stderr
