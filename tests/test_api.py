@@ -67,6 +67,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, resnet
     from PIL import Image
 
     _real_image_folder(tmp_path / "my_images")
+    _real_image_folder(tmp_path / "my_test_images", per_class=3)
     images, _ = idx.read_idx_split(SAMPLE_MNIST, "test")
     Image.fromarray(images[0, ..., 0]).save(tmp_path / "photo1.jpg")
     Image.fromarray(images[1, ..., 0]).save(tmp_path / "photo2.png")
@@ -77,6 +78,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, resnet
     assert result.class_names == ["digit0", "digit1", "digit7"] and set(result.history) == {"head", "finetune"}
     assert result.preprocessing["mean"] == [0.485, 0.456, 0.406] and result.model.output_shape == (None, 3)
     assert isinstance(scope["model"], keras.Model) and scope["model"].output_shape == (None, 3)
+    assert list(scope["model"].class_names) == result.class_names and (tmp_path / "confusion.png").exists()
     # the README's model is what was trained: same predictions, and predict() names the folder's classes
     predictions = cnnzoo.predict("runs/mine/model.keras", ["photo1.jpg", "photo2.png"], top_k=3)
     assert [len(p) for p in predictions] == [3, 3] and {n for n, _ in predictions[0]} == set(result.class_names)

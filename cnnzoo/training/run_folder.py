@@ -170,8 +170,10 @@ def claim(out_dir, identity, overwrite=False):
             recorded, unreadable = None, f"its {RECORD} cannot be read ({type(e).__name__}: {e})"
         if recorded == identity and not overwrite:
             return "same"
-        # runs of their own inside (a recipe's baseline beside it, fine-tuning's phases) do not make it another's
-        names = {n for n in os.listdir(out_dir) if not os.path.isfile(os.path.join(out_dir, n, RECORD))}
+        # runs of their own inside (a recipe's baseline beside it, fine-tuning's phases) and the scratch folders of
+        # this run's other workers (engine.fit: worker_<pid>, made before the chief claims) do not make it another's
+        names = {n for n in os.listdir(out_dir) if not os.path.isfile(os.path.join(out_dir, n, RECORD))
+                 and not (n.startswith("worker_") and os.path.isdir(os.path.join(out_dir, n)))}
         if recorded is None and unreadable is None and not names:
             names = None
         is_run = names is None or recorded is not None or unreadable or RECORD in names or names & set(RUN_FILES)
