@@ -79,6 +79,18 @@ def test_a_fine_tuned_model_file_carries_its_classes_and_preprocessing_and_reloa
         assert compat.MODEL_FILE_ENTRY in archive.namelist()
 
 
+def test_a_model_fine_tuned_from_a_frozen_backbone_is_saved_and_returned_fully_trainable(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 28, 28, 1)).astype("uint8"), np.arange(40) % 2
+    own = cnnzoo.lenet5(input_shape=(28, 28, 1))  # a model of the user's own: its backbone is frozen in phase 1
+    result = finetune(own, (x, y), config=FinetuneConfig(epochs_head=1, epochs_finetune=0, batch_size=8, verbose=0),
+                      out_dir=str(tmp_path / "run"))
+    assert result.record["frozen_in_head_phase"] > 0
+    for model in (result.model, cnnzoo.load_model(tmp_path / "run" / "model.keras")):
+        assert all(layer.trainable for layer in compat.flatten_layers(model))
+        assert len(model.trainable_weights) == len(model.weights)
+
+
 def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fine_tuned, tmp_path, _cli):
     root, result = fine_tuned
     folder = root / "digits"
@@ -98,6 +110,16 @@ def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fi
     shutil.copytree(folder / "seven", tmp_path / "other" / "eight")
     with pytest.raises(ValueError, match=r"\['eight'\] are not classes of the model"):
         cnnzoo.evaluate(str(root / "run" / "model.keras"), str(tmp_path / "other"))
+    # a folder with some of the model's classes: predictions of the others gather in "(other)" (here the
+    # "seven" folder holds ones, which the model calls "one": a class the folder lacks)
+    shutil.copytree(folder / "zero", tmp_path / "some" / "zero")
+    shutil.copytree(folder / "one", tmp_path / "some" / "seven")
+    some = cnnzoo.evaluate(str(root / "run" / "model.keras"), str(tmp_path / "some"))
+    assert some.class_names == ["seven", "zero", "(other)"] and some.confusion[2].sum() == 0
+    full = {name: row for name, row in zip(evaluation.class_names, evaluation.confusion)}  # columns: one, seven, zero
+    assert some.confusion[0].tolist() == [full["one"][1], full["one"][2], full["one"][0]]
+    assert some.confusion[1].tolist() == [full["zero"][1], full["zero"][2], full["zero"][0]]
+    assert some.confusion[0][2] > 0  # ones called "one": the "(other)" column counts them
     status = _cli("evaluate", str(root / "run" / "model.keras"), str(folder), "--confusion", str(tmp_path / "d.png"))
     assert status.returncode == 0, status.stderr
     assert f"{100 * evaluation.accuracy:.2f}%" in status.stdout and (tmp_path / "d.png").exists()
