@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed-stamp
 
 venv: $(STAMP)
 
+# PYTHONWARNINGS: setuptools' build warnings (its "Editable installation" banner) are not the user's business.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 # The optional extra for tests/test_torchvision.py (cnnzoo against torchvision itself). These versions
