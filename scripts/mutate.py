@@ -30,7 +30,7 @@ SUPPORT = ["tests/helpers.py", "tests/conftest.py"]
 
 # module -> the fast tests that cover it
 MODULES = {
-    "cnnzoo/data/idx.py": ["tests/test_data.py"],
+    "cnnzoo/data/idx.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     "cnnzoo/data/cifar.py": ["tests/test_data.py"],
     "cnnzoo/weights/checkpoint_files.py": ["tests/test_weights.py", "tests/test_torchvision.py"],
     "cnnzoo/training/run_state.py": ["tests/test_run_state.py"],

@@ -37,6 +37,81 @@ def test_idx_truncated_and_corrupt_files_are_named(tmp_path):
         data.load_arrays("mnist", "train", data_dir=str(tmp_path / "g"))
 
 
+def _idx_bytes(array, code=0x08):
+    header = bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+@pytest.mark.parametrize("dtype,code", [(np.uint8, 0x08), (np.int8, 0x09), (">i2", 0x0B), (">i4", 0x0C),
+                                        (">f4", 0x0D), (">f8", 0x0E)])
+def test_read_idx_reads_every_type_and_unequal_dimensions(tmp_path, dtype, code):
+    from cnnzoo.data.idx import read_idx
+
+    array = (np.arange(3 * 5 * 7) % 100).astype(dtype).reshape(3, 5, 7)  # every dimension different
+    (tmp_path / "a").write_bytes(_idx_bytes(array, code))
+    out = read_idx(str(tmp_path / "a"), expected_ndim=3)
+    assert out.shape == (3, 5, 7) and out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out, array)
+
+
+@pytest.mark.parametrize("header,match", [
+    (b"\x01\x00\x08\x01", "magic number 01000801"),  # each magic byte checked on its own
+    (b"\x00\x01\x08\x01", "magic number 00010801"),
+    (b"\x00\x00\x07\x01", "magic number 00000701"),
+    (b"\x00\x00\x08", "magic number 000008"),  # fewer than 4 bytes
+])
+def test_read_idx_names_each_bad_magic_number(tmp_path, header, match):
+    from cnnzoo.data.idx import read_idx
+
+    (tmp_path / "f").write_bytes(header + (bytes(4 + 3) if len(header) == 4 else b""))
+    with pytest.raises(data.DatasetFileError, match=f"f: not an IDX file \\(bad {match}\\)"):
+        read_idx(str(tmp_path / "f"))
+
+
+def test_read_idx_checks_the_header_length_and_dimensions_to_the_byte(tmp_path):
+    from cnnzoo.data.idx import read_idx
+
+    path = tmp_path / "labels"
+    empty = np.zeros((0,), np.uint8)
+    path.write_bytes(_idx_bytes(empty))  # a header of exactly 4 + 4 bytes and no records: valid
+    assert read_idx(str(path), expected_ndim=1).shape == (0,)
+    path.write_bytes(_idx_bytes(empty)[:-1])  # one byte short of the header
+    with pytest.raises(data.DatasetFileError, match="labels: truncated header"):
+        read_idx(str(path))
+    path.write_bytes(_idx_bytes(np.zeros((2, 3), np.uint8)))
+    with pytest.raises(data.DatasetFileError, match="labels: expected 1 dimensions, the header says 2"):
+        read_idx(str(path), expected_ndim=1)
+    path.write_bytes(bytes([0, 0, 0x0B, 1]) + (4).to_bytes(4, "big") + bytes(6))  # 4 int16 records need 8 bytes
+    with pytest.raises(data.DatasetFileError, match=r"header announces 4 records \(8 bytes\) but the file holds 6"):
+        read_idx(str(path))
+    path.write_bytes(bytes([0, 0, 0x08, 0]) + bytes(3))  # no dimensions: refused, not an IndexError
+    with pytest.raises(data.DatasetFileError, match="labels: the header declares no dimensions"):
+        read_idx(str(path))
+
+
+def test_labels_outside_0_to_9_are_named_with_the_first_one(tmp_path):
+    write_mnist(tmp_path, n=20)
+    from cnnzoo.data.idx import read_idx
+
+    labels = read_idx(str(tmp_path / "t10k-labels-idx1-ubyte.gz"))
+    bad = labels.copy()
+    bad[[4, 9]] = [10, 12]
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(bad))
+    with pytest.raises(data.DatasetFileError, match=r"t10k-labels-idx1-ubyte: 2 labels outside 0..9 \(the first, 10, "
+                                                    r"at record 4\)"):
+        data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+
+
+def test_mnist_images_must_be_bytes(tmp_path):
+    write_mnist(tmp_path, n=4, gz=False)
+    images = np.zeros((4, 28, 28), ">i2")
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(_idx_bytes(images, 0x0B))
+    with pytest.raises(data.DatasetFileError, match="t10k-images-idx3-ubyte: MNIST-format images are unsigned bytes, "
+                                                    "this file holds >i2"):
+        data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+
+
 def test_idx_label_count_mismatch(tmp_path):
     write_mnist(tmp_path, n=20)
     other = tmp_path / "other"

@@ -18,6 +18,8 @@ def read_idx(path, expected_ndim=None):
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise DatasetFileError(f"{path}: not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
+    if ndim == 0:
+        raise DatasetFileError(f"{path}: the header declares no dimensions")
     if expected_ndim is not None and ndim != expected_ndim:
         raise DatasetFileError(f"{path}: expected {expected_ndim} dimensions, the header says {ndim}")
     if len(data) < 4 + 4 * ndim:
