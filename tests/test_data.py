@@ -84,9 +84,36 @@ def test_read_idx_checks_the_header_length_and_dimensions_to_the_byte(tmp_path):
     path.write_bytes(bytes([0, 0, 0x0B, 1]) + (4).to_bytes(4, "big") + bytes(6))  # 4 int16 records need 8 bytes
     with pytest.raises(data.DatasetFileError, match=r"header announces 4 records \(8 bytes\) but the file holds 6"):
         read_idx(str(path))
-    path.write_bytes(bytes([0, 0, 0x08, 0]) + bytes(3))  # no dimensions: refused, not an IndexError
+    path.write_bytes(bytes([0, 0, 0x08, 0]))  # a 4-byte file, no dimensions: refused, not an IndexError
     with pytest.raises(data.DatasetFileError, match="labels: the header declares no dimensions"):
         read_idx(str(path))
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + bytes(4 * 3 - 1))  # three dimensions need 12 bytes after the magic
+    with pytest.raises(data.DatasetFileError, match="labels: truncated header"):
+        read_idx(str(path))
+    # each dimension is all four of its big-endian bytes (2**24 has only the first set); no records: valid
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in (2**24, 0, 2**24)))
+    assert read_idx(str(path)).shape == (2**24, 0, 2**24)
+
+
+def test_read_idx_split_checks_both_files_and_their_dimensions(tmp_path):
+    from cnnzoo.data.idx import read_idx_split
+
+    write_mnist(tmp_path, n=4, gz=False)
+    (tmp_path / "t10k-labels-idx1-ubyte").rename(tmp_path / "kept")
+    with pytest.raises(FileNotFoundError, match="no t10k-images-idx3-ubyte\\[.gz\\] / t10k-labels-idx1-ubyte"):
+        read_idx_split(str(tmp_path), "test")  # one of the two missing is enough
+    with pytest.raises(data.DatasetNotFoundError, match="holds no mnist test split"):
+        data.load_arrays("mnist", "test", data_dir=str(tmp_path))
+    (tmp_path / "kept").rename(tmp_path / "t10k-labels-idx1-ubyte")
+    images = tmp_path / "t10k-images-idx3-ubyte"
+    kept = images.read_bytes()
+    images.write_bytes(_idx_bytes(np.zeros((4, 784), np.uint8)))  # images flattened: two dimensions
+    with pytest.raises(data.DatasetFileError, match="expected 3 dimensions, the header says 2"):
+        read_idx_split(str(tmp_path), "test")
+    images.write_bytes(kept)
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros((4, 1), np.uint8)))
+    with pytest.raises(data.DatasetFileError, match="expected 1 dimensions, the header says 2"):
+        read_idx_split(str(tmp_path), "test")
 
 
 def test_labels_outside_0_to_9_are_named_with_the_first_one(tmp_path):
@@ -95,7 +122,7 @@ def test_labels_outside_0_to_9_are_named_with_the_first_one(tmp_path):
 
     labels = read_idx(str(tmp_path / "t10k-labels-idx1-ubyte.gz"))
     bad = labels.copy()
-    bad[[4, 9]] = [10, 12]
+    bad[[4, 9]] = [10, 10]  # 10: the first value past the range
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(bad))
     with pytest.raises(data.DatasetFileError, match=r"t10k-labels-idx1-ubyte: 2 labels outside 0..9 \(the first, 10, "

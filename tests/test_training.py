@@ -204,3 +204,22 @@ def test_backend_defaults_follow_the_measurements():
     assert backend_defaults.resolve(explicit, "jax").jit_compile is False  # a user's choice stays
     with pytest.raises(ValueError, match="jit_compile must be True, False or None"):
         training.TrainConfig(jit_compile="yes")
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_the_compiled_loss_is_the_label_smoothed_cross_entropy_in_closed_form(smoothing):
+    """TrainConfig.label_smoothing reaches the loss: -sum(((1 - e) y + e / K) log p), K classes."""
+    from cnnzoo.training.engine import compile_model
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    compile_model(model, training.TrainConfig(epochs=1, batch_size=2, label_smoothing=smoothing), steps_per_epoch=1)
+    x = np.array([[1.0, -2.0, 0.5, 3.0], [0.0, 1.0, -1.0, 2.0]], "float32")
+    y = np.eye(3, dtype="float32")[[2, 0]]
+    p = np.asarray(model(x))
+    target = (1 - smoothing) * y + smoothing / 3
+    expected = float(np.mean(-np.sum(target * np.log(p), axis=-1)))
+    loss = float(model.compute_loss(x=x, y=y, y_pred=model(x)))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    if smoothing:  # and it differs from the unsmoothed loss
+        assert abs(loss - float(np.mean(-np.sum(y * np.log(p), axis=-1)))) > 1e-3
+
