@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-slow test-backends lint demo venv venv-torchvision venv-jax venv-onnx clean
+.PHONY: test test-slow test-backends lint demo venv venv-torchvision venv-jax venv-onnx mutate clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,19 @@ venv-onnx: $(ONNX_STAMP)
 $(ONNX_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[onnx]"
 	touch $(ONNX_STAMP)
+
+# Mutation testing (scripts/mutate.py): mutmut over the modules where a silent bug costs users most, each against
+# the fast tests that cover it, in a scratch copy of the committed tree; writes docs/mutation.md. MODULES= limits it
+# (make mutate MODULES=cnnzoo/data/idx.py).
+MUTATE_STAMP := $(VENV)/.mutate-stamp
+MODULES ?=
+
+$(MUTATE_STAMP): $(STAMP)
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e ".[mutate]"
+	touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(PY) scripts/mutate.py $(MODULES)
 
 # JAX for the other-backend suite (make test-backends); torch comes with venv-torchvision.
 JAX_STAMP := $(VENV)/.jax-stamp

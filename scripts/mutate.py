@@ -31,7 +31,7 @@ SUPPORT = ["tests/helpers.py", "tests/conftest.py"]
 # module -> the fast tests that cover it
 MODULES = {
     "cnnzoo/data/idx.py": ["tests/test_data.py", "tests/test_bad_input.py"],
-    "cnnzoo/data/cifar.py": ["tests/test_data.py"],
+    "cnnzoo/data/cifar.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     "cnnzoo/weights/checkpoint_files.py": ["tests/test_weights.py", "tests/test_torchvision.py"],
     "cnnzoo/training/run_state.py": ["tests/test_run_state.py"],
     "cnnzoo/training/run_folder.py": ["tests/test_run_folder.py"],
@@ -46,6 +46,7 @@ MODULES = {
 NOTES = {
     'int.from_bytes(data[4 + 4 * i : 8 + 4 * i], )':
         "equivalent on Python 3.11+: int.from_bytes's byteorder defaults to 'big' (on 3.10 it is required: a TypeError)",
+    ".reshape(-2,": "equivalent: NumPy's reshape reads any negative size as the one to infer",
 }
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")

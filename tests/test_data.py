@@ -327,3 +327,104 @@ def test_bad_normalization_is_named(kwargs, match):
     ds = data.Dataset("toy", "test", np.zeros((4, 6, 5, 3), np.uint8), np.arange(4), 10, "test")
     with pytest.raises(ValueError, match=match):
         data.make_pipeline(ds, 2, training=False, **kwargs)
+
+
+# ---- the CIFAR readers, check by check (docs/mutation.md) ----
+
+def _py2_pickle(entries):
+    """A python-2 style batch, as the real CIFAR files are: its keys are py2 strings (SHORT_BINSTRING), which
+    only ``encoding="bytes"`` reads as the bytes keys the reader looks up."""
+    import pickle
+
+    body = b""
+    for key, value in entries.items():
+        body += b"U" + bytes([len(key)]) + key.encode() + pickle.dumps(value, protocol=2)[2:-1]
+    return b"\x80\x02}(" + body + b"u."
+
+
+def _pickle_batch(tmp_path, data, labels, key="labels"):
+    import pickle
+
+    path = tmp_path / "batch"
+    path.write_bytes(pickle.dumps({b"data": data, key.encode(): labels}))
+    return str(path)
+
+
+def test_a_python_2_cifar_batch_is_read_with_bytes_keys(tmp_path):
+    rows = [[i % 256] * 3072 for i in range(3)]
+    (tmp_path / "batch").write_bytes(_py2_pickle({"data": rows, "labels": [0, 4, 9]}))
+    images, labels = cifar.read_cifar_pickle(str(tmp_path / "batch"), "labels")
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8 and images[2].max() == 2
+    assert labels.tolist() == [0, 4, 9] and labels.dtype == np.int64
+
+
+@pytest.mark.parametrize("values,ok", [((0, 255), True), ((-1, 5), False), ((0, 256), False)])
+def test_cifar_integer_images_must_be_bytes_at_both_ends(tmp_path, values, ok):
+    pixels = np.zeros((2, 3072), np.int64)
+    pixels[0, 0], pixels[1, -1] = values
+    path = _pickle_batch(tmp_path, pixels, [1, 2])
+    if ok:
+        images, _ = cifar.read_cifar_pickle(path, "labels")
+        assert images.dtype == np.uint8 and images[0, 0, 0, 0] == values[0] and images[1, -1, -1, -1] == values[1]
+    else:
+        with pytest.raises(data.DatasetFileError, match="CIFAR images are bytes 0..255; this batch holds int64"):
+            cifar.read_cifar_pickle(path, "labels")
+
+
+def test_cifar_pickle_checks_name_the_file(tmp_path):
+    floats = _pickle_batch(tmp_path, np.full((2, 3072), 0.5), [1, 2])
+    with pytest.raises(data.DatasetFileError, match="batch: CIFAR images are bytes 0..255; this batch holds float64"):
+        cifar.read_cifar_pickle(floats, "labels")
+    missing = _pickle_batch(tmp_path, np.zeros((2, 3072), np.uint8), [1, 2], key="fine_labels")
+    with pytest.raises(data.DatasetFileError, match="batch: missing 'data' or 'labels' entries"):
+        cifar.read_cifar_pickle(missing, "labels")
+    narrow = _pickle_batch(tmp_path, np.zeros((2, 3000), np.uint8), [1, 2])
+    with pytest.raises(data.DatasetFileError, match=r"batch: expected rows of 3072 bytes, found shape \(2, 3000\)"):
+        cifar.read_cifar_pickle(narrow, "labels")
+    counts = _pickle_batch(tmp_path, np.zeros((2, 3072), np.uint8), [1, 2, 3])
+    with pytest.raises(data.DatasetFileError, match="batch: 2 images but 3 labels"):
+        cifar.read_cifar_pickle(counts, "labels")
+    (tmp_path / "batch").write_bytes(b"not a pickle")
+    with pytest.raises(data.DatasetFileError, match=r"batch: not a CIFAR python batch \(UnpicklingError: "):
+        cifar.read_cifar_pickle(str(tmp_path / "batch"), "labels")
+
+
+def test_cifar_binary_records_are_whole_and_read_the_right_label_byte(tmp_path):
+    path = tmp_path / "b.bin"
+    path.write_bytes(b"")
+    with pytest.raises(data.DatasetFileError, match="b.bin: 0 bytes is not a whole number of 3074-byte records"):
+        cifar.read_cifar_binary(str(path), 2, 1)
+    rows = np.zeros((2, 3074), np.uint8)
+    rows[:, 0], rows[:, 1], rows[1, 2] = (3, 4), (17, 99), 7  # coarse, fine labels, then pixels
+    path.write_bytes(rows.tobytes())
+    images, labels = cifar.read_cifar_binary(str(path), 2, 1)
+    assert labels.tolist() == [17, 99] and labels.dtype == np.int64 and images[1, 0, 0, 0] == 7
+    assert images.shape == (2, 32, 32, 3)
+
+
+@pytest.mark.parametrize("name,label,ok", [("cifar10", 9, True), ("cifar10", 10, False), ("cifar10", -1, False),
+                                           ("cifar100", 99, True), ("cifar100", 100, False)])
+def test_cifar_split_labels_must_be_classes(tmp_path, name, label, ok):
+    write_cifar(tmp_path, name, "pickle", n_per_file=2)
+    folder, train, test, key, _ = cifar.CIFAR_PICKLE[name]
+    import pickle
+
+    path = tmp_path / folder / test[0]
+    batch = pickle.loads(path.read_bytes())
+    batch[key.encode()] = [label, 0]
+    path.write_bytes(pickle.dumps(batch))
+    if ok:
+        assert cifar.read_cifar_split(str(tmp_path), name, "test", check_count=False)[1][0] == label
+    else:
+        classes = 10 if name == "cifar10" else 100
+        with pytest.raises(data.DatasetFileError, match=f"labels outside 0..{classes - 1}$"):
+            cifar.read_cifar_split(str(tmp_path), name, "test", check_count=False)
+    with pytest.raises(data.DatasetFileError, match=f"{name} test should have 10000 records, the files hold 2"):
+        cifar.read_cifar_split(str(tmp_path), name, "test")  # the count is checked by default
+
+
+def test_cifar_binary_batches_are_found_when_no_pickles_are(tmp_path):
+    written = write_cifar(tmp_path, "cifar100", "binary", n_per_file=3)
+    images, labels = cifar.read_cifar_split(str(tmp_path), "cifar100", "test", check_count=False)
+    np.testing.assert_array_equal(labels, written["test"][1])
+    np.testing.assert_array_equal(images, written["test"][0])
