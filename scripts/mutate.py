@@ -47,6 +47,13 @@ NOTES = {
     'int.from_bytes(data[4 + 4 * i : 8 + 4 * i], )':
         "equivalent on Python 3.11+: int.from_bytes's byteorder defaults to 'big' (on 3.10 it is required: a TypeError)",
     ".reshape(-2,": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    "_cifar_images(rows[:, label_bytes:], None)":
+        "equivalent: binary rows are cut to 3,072 pixels by construction, so the width check that names the path "
+        "cannot fail there",
+    "labels = np.asarray(labels, dtype=None)": "equivalent where NumPy's default integer is int64 (Linux, macOS)",
+    "labels = np.asarray(labels, )": "equivalent where NumPy's default integer is int64 (Linux, macOS)",
+    '("XXbinaryXX", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
+    '("BINARY", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
 }
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")

@@ -428,3 +428,8 @@ def test_cifar_binary_batches_are_found_when_no_pickles_are(tmp_path):
     images, labels = cifar.read_cifar_split(str(tmp_path), "cifar100", "test", check_count=False)
     np.testing.assert_array_equal(labels, written["test"][1])
     np.testing.assert_array_equal(images, written["test"][0])
+
+
+def test_a_cifar_folder_without_batches_says_which_folders_were_looked_for(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no cifar-100-python/ or cifar-100-binary/ batches for the train"):
+        cifar.read_cifar_split(str(tmp_path), "cifar100", "train")
