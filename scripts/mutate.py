@@ -56,6 +56,15 @@ NOTES = {
     '("BINARY", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
 }
 
+# What the report says of the modules not measured yet (kept true by hand as runs are added).
+STATUS = (
+    "Not measured yet: `training/run_state.py`, `training/run_folder.py`, `training/config.py` and the engine: "
+    "mutmut re-runs every fast test that executes a mutated function, and there those include whole training and "
+    "fine-tuning runs (run_state.py measured 8 timeouts in its first 38 mutants; run_folder.py 13 mutants in 6 "
+    "minutes), so they need a narrower mapping of unit tests first. `weights/checkpoint_files.py`: mutmut ran none "
+    "of its mutants (all 'not checked'; to investigate). `learn/arithmetic.py` is below 90%: most survivors are in "
+    "the text `cnnzoo conv` prints.")
+
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 
 
@@ -127,13 +136,16 @@ def write_report(records):
     lines = ["# Mutation testing", "",
              "Written by `make mutate` (`scripts/mutate.py`): each module mutated by mutmut against the fast tests "
              "that cover it. Score: killed (timeouts included) out of the mutants that are not equivalent.", "",
-             "| module | tests | mutants | killed | survived | timed out | equivalent | score | time |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             STATUS, "",
+             "| module | tests | mutants | killed | survived | timed out | not run | equivalent | score | time |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         equivalent = sum(1 for s in r["survivors"] if s["note"].startswith("equivalent"))
+        ran = r["counts"]["killed"] + r["counts"]["survived"] + r["counts"]["timeout"]
+        shown = f"{100 * score(r):.1f}%" if ran else "not measured"
         lines.append(f"| `{r['module']}` | {', '.join(os.path.basename(t) for t in r['tests'])} | {r['mutants']} | "
-                     f"{r['counts']['killed']} | {r['counts']['survived']} | {r['counts']['timeout']} | {equivalent} | "
-                     f"{100 * score(r):.1f}% | {r['seconds']} s |")
+                     f"{r['counts']['killed']} | {r['counts']['survived']} | {r['counts']['timeout']} | "
+                     f"{r['mutants'] - ran} | {equivalent} | {shown} | {r['seconds']} s |")
     for r in records:
         lines += ["", f"## `{r['module']}`: the survivors", ""]
         if not r["survivors"]:
@@ -147,6 +159,7 @@ def write_report(records):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every one in MODULES)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite docs/mutation.md from docs/mutation.json")
     parser.add_argument("--keep", help="a folder to copy each module's mutants/ into (to inspect with mutmut show)")
     args = parser.parse_args(argv)
     mutmut = shutil.which("mutmut", path=os.path.dirname(sys.executable)) or shutil.which("mutmut")
@@ -159,6 +172,9 @@ def main(argv=None):
     if os.path.exists(RESULTS):
         with open(RESULTS) as f:
             previous = {r["module"]: r for r in json.load(f)}
+    if args.report_only:
+        write_report([previous[m] for m in MODULES if m in previous])
+        return 0
     for module in args.modules or MODULES:
         record = run_module(module, MODULES[module], mutmut, keep=args.keep)
         previous[module] = record
