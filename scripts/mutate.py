@@ -45,7 +45,7 @@ MODULES = {
 # behaviour changes, otherwise the reason no test kills it.
 NOTES = {
     'int.from_bytes(data[4 + 4 * i : 8 + 4 * i], )':
-        "equivalent on Python 3.11+: int.from_bytes's byteorder defaults to 'big' (on 3.10 it is required: a TypeError)",
+        "equivalent on Python 3.11+: int.from_bytes's byteorder defaults to 'big' (3.10 requires it: a TypeError)",
     ".reshape(-2,": "equivalent: NumPy's reshape reads any negative size as the one to infer",
     "_cifar_images(rows[:, label_bytes:], None)":
         "equivalent: binary rows are cut to 3,072 pixels by construction, so the width check that names the path "
