@@ -20,28 +20,6 @@ from cnnzoo.inspect import model_table
 from cnnzoo.training.finetune import FinetuneConfig, finetune
 
 
-class _Status:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def _cli(capsys):
-    """Runs ``cnnzoo ARGS`` in this process (as the command does: `cnnzoo.cli.main`); returns its status and output."""
-    from cnnzoo import cli
-
-    def run(*args):
-        capsys.readouterr()
-        try:
-            code = cli.main(list(args))
-        except SystemExit as e:  # argparse's own errors and --help
-            code = e.code
-        out = capsys.readouterr()
-        return _Status(code, out.out, out.err)
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def fine_tuned(tmp_path_factory):
     """A LeNet-5 fine-tuned on real MNIST digits 0, 1 and 7 (class folders named 'zero', 'one', 'seven')."""
@@ -91,7 +69,7 @@ def test_a_model_fine_tuned_from_a_frozen_backbone_is_saved_and_returned_fully_t
         assert len(model.trainable_weights) == len(model.weights)
 
 
-def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fine_tuned, tmp_path, _cli):
+def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fine_tuned, tmp_path, cnnzoo_command):
     root, result = fine_tuned
     folder = root / "digits"
     evaluation = cnnzoo.evaluate(str(root / "run" / "model.keras"), str(folder),
@@ -120,10 +98,10 @@ def test_evaluate_gives_overall_and_per_class_accuracy_and_a_confusion_matrix(fi
     assert some.confusion[0].tolist() == [full["one"][1], full["one"][2], full["one"][0]]
     assert some.confusion[1].tolist() == [full["zero"][1], full["zero"][2], full["zero"][0]]
     assert some.confusion[0][2] > 0  # ones called "one": the "(other)" column counts them
-    status = _cli("evaluate", str(root / "run" / "model.keras"), str(folder), "--confusion", str(tmp_path / "d.png"))
+    status = cnnzoo_command("evaluate", str(root / "run" / "model.keras"), str(folder), "--confusion", str(tmp_path / "d.png"))
     assert status.returncode == 0, status.stderr
     assert f"{100 * evaluation.accuracy:.2f}%" in status.stdout and (tmp_path / "d.png").exists()
-    assert _cli("evaluate", str(root / "run" / "model.keras"), str(tmp_path / "none")).returncode == 2
+    assert cnnzoo_command("evaluate", str(root / "run" / "model.keras"), str(tmp_path / "none")).returncode == 2
 
 
 @pytest.mark.parametrize("shape,fixed", [((3, 224, 224), (224, 224, 3)), ((1, 28, 28), (28, 28, 1)),
@@ -142,10 +120,10 @@ def test_channels_last_shapes_pass_the_layout_check(shape):
     assert check_channels_last(shape) == shape
 
 
-def test_the_commands_refuse_a_channels_first_shape(_cli):
-    status = _cli("summary", "resnet50", "--input-shape", "3,224,224")
+def test_the_commands_refuse_a_channels_first_shape(cnnzoo_command):
+    status = cnnzoo_command("summary", "resnet50", "--input-shape", "3,224,224")
     assert status.returncode == 2 and "224x224x3" in status.stderr
-    status = _cli("conv", "--input", "3x32x32", "--layers", "conv 3x3 8")
+    status = cnnzoo_command("conv", "--input", "3x32x32", "--layers", "conv 3x3 8")
     assert status.returncode == 2 and "32x32x3" in status.stderr
 
 

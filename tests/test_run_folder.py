@@ -15,29 +15,6 @@ from cnnzoo.training import TrainConfig, fit, run_folder
 from cnnzoo.training.finetune import FinetuneConfig, finetune
 from cnnzoo.training.run_folder import RunFolderError
 
-
-class _Status:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def _cli(capsys):
-    """Runs ``cnnzoo ARGS`` in this process (as the command does: `cnnzoo.cli.main`); returns its status and output."""
-    from cnnzoo import cli
-
-    def run(*args):
-        capsys.readouterr()
-        try:
-            code = cli.main(list(args))
-        except SystemExit as e:  # argparse's own errors and --help
-            code = e.code
-        out = capsys.readouterr()
-        return _Status(code, out.out, out.err)
-
-    return run
-
-
 # ---- claim, the mechanism ----
 
 IDENTITY = {"model": "lenet5", "architecture": "abc", "train": {"lr": 0.1, "epochs": 2}, "data": {"fp": "1"}}
@@ -146,12 +123,12 @@ def test_fit_refuses_a_folder_of_other_settings_model_or_data_and_resumes_for_wh
 
 
 @pytest.mark.slow  # three recipe runs
-def test_a_recipe_run_into_a_used_folder_with_other_settings_is_refused_in_one_line(tmp_path, _cli):
+def test_a_recipe_run_into_a_used_folder_with_other_settings_is_refused_in_one_line(tmp_path, cnnzoo_command):
     out = str(tmp_path / "r")
     cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0)
     with pytest.raises(RunFolderError, match=r"recipe.augment: \[\] there, \['flip'\] now|recipe.augment"):
         cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0, augment=("flip",))
-    status = _cli("train", "mnist_lenet5", "--smoke", "--out", out, "--lr", "0.05", "--verbose", "0")
+    status = cnnzoo_command("train", "mnist_lenet5", "--smoke", "--out", out, "--lr", "0.05", "--verbose", "0")
     assert status.returncode == 2 and "train.lr: 0.002 there, 0.05 now" in status.stderr  # the recipe's lr, then
     assert "Traceback" not in status.stderr
     record = cnnzoo.recipes.run("mnist_lenet5", out=out, smoke=True, verbose=0, augment=("flip",), overwrite=True)
@@ -171,7 +148,7 @@ def _small_config(**kwargs):
 
 
 def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwrite_starts_afresh(tmp_path, digits,
-                                                                                                 _cli):
+                                                                                                 cnnzoo_command):
     out = str(tmp_path / "ft")
     first = finetune("lenet5", str(digits), config=_small_config(), out_dir=out)
     again = finetune("lenet5", str(digits), config=_small_config(verbose=2), out_dir=out)  # same run: resumed
@@ -188,7 +165,7 @@ def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwr
             finetune("lenet5", str(digits), config=_small_config(), out_dir=out)
     finally:
         (digits / "0" / "renamed.png").rename(digits / "0" / "0.png")
-    status = _cli("finetune", "--model", "lenet5", "--folder", str(digits), "--input-shape", "28x28x1",
+    status = cnnzoo_command("finetune", "--model", "lenet5", "--folder", str(digits), "--input-shape", "28x28x1",
                   "--epochs-head", "1", "--epochs-finetune", "1", "--batch-size", "8", "--val-split", "0.3",
                   "--lr-finetune", "0.05", "--out", out, "--verbose", "0")
     assert status.returncode == 2 and "config.lr_finetune: 0.0001 there, 0.05 now" in status.stderr
@@ -197,7 +174,7 @@ def test_finetune_refuses_other_settings_other_data_and_another_model_and_overwr
     assert [p for p in os.listdir(tmp_path) if p.startswith("ft.old-")]
 
 
-def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_freeze(digits, _cli):
+def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_freeze(digits, cnnzoo_command):
     base = cnnzoo.lenet5(input_shape=(28, 28, 1))
     first_kernel = np.asarray(base.weights[0]).copy()
     keras_model = cnnzoo.lenet5(input_shape=(28, 28, 1))
@@ -211,20 +188,20 @@ def test_finetune_from_random_weights_trains_the_whole_network_unless_told_to_fr
     assert whole.record["frozen_in_head_phase"] == 0
     forced = finetune("lenet5", str(digits), config=_small_config(epochs_finetune=0, freeze_backbone=True))
     assert forced.record["frozen_in_head_phase"] > 0
-    help_text = _cli("finetune", "--help").stdout
+    help_text = cnnzoo_command("finetune", "--help").stdout
     assert "--freeze-backbone" in help_text and "random" in help_text
 
 
 @pytest.mark.parametrize("kwargs", [dict(epochs_head=0, epochs_finetune=0)])
-def test_training_that_would_run_zero_epochs_is_refused(kwargs, tmp_path, digits, _cli):
+def test_training_that_would_run_zero_epochs_is_refused(kwargs, tmp_path, digits, cnnzoo_command):
     with pytest.raises(ValueError, match="nothing would be trained"):
         FinetuneConfig(**kwargs)
     with pytest.raises(ValueError, match="epochs must be a positive int"):
         TrainConfig(epochs=0)
-    status = _cli("finetune", "--model", "lenet5", "--folder", str(digits), "--epochs-head", "0",
+    status = cnnzoo_command("finetune", "--model", "lenet5", "--folder", str(digits), "--epochs-head", "0",
                   "--epochs-finetune", "0", "--out", str(tmp_path / "z"))
     assert status.returncode == 2 and "nothing would be trained" in status.stderr and not (tmp_path / "z").exists()
-    status = _cli("train", "mnist_lenet5", "--epochs", "0", "--out", str(tmp_path / "z"))
+    status = cnnzoo_command("train", "mnist_lenet5", "--epochs", "0", "--out", str(tmp_path / "z"))
     assert status.returncode == 2 and "--epochs" in status.stderr and not (tmp_path / "z").exists()
 
 
@@ -252,14 +229,14 @@ def test_a_data_folder_the_user_gave_is_used_or_refused_never_replaced_by_the_sa
 
 
 @pytest.mark.parametrize("where", ["flag", "environment"])
-def test_a_command_given_a_folder_without_the_dataset_fails_in_one_line(where, tmp_path, monkeypatch, _cli):
+def test_a_command_given_a_folder_without_the_dataset_fails_in_one_line(where, tmp_path, monkeypatch, cnnzoo_command):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)
     flags = ["--data-dir", str(empty)] if where == "flag" else []
     if where == "environment":
         monkeypatch.setenv("CNNZOO_DATA_DIR", str(tmp_path / "nonexistent"))
-    status = _cli("train", "mnist_lenet5", "--smoke", "--out", str(tmp_path / "run"), *flags)
+    status = cnnzoo_command("train", "mnist_lenet5", "--smoke", "--out", str(tmp_path / "run"), *flags)
     assert status.returncode == 2, status.stdout
     assert "Traceback" not in status.stderr and "DatasetNotFoundError" in status.stderr
     assert ("data_dir holds no mnist" if where == "flag" else "CNNZOO_DATA_DIR must be a folder") in status.stderr
