@@ -404,3 +404,69 @@ def test_finetune_and_predict_start_from_a_weight_set(weight_server, resnet20_we
     assert printed.count("%") == 4 and any(name in printed for name in CIFAR10)
     assert cli.main(["predict", "lenet5", image]) == 2
     assert "no pretrained weights" in capsys.readouterr().err
+
+
+# ---- the .pth reader's checks at their full strength, on hand-written pickles (docs/mutation.md) ----
+
+def _op_global(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _op(value):
+    """A plain value's pickle opcodes (protocol 2, without its header and STOP)."""
+    return pickle.dumps(value, protocol=2)[2:-1]
+
+
+def _op_tensor(key, numel, offset, size, stride, persistent=None):
+    pid = persistent if persistent is not None else (
+        b"(" + _op("storage") + _op_global("torch", "FloatStorage") + _op(key) + _op("cpu") + _op(numel) + b"t")
+    return (_op_global("torch._utils", "_rebuild_tensor_v2") + b"(" + pid + b"Q" + _op(offset) + _op(tuple(size))
+            + _op(tuple(stride)) + b"tR")
+
+
+def _hand_checkpoint(path, tensors, storages, byteorder=None):
+    """A zip checkpoint of ``{name: tensor opcodes}`` and float32 ``storages`` ({key: values})."""
+    body = b"\x80\x02}(" + b"".join(_op(name) + ops for name, ops in tensors.items()) + b"u."
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", body)
+        for key, values in storages.items():
+            archive.writestr(f"archive/data/{key}", np.asarray(values, ">f4" if byteorder == "big" else "<f4").tobytes())
+        if byteorder:
+            archive.writestr("archive/byteorder", byteorder)
+    return path
+
+
+@pytest.mark.parametrize("byteorder", [None, "little", "big"])
+def test_hand_written_tensors_read_exactly_what_their_strides_say(tmp_path, byteorder):
+    storage = np.arange(7, dtype="float32") + 0.5
+    path = _hand_checkpoint(tmp_path / "t.pth", {
+        "fits": _op_tensor("0", 7, 1, (2, 3), (3, 1)),  # offset 1: elements 1..6, the last one exactly
+        "transposed": _op_tensor("0", 7, 0, (3, 2), (1, 3)),
+        "row": _op_tensor("0", 7, 2, (1, 3), (3, 1)),  # a size-1 axis holds data too
+        "empty": _op_tensor("0", 7, 0, (0, 3), (3, 1)),
+    }, {"0": storage}, byteorder)
+    state = read_state_dict(path)
+    np.testing.assert_array_equal(state["fits"], storage[1:7].reshape(2, 3))
+    np.testing.assert_array_equal(state["transposed"], storage[:6].reshape(2, 3).T)
+    np.testing.assert_array_equal(state["row"], storage[2:5][None])
+    assert state["empty"].shape == (0, 3) and state["empty"].dtype == np.float32
+
+
+@pytest.mark.parametrize("offset,size,stride", [(2, (2, 3), (3, 1)), (0, (3, 3), (3, 1)), (0, (2, 4), (4, 1)),
+                                                (0, (3, 2), (3, 2))])
+def test_a_tensor_one_element_past_its_storage_is_refused(tmp_path, offset, size, stride):
+    path = _hand_checkpoint(tmp_path / "t.pth", {"w": _op_tensor("0", 7, offset, size, stride)},
+                            {"0": np.zeros(7)})
+    with pytest.raises(ValueError, match=r"tensor of shape .* runs past the end of storage '0'"):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("pid,match", [
+    (b"(t", "unexpected persistent id in the checkpoint: \\(\\)"),
+    (b"(" + pickle.dumps("other", protocol=2)[2:-1] + b"t", "unexpected persistent id"),
+    (b"(" + pickle.dumps("storage", protocol=2)[2:-1] + b"c" + b"torch\nsave\n" + b"t", "refusing to load torch.save"),
+])
+def test_only_storages_and_torch_storage_types_are_resolved(tmp_path, pid, match):
+    path = _hand_checkpoint(tmp_path / "t.pth", {"w": _op_tensor("0", 1, 0, (1,), (1,), persistent=pid)}, {})
+    with pytest.raises(UnsafeCheckpointError, match=match):
+        read_state_dict(path)
