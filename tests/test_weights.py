@@ -424,9 +424,15 @@ def _op_tensor(key, numel, offset, size, stride, persistent=None):
             + _op(tuple(stride)) + b"tR")
 
 
-def _hand_checkpoint(path, tensors, storages, byteorder=None):
-    """A zip checkpoint of ``{name: tensor opcodes}`` and float32 ``storages`` ({key: values})."""
-    body = b"\x80\x02}(" + b"".join(_op(name) + ops for name, ops in tensors.items()) + b"u."
+def _hand_checkpoint(path, tensors, storages, byteorder=None, wrap=None, extra=None):
+    """A zip checkpoint of ``{name: tensor opcodes}`` and float32 ``storages`` ({key: values}); ``wrap`` nests the
+    state dict under that key (as training checkpoints do), ``extra`` adds plain entries beside the tensors."""
+    entries = b"".join(_op(name) + ops for name, ops in tensors.items())
+    entries += b"".join(_op(name) + _op(value) for name, value in (extra or {}).items())
+    body = b"}(" + entries + b"u"
+    if wrap is not None:
+        body = b"}(" + _op(wrap) + body + _op("epoch") + _op(3) + b"u"
+    body = b"\x80\x02" + body + b"."
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", body)
         for key, values in storages.items():
@@ -470,3 +476,19 @@ def test_only_storages_and_torch_storage_types_are_resolved(tmp_path, pid, match
     path = _hand_checkpoint(tmp_path / "t.pth", {"w": _op_tensor("0", 1, 0, (1,), (1,), persistent=pid)}, {})
     with pytest.raises(UnsafeCheckpointError, match=match):
         read_state_dict(path)
+
+
+@pytest.mark.parametrize("wrap", ["state_dict", "model", "model_state_dict"])
+def test_a_training_checkpoint_gives_the_state_dict_it_nests(tmp_path, wrap):
+    path = _hand_checkpoint(tmp_path / "t.pth", {"w": _op_tensor("0", 2, 0, (2,), (1,))}, {"0": [1.5, 2.5]},
+                            wrap=wrap)
+    state = read_state_dict(path)
+    assert list(state) == ["w"] and state["w"].tolist() == [1.5, 2.5]
+
+
+def test_a_mapping_with_entries_that_are_not_tensors_is_no_state_dict(tmp_path):
+    path = _hand_checkpoint(tmp_path / "t.pth", {"w": _op_tensor("0", 2, 0, (2,), (1,))}, {"0": [1.5, 2.5]},
+                            extra={"note": "not a tensor"})
+    with pytest.raises(ValueError, match="t.pth.*holds no state dict"):
+        read_state_dict(path)
+
