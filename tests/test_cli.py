@@ -50,15 +50,16 @@ def test_a_command_loads_the_package_without_tensorflows_start_up_lines():
     assert "'keras'" in loaded and "'tensorflow'" in loaded  # the command ran with the whole package
 
 
-def test_train_rejects_unknown_recipes_and_bad_overrides():
-    result = run_as_command("train", "mnist_lenet6")
+def test_train_rejects_unknown_recipes_and_bad_overrides(cnnzoo_command):
+    # in process (conftest.cnnzoo_command): the same cli.main the console script runs, without 4 interpreter starts
+    result = cnnzoo_command("train", "mnist_lenet6")
     assert result.returncode == 2 and "no recipe 'mnist_lenet6'" in result.stderr and "mnist_fast" in result.stderr
-    result = run_as_command("train", "mnist_lenet5", "--override", "lr=fast")
+    result = cnnzoo_command("train", "mnist_lenet5", "--override", "lr=fast")
     assert result.returncode == 2 and "--override lr takes a number (default: 0.002). Received: lr='fast'" in \
         result.stderr
-    result = run_as_command("train", "mnist_lenet5", "--override", "learning_rate=0.1")
+    result = cnnzoo_command("train", "mnist_lenet5", "--override", "learning_rate=0.1")
     assert result.returncode == 2 and "KEY one of" in result.stderr and "label_smoothing" in result.stderr
-    result = run_as_command("train", "--model", "lenet5", "--dataset", "imagenet")
+    result = cnnzoo_command("train", "--model", "lenet5", "--dataset", "imagenet")
     assert result.returncode == 2 and "--dataset must be one of mnist, fashion_mnist, cifar10, cifar100" in \
         result.stderr
 
