@@ -87,11 +87,11 @@ def expand_images(sources):
 class _Preparer:
     """Turns one image (a path, an array, a PIL image) into the model's input, as the model's source says."""
 
-    def __init__(self, model, model_path=None, weight_set=None):
+    def __init__(self, model, preprocessing=None, weight_set=None):
         self.model, self.weight_set = model, weight_set
         self.settings = {"scale": 255.0, "mean": None, "std": None, "resize": "stretch", "resize_ratio": 1.0}
-        if model_path is not None:  # a fine-tuned model: its images prepared as its validation's were
-            self.settings.update(model_metadata(model_path)["preprocessing"] or {})
+        # a fine-tuned model's recorded preprocessing (`model_metadata`): images prepared as its validation's were
+        self.settings.update(preprocessing or {})
 
     def __call__(self, image):
         from cnnzoo.data.folder import load_image, read_image
@@ -142,7 +142,7 @@ def _resolve(model, weights, labels):
     if path.endswith((".keras", ".h5")) or os.path.sep in path:
         loaded = load_model(path, compile=False)
         names = labels if labels is not None else loaded.class_names
-        return loaded, names, _Preparer(loaded, model_path=path)
+        return loaded, names, _Preparer(loaded, preprocessing=loaded.preprocessing)  # load_model read the file
     from cnnzoo.weights import catalog
 
     registry.get_builder(path)  # an unknown name raises with the closest matches

@@ -12,6 +12,7 @@ two classes, is an error.
 """
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -413,7 +414,7 @@ def image_folder_pipeline(files, image_size, training, batch_size, seed=0, chann
     """
     import tensorflow as tf
 
-    from cnnzoo.data.pipeline import EpochCounter, pipeline_options
+    from cnnzoo.data.pipeline import EpochCounter, listed, pipeline_options
 
     if augment not in (None, "random_resized_crop"):
         raise ValueError(f"augment must be None or 'random_resized_crop'. Received: augment={augment!r}")
@@ -470,12 +471,12 @@ def image_folder_pipeline(files, image_size, training, batch_size, seed=0, chann
         ds = ds.prefetch(2)
     ds = ds.with_options(pipeline_options(background))
     ds.epoch_counter = counter
-    ds.cnnzoo_identity = lambda: {  # what a run folder records of it (cnnzoo.training.run_folder)
+    ds.cnnzoo_identity = functools.cache(lambda: {  # what a run folder records of it (computed once: it stats
+        # every file)
         "kind": "image files", "files": n, "fingerprint": files_fingerprint(paths, labels.tolist()),
         "image_size": [out_h, out_w], "channels": channels, "resize": resize, "resize_ratio": float(resize_ratio),
         "augment": augment, "training": bool(training), "batch_size": batch_size, "seed": seed,
-        "mean": None if mean is None else np.asarray(mean, "float64").ravel().tolist(),
-        "std": None if std is None else np.asarray(std, "float64").ravel().tolist()}
+        "mean": listed(mean), "std": listed(std)})
     return ds
 
 

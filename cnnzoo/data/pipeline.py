@@ -20,6 +20,8 @@ their seed generators are stateful, so with them a resumed run is equivalent in
 distribution but not bit-identical.
 """
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -53,10 +55,10 @@ class EpochCounter:
 
     def __init__(self, n, seed):
         self.n, self.seed = n, seed
-        self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+        # -1 before the first pass, which begins epoch 0 (its order is computed here already)
+        self.variable = tf.Variable(-1, dtype=tf.int64, trainable=False, name="pipeline_epoch")
         self.order = tf.Variable(self._order(0), trainable=False, name="pipeline_order")
         self.driven = tf.Variable(False, trainable=False, name="pipeline_epoch_driven")
-        self.started = tf.Variable(False, trainable=False, name="pipeline_epoch_started")
         self.pending = tf.Variable(False, trainable=False, name="pipeline_epoch_pending")  # set(): the next pass
 
     def _order(self, epoch):
@@ -69,7 +71,6 @@ class EpochCounter:
         """
         self.variable.assign(epoch)
         self.order.assign(self._order(epoch))
-        self.started.assign(True)
         self.pending.assign(True)
 
     def begin(self, index):
@@ -78,9 +79,8 @@ class EpochCounter:
         under a control dependency on the result.
         """
         def advance():
-            epoch = tf.where(self.started, self.variable + 1, self.variable)
-            with tf.control_dependencies([self.variable.assign(epoch), self.order.assign(self._order(epoch)),
-                                          self.started.assign(True)]):
+            epoch = self.variable + 1
+            with tf.control_dependencies([self.variable.assign(epoch), self.order.assign(self._order(epoch))]):
                 return tf.identity(epoch)
 
         def use_the_set_one():
@@ -361,13 +361,14 @@ def make_pipeline(
     ds = ds.with_options(pipeline_options(background))
     ds.epoch_counter = counter
     # what a run folder records of this pipeline (cnnzoo.training.run_folder): the data's content and the settings
-    ds.cnnzoo_identity = lambda: {
+    ds.cnnzoo_identity = functools.cache(lambda: {  # computed once, however many runs read it
         "kind": "arrays", "dataset": dataset.name, "split": dataset.split, "examples": n,
         "fingerprint": array_fingerprint(dataset.images, dataset.labels), "batch_size": batch_size,
-        "training": bool(training), "seed": seed, "augment": list(augment), "crop_padding": pad, "mean": _listed(mean),
-        "std": _listed(std)}
+        "training": bool(training), "seed": seed, "augment": list(augment), "crop_padding": pad,
+        "mean": listed(mean), "std": listed(std)})
     return ds
 
 
-def _listed(value):
+def listed(value):
+    """Per-channel values (a number or a sequence) as a JSON-ready list of floats; None stays None."""
     return None if value is None else np.asarray(value, "float64").ravel().tolist()

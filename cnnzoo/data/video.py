@@ -15,6 +15,7 @@ Kinetics-400 channel statistics. Randomness is stateless, keyed by the seed
 and the example's position.
 """
 
+import functools
 import os
 import sys
 
@@ -263,8 +264,8 @@ def clip_files_pipeline(paths, labels, num_classes, frames=16, stride=2, size=11
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = clip_pipeline(ds, num_classes, frames, stride, size, training, batch_size, seed, shuffle=False)
-    ds.cnnzoo_identity = lambda: {  # what a run folder records of it (cnnzoo.training.run_folder)
+    ds.cnnzoo_identity = functools.cache(lambda: {  # what a run folder records of it (computed once)
         "kind": "clip files", "files": len(paths), "fingerprint": files_fingerprint(paths, labels.tolist()),
         "frames": frames, "stride": stride, "size": size, "training": bool(training), "batch_size": batch_size,
-        "seed": seed}
+        "seed": seed})
     return ds
