@@ -55,8 +55,8 @@ def test_every_kill_point_resumes_to_the_uninterrupted_weights(point, uninterrup
     assert not (out / "final.keras").exists()
     resumed = _train(out)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    whole = keras.saving.load_model(uninterrupted / "final.keras")
-    again = keras.saving.load_model(out / "final.keras")
+    whole = cnnzoo.load_model(uninterrupted / "final.keras")
+    again = cnnzoo.load_model(out / "final.keras")
     for a, b in zip(whole.weights, again.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
     record = json.loads((out / "results.json").read_text())
@@ -65,8 +65,8 @@ def test_every_kill_point_resumes_to_the_uninterrupted_weights(point, uninterrup
     assert [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]] == [0, 1, 2]
     assert not (out / "backup").exists()  # removed once the run finished
     np.testing.assert_array_equal(
-        keras.saving.load_model(out / "best.keras").get_weights()[0],
-        keras.saving.load_model(uninterrupted / "best.keras").get_weights()[0])
+        cnnzoo.load_model(out / "best.keras").get_weights()[0],
+        cnnzoo.load_model(uninterrupted / "best.keras").get_weights()[0])
 
 
 def _small_run(tmp_path, epochs=3, callbacks=(), lr=2e-3, images=None):
@@ -100,7 +100,7 @@ def test_a_nan_after_good_epochs_keeps_the_last_good_state_and_the_best_model(tm
     state, best = tmp_path / "run" / "backup" / "epoch_0002", tmp_path / "run" / "best.keras"
     assert str(state) in message and str(best) in message and "Nothing was overwritten" in message
     assert state.is_dir() and json.loads((state / "state.json").read_text())["epoch"] == 2
-    assert all(np.all(np.isfinite(w)) for w in keras.saving.load_model(best).get_weights())
+    assert all(np.all(np.isfinite(w)) for w in cnnzoo.load_model(best).get_weights())
     assert not (tmp_path / "run" / "final.keras").exists()
 
 
