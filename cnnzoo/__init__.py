@@ -66,10 +66,11 @@ _EXPORTS = {
     "finetune": "cnnzoo.training.finetune", "FinetuneConfig": "cnnzoo.training.finetune",
     "FinetuneResult": "cnnzoo.training.finetune",
     "predict": "cnnzoo.prediction", "load_model": "cnnzoo.prediction", "evaluate": "cnnzoo.prediction",
-    "model_metadata": "cnnzoo.prediction",
+    "model_metadata": "cnnzoo.prediction", "detect": "cnnzoo.prediction",
+    "ssd": "cnnzoo.models.ssd", "detection_head": "cnnzoo.models.ssd",
 }
 # Subpackages reachable as attributes after ``import cnnzoo`` (``cnnzoo.weights.list_weights``).
-_SUBPACKAGES = ("data", "export", "inspect", "layers", "learn", "models", "recipes", "training", "weights")
+_SUBPACKAGES = ("data", "detection", "export", "inspect", "layers", "learn", "models", "recipes", "training", "weights")
 
 
 def load():

@@ -1,5 +1,6 @@
 """Prediction and evaluation: the top classes of images with a fine-tuned model or a pretrained one (`predict`,
-`load_model`), the accuracy on a labelled folder with its confusion matrix (`evaluate`).
+`load_model`), a detector's boxes (`detect`), the accuracy on a labelled folder with its confusion matrix
+(`evaluate`).
 
 A ``.keras`` model that cnnzoo fine-tuned prepares images as its validation did (resize, scale, mean and
 std) and names its classes, from what it carries inside the file (`model_metadata`; older files: from
@@ -101,7 +102,7 @@ class _Preparer:
             from cnnzoo.weights.preprocessing import preprocess_input
 
             array = read_image(image, None, 3) if isinstance(image, (str, os.PathLike)) else _as_array(image, 3)
-            return np.asarray(preprocess_input(array, model=self.model))
+            return np.asarray(preprocess_input(array, weights=self.weight_set))
         if isinstance(image, (str, os.PathLike)):
             array = load_image(os.fspath(image), shape[:2], shape[-1], self.settings["resize"],
                                self.settings["resize_ratio"])
@@ -134,6 +135,10 @@ def _resolve(model, weights, labels):
 
     if isinstance(model, keras.Model):
         weight_set = getattr(model, "pretrained", None)
+        if weight_set is None and weights is not None:  # a model loaded from that set's file (a .pth)
+            from cnnzoo.weights import catalog
+
+            weight_set = catalog.get_weights(model.name, weights)
         names = labels or (list(weight_set.categories) if weight_set is not None else None)
         return model, names, _Preparer(model, weight_set=weight_set)
     if not isinstance(model, (str, os.PathLike)):
@@ -151,7 +156,7 @@ def _resolve(model, weights, labels):
         raise ValueError(f"{path} has no pretrained weights: predict with a trained .keras file. "
                          f"Received: model={path!r}")
     weight_set = catalog.get_weights(path, weights or next((s.dataset for s in sets if s.default), sets[0].tag))
-    if weight_set.preprocessing.kind != "image":
+    if weight_set.preprocessing.kind == "video":
         raise ValueError(f"{path}'s weights {weight_set.tag!r} classify clips; predict takes images. "
                          "In Python: cnnzoo.preprocess_input(clip, model=model), then model.predict.")
     built = registry.get_model(path, weights=weight_set)
@@ -166,6 +171,9 @@ def predict_each(model, images, *, top_k=5, weights=None, labels=None):
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int. Received: top_k={top_k!r}")
     net, names, prepare = _resolve(model, weights, labels)
+    if is_detector(net):
+        raise ValueError(f"{net.name} is a detector: cnnzoo.detect gives its boxes (the predict command prints "
+                         "them). Received: a detector for predict")
     classes = int(net.output_shape[-1])
     if names is not None and len(names) < classes:
         raise ValueError(f"the labels name {len(names)} classes but the model predicts {classes}: labels (or "
@@ -204,6 +212,89 @@ def predict(model, images, *, top_k=5, weights=None, labels=None):
         ValueError: naming every input that could not be read (nothing is returned then).
     """
     results = list(predict_each(model, images, top_k=top_k, weights=weights, labels=labels))
+    failed = [f"{source}: {result}" for source, result in results if isinstance(result, str)]
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(results)} images could not be read: " + "; ".join(failed[:8]))
+    return [result for _, result in results]
+
+
+def is_detector(model):
+    """True for a cnnzoo detector (a model with a `DetectionOutputs` layer)."""
+    from cnnzoo.layers.detection import DetectionOutputs
+
+    return any(isinstance(layer, DetectionOutputs) for layer in getattr(model, "layers", ()))
+
+
+def detect_each(model, images, *, weights=None, labels=None, batch_size=8, **settings):
+    """Yields ``(source, Detections)`` per image, or ``(source, "why it could not be read")``.
+
+    Arguments as `detect`'s; a folder gives each of its image files.
+    """
+    from cnnzoo.data.folder import read_image
+    from cnnzoo.detection.postprocess import detection_layer, postprocess
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    net, names, prepare = _resolve(model, weights, labels)
+    layer = detection_layer(net)  # raises for a classifier, naming it
+    if names is not None and len(names) < layer.classes:
+        raise ValueError(f"the labels name {len(names)} classes but the detector has {layer.classes} (background "
+                         f"first): labels must name every class. Received: {len(names)} names")
+    channels = int(net.input_shape[-1])
+    pending = []
+
+    def flush():
+        outputs = net.predict(np.stack([x for _, x, _ in pending]), verbose=0)
+        found = postprocess(outputs, net, [size for _, _, size in pending], names or (), **settings)
+        done = [(shown, result) for (shown, _, _), result in zip(pending, found)]
+        pending.clear()
+        return done
+
+    for source in expand_images(images):
+        if isinstance(source, tuple):  # (a folder, why nothing was found in it)
+            yield source
+            continue
+        shown = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"image {np.shape(source)}"
+        try:
+            array = (read_image(os.fspath(source), None, channels) if isinstance(source, (str, os.PathLike))
+                     else _as_array(source, channels))
+            x = prepare(array)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            yield shown, f"unreadable: {e}"
+            continue
+        pending.append((shown, x, array.shape[:2]))
+        if len(pending) == batch_size:
+            yield from flush()
+    if pending:
+        yield from flush()
+
+
+def detect(model, images, *, weights=None, labels=None, batch_size=8, score_threshold=None, iou_threshold=None,
+           topk_candidates=None, detections_per_image=None):
+    """The boxes, labels and scores a detector finds in each image.
+
+    Args:
+        model: a detector: a ``.keras`` file, a ``keras.Model`` (``cnnzoo.ssd300_vgg16(weights="coco")``,
+            ``cnnzoo.ssd(...)``) or a registered detector name with pretrained weights (``"ssd300_vgg16"``).
+        images: image paths, folders of images, arrays ((H, W, C) 0-255, or a batch of them) or PIL images,
+            of any sizes: each is resized to the detector's input and its boxes scaled back.
+        weights: for a model name, the weight set (default: its default set, ``"coco"``).
+        labels: class names, index by index, background first (default: the model's own).
+        batch_size: images per forward pass. Defaults to `8`.
+        score_threshold: the least class probability kept. None keeps the detector's own (0.01 for SSD300).
+        iou_threshold: NMS drops a box overlapping a better one of its class above this IoU. None: its own (0.45).
+        topk_candidates: the best boxes per class that enter NMS. None: its own (400).
+        detections_per_image: the most detections returned per image. None: its own (200).
+
+    Returns:
+        One `Detections` per image (``boxes`` in the image's pixels, ``labels``, ``scores``, ``names``).
+
+    Raises:
+        ValueError: naming every input that could not be read (nothing is returned then).
+    """
+    settings = dict(score_threshold=score_threshold, iou_threshold=iou_threshold, topk_candidates=topk_candidates,
+                    detections_per_image=detections_per_image)
+    results = list(detect_each(model, images, weights=weights, labels=labels, batch_size=batch_size, **settings))
     failed = [f"{source}: {result}" for source, result in results if isinstance(result, str)]
     if failed:
         raise ValueError(f"{len(failed)} of {len(results)} images could not be read: " + "; ".join(failed[:8]))

@@ -37,6 +37,8 @@ class ModelInfo:
         aux_loss_weight: the loss weight of its auxiliary outputs (GoogLeNet's 0.3), or None.
         torchvision_rules: ``((compiled regex over torchvision module paths, path function), ...)`` of its
             torchvision twin (`cnnzoo.weights.torchvision`), empty when it has none.
+        task: ``"classification"`` (its output is one score per class) or ``"detection"`` (boxes, labels
+            and scores per image: `cnnzoo.detect`).
     """
 
     name: str
@@ -48,6 +50,10 @@ class ModelInfo:
     stages: tuple = ()
     aux_loss_weight: typing.Optional[float] = None
     torchvision_rules: tuple = ()
+    task: str = "classification"
+
+
+TASKS = ("classification", "detection")
 
 
 def register_model(fn=None, *, name=None, info=None):
@@ -104,12 +110,18 @@ def find_info(name):
     return _INFO.get(name)
 
 
-def list_models(pattern=None):
-    """Sorted names of the registered models, optionally filtered by an fnmatch ``pattern``."""
+def list_models(pattern=None, task=None):
+    """Sorted names of the registered models, optionally filtered by an fnmatch ``pattern`` and by ``task``
+    (``"classification"`` or ``"detection"``).
+    """
     _ensure_loaded()
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or None. Received: task={task!r}")
     names = sorted(_MODELS)
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    if task is not None:
+        names = [n for n in names if _INFO[n].task == task]
     return names
 
 

@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-import torchvision  # noqa: F401  (the enums below live in it)
+import torchvision
 from torchvision.models import get_model_weights
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -20,13 +20,23 @@ IMAGE_MODELS = ["alexnet", "googlenet", "resnet18", "resnet34", "resnet50", "res
                 "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
                 "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 VIDEO_MODELS = ["r3d_18", "mc3_18", "r2plus1d_18"]
+DETECTION_MODELS = ["ssd300_vgg16"]
 # torchvision's GoogLeNet re-normalizes its input inside the model (transform_input=True, the
 # weights came from TensorFlow): from ImageNet mean/std to mean 0.5, std 0.5. cnnzoo's GoogLeNet has
 # no such layer, so its weight set's preprocessing normalizes with 0.5 / 0.5 directly (the same numbers).
 INPUT_TRANSFORMED = {"googlenet": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}
 
 
+def detection_transforms(model):
+    """A detector's transform lives inside the model (GeneralizedRCNNTransform): its fixed size and normalization."""
+    t = getattr(torchvision.models.detection, model)(weights=None, weights_backbone=None).transform
+    return {"kind": "detection", "resize": list(t.fixed_size), "crop": [], "mean": list(t.image_mean),
+            "std": list(t.image_std), "interpolation": "bilinear"}
+
+
 def transforms_of(weights, model):
+    if model in DETECTION_MODELS:
+        return detection_transforms(model)
     t = weights.transforms()
     kind = "video" if type(t).__name__ == "VideoClassification" else "image"
     out = {
@@ -43,12 +53,13 @@ def transforms_of(weights, model):
 
 def main():
     sets, categories = [], {}
-    for model in IMAGE_MODELS + VIDEO_MODELS:
+    for model in IMAGE_MODELS + VIDEO_MODELS + DETECTION_MODELS:
         enum = get_model_weights(model)
         for w in enum:
             if w.name == "IMAGENET1K_FEATURES":  # vgg16's SSD backbone: no classifier, 0-255 inputs
                 continue
-            dataset = "kinetics400" if w.name.startswith("KINETICS400") else "imagenet"
+            dataset = ("kinetics400" if w.name.startswith("KINETICS400") else
+                       "coco" if w.name.startswith("COCO") else "imagenet")
             categories.setdefault(dataset, list(w.meta["categories"]))
             assert categories[dataset] == list(w.meta["categories"])
             file = w.url.rsplit("/", 1)[-1]

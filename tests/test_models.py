@@ -13,7 +13,7 @@ from cnnzoo.models import lenet as lenet_module
 from cnnzoo.models import vgg as vgg_module
 from cnnzoo.registry import model_ranks
 
-ALL_MODELS = cnnzoo.list_models()
+ALL_MODELS = cnnzoo.list_models(task="classification")  # the detectors: tests/test_detection.py
 TINY_WIDTH = 1 / 16
 MODEL_RANKS = [(name, rank) for name in ALL_MODELS for rank in model_ranks(name)]
 

@@ -28,7 +28,8 @@ from cnnzoo.weights.torchvision import load_torchvision_state  # noqa: E402
 RTOL = 1e-5  # relative to the largest logit: float32 rounding, nothing more
 VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
 # (name, input shapes): 224 and an odd size for images; short clips at 112 and at an odd size for video.
-CASES = [(name, [(224, 224, 3), (97, 97, 3)]) for name in tv_map.torchvision_twins() if name not in VIDEO] + [
+CLASSIFIERS = [n for n in tv_map.torchvision_twins() if cnnzoo.model_info(n).task == "classification"]
+CASES = [(name, [(224, 224, 3), (97, 97, 3)]) for name in CLASSIFIERS if name not in VIDEO] + [
     (name, [(4, 112, 112, 3), (3, 57, 61, 3)]) for name in VIDEO
 ]
 
@@ -236,3 +237,111 @@ def test_from_torchvision_takes_a_name_a_model_or_a_file(tmp_path):
     np.testing.assert_allclose(np.asarray(built(x)), np.asarray(pooled(x)), rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="has no torchvision twin"):
         from_torchvision("resnet20", path)
+
+
+# ---- detection: the pieces against torchvision.ops, ssd300_vgg16 against torchvision's ----
+
+def _boxes_with_ties_and_degenerates(rng, n):
+    xy = rng.uniform(0, 100, (n, 2))
+    wh = rng.uniform(0, 40, (n, 2))
+    wh[:4] = 0  # empty boxes: IoU 0 / 0
+    boxes = np.concatenate([xy, xy + wh], axis=1).astype("float32")
+    boxes[10:13] = boxes[9]  # identical boxes
+    scores = rng.uniform(0, 1, n).astype("float32")
+    scores[20:30] = scores[5]  # equal scores
+    return boxes, scores
+
+
+def test_detection_pieces_equal_torchvision_ops():
+    from torchvision.models.detection import _utils as det_utils
+    from torchvision.ops import boxes as box_ops
+
+    from cnnzoo import detection
+
+    rng = np.random.default_rng(0)
+    for trial in range(8):
+        boxes, scores = _boxes_with_ties_and_degenerates(rng, 300)
+        labels = rng.integers(0, 6, 300)
+        threshold = (0.3, 0.45, 0.7)[trial % 3]
+        tb, ts = torch.from_numpy(boxes), torch.from_numpy(scores)
+        ours = np.asarray(detection.box_iou(boxes, boxes[:50]))
+        theirs = box_ops.box_iou(tb, tb[:50]).numpy()
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        np.testing.assert_allclose(np.nan_to_num(ours), np.nan_to_num(theirs), rtol=1e-6, atol=1e-7)
+        assert np.asarray(detection.nms(boxes, scores, threshold)).tolist() == \
+            torchvision.ops.nms(tb, ts, threshold).tolist()
+        assert np.asarray(detection.batched_nms(boxes, scores, labels, threshold)).tolist() == \
+            torchvision.ops.batched_nms(tb, ts, torch.from_numpy(labels), threshold).tolist()
+    coder = det_utils.BoxCoder((10.0, 10.0, 5.0, 5.0))
+    anchors, gt = _boxes_with_ties_and_degenerates(rng, 120)[0][4:], _boxes_with_ties_and_degenerates(rng, 120)[0][4:]
+    np.testing.assert_allclose(np.asarray(detection.encode_boxes(gt, anchors)),
+                               coder.encode_single(torch.from_numpy(gt), torch.from_numpy(anchors)).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    codes = rng.normal(0, 3, (116, 4)).astype("float32")
+    codes[0, 2:] = 80  # past the log-scale clip
+    np.testing.assert_allclose(np.asarray(detection.decode_boxes(codes, anchors)),
+                               coder.decode_single(torch.from_numpy(codes), torch.from_numpy(anchors)).numpy(),
+                               rtol=1e-5, atol=1e-4)
+    grids = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
+    default = detection.SSD300.boxes(grids, (300, 300))
+    ground = gt[:9] * 2.5
+    expected = det_utils.SSDMatcher(0.5)(box_ops.box_iou(torch.from_numpy(ground), torch.from_numpy(default)))
+    assert np.asarray(detection.match_anchors(ground, default)).tolist() == expected.tolist()
+
+
+def test_ssd300_default_boxes_are_torchvisions():
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    from cnnzoo import detection
+
+    generator = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None).anchor_generator
+    assert isinstance(generator, DefaultBoxGenerator)
+    grids = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
+    theirs = generator(ImageList(torch.zeros(1, 3, 300, 300), [(300, 300)]),
+                       [torch.zeros(1, 1, *g) for g in grids])[0].numpy()
+    np.testing.assert_array_equal(detection.SSD300.boxes(grids, (300, 300)), theirs)
+
+
+def _torchvision_ssd(seed=0):
+    """torchvision's ssd300_vgg16 with every parameter perturbed, its heads scaled so scores are not saturated."""
+    torch.manual_seed(seed)
+    model = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1 * (p.std() if p.numel() > 1 else 1))
+        images, _ = model.transform([torch.rand(3, 300, 300)])
+        features = list(model.backbone(images.tensors).values())
+        for convs, spread in ((model.head.classification_head.module_list, 3.0),
+                              (model.head.regression_head.module_list, 1.0)):
+            for f, conv in zip(features, convs):
+                factor = spread / conv(f).std()
+                conv.weight.mul_(factor)
+                conv.bias.mul_(factor)
+    return model
+
+
+@pytest.mark.slow
+def test_ssd300_vgg16_detects_what_torchvision_detects(tmp_path):
+    tmodel = _torchvision_ssd()
+    path = tmp_path / "ssd300.pth"
+    torch.save(tmodel.state_dict(), path)
+    model = cnnzoo.ssd300_vgg16(weights=str(path))
+    # the raw head outputs on a normalized batch
+    x = np.random.default_rng(0).normal(0, 60, (2, 300, 300, 3)).astype("float32")
+    with torch.no_grad():
+        head = tmodel.head(list(tmodel.backbone(torch.from_numpy(np.moveaxis(x, -1, 1).copy())).values()))
+    theirs = torch.cat([head["bbox_regression"], head["cls_logits"]], dim=-1).numpy()
+    assert _relative(np.asarray(model(x)), theirs) < RTOL
+    # the detections on images of three shapes, resized to 300x300 and scaled back as torchvision does
+    rng = np.random.default_rng(1)
+    images = [rng.uniform(0, 1, shape).astype("float32") for shape in ((300, 300, 3), (240, 320, 3), (410, 250, 3))]
+    with torch.no_grad():
+        expected = tmodel([torch.from_numpy(np.moveaxis(i, -1, 0).copy()) for i in images])
+    found = cnnzoo.detect(model, [i * 255 for i in images], weights="coco")
+    for ours, ref in zip(found, expected):
+        assert len(ours) == len(ref["scores"]) == 200
+        np.testing.assert_array_equal(ours.labels, ref["labels"].numpy())
+        np.testing.assert_allclose(ours.scores, ref["scores"].numpy(), rtol=1e-4)
+        np.testing.assert_allclose(ours.boxes, ref["boxes"].numpy(), rtol=1e-4, atol=1e-3)
+        assert ours.names[0] == catalog.categories("coco")[int(ref["labels"][0])]

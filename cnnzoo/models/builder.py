@@ -332,6 +332,7 @@ class Family:
         pretrained_kwargs: builder arguments of the network a published file holds
             (GoogLeNet's files carry the auxiliary heads).
         aux_loss_weight: the loss weight of the auxiliary outputs (``build.extra_outputs``).
+        task: ``"classification"`` or ``"detection"`` (the registry records it: ``list_models(task=)``).
     """
 
     trunk: typing.Callable
@@ -352,6 +353,7 @@ class Family:
     pretrained_free: tuple = ()
     pretrained_kwargs: dict = dataclasses.field(default_factory=dict)
     aux_loss_weight: typing.Optional[float] = None
+    task: str = "classification"
     models: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def register(self, spec=None, *, defaults=None, fixed=None, options=None, default_shape=None, ranks=None,
@@ -420,7 +422,7 @@ class Family:
                 input_shape=registration.default_shape, classes=model_defaults["classes"],
                 min_size=self.min_size_of(row, options_ns),
                 stages=tuple(self.stages(row, options_ns)) if self.stages is not None else (),
-                aux_loss_weight=self.aux_loss_weight,
+                aux_loss_weight=self.aux_loss_weight, task=self.task,
                 torchvision_rules=compile_rules(self.torchvision_rules(model_name, row) or ()
                                                 if self.torchvision_rules is not None else ()),
             )

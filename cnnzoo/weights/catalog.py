@@ -30,8 +30,10 @@ class Preprocessing:
 
     Attributes:
         kind: ``"image"`` (resize the shorter side to ``resize``, centre-crop
-            ``crop``) or ``"video"`` (resize every frame to ``resize`` = (H, W),
-            centre-crop ``crop``).
+            ``crop``), ``"video"`` (resize every frame to ``resize`` = (H, W),
+            centre-crop ``crop``) or ``"detection"`` (normalize, then resize to
+            ``resize`` = (H, W) without antialiasing and no crop: torchvision's
+            detection transform).
         resize: one size (the shorter side) or ``(H, W)``.
         crop: ``(H, W)`` of the centre crop.
         mean, std: per-channel normalization of values scaled to [0, 1].
@@ -58,8 +60,8 @@ class WeightSet:
             puts in the file name (torchvision's ``resnet18-f37072fd.pth``).
         format: ``"torchvision"`` (a state dict, converted by name) or ``"keras"``
             (a ``.weights.h5`` of the cnnzoo model with its default options).
-        dataset: what it was trained on; also a name for the set. ``"imagenet"`` and
-            ``"kinetics400"`` bring their bundled class names.
+        dataset: what it was trained on; also a name for the set. ``"imagenet"``,
+            ``"kinetics400"`` and ``"coco"`` bring their bundled class names.
         num_classes: the classifier's classes.
         preprocessing: a `Preprocessing`.
         metrics: the publisher's reported accuracies, e.g. ``{"ImageNet-1K": {"acc@1": 69.758}}``.
@@ -107,9 +109,11 @@ class WeightSet:
 
 @functools.lru_cache(maxsize=None)
 def categories(dataset):
-    """The class names of ``"imagenet"`` (1000, torchvision's) or ``"kinetics400"`` (400)."""
-    if dataset not in ("imagenet", "kinetics400"):
-        raise ValueError(f"dataset must be 'imagenet' or 'kinetics400'. Received: dataset={dataset!r}")
+    """The class names of ``"imagenet"`` (1000, torchvision's), ``"kinetics400"`` (400) or ``"coco"`` (torchvision's
+    91 detection labels: ``__background__`` first, ``N/A`` where COCO skips an id).
+    """
+    if dataset not in ("imagenet", "kinetics400", "coco"):
+        raise ValueError(f"dataset must be 'imagenet', 'kinetics400' or 'coco'. Received: dataset={dataset!r}")
     text = resources.files(_DATA).joinpath(f"{dataset}_classes.txt").read_text(encoding="utf-8")
     return tuple(line for line in text.splitlines() if line)
 

@@ -4,7 +4,8 @@ torchvision's transforms, in Keras ops (so on any backend): images have their
 shorter side resized (bilinear, antialiased when shrinking), are centre-cropped,
 scaled to [0, 1] and normalized with the set's mean and std; video clips have
 every frame resized to (128, 171), centre-cropped to 112 and normalized with
-Kinetics' mean and std.
+Kinetics' mean and std; a detector's images are scaled, normalized and resized
+to its fixed input size (bilinear, no antialiasing, no crop).
 """
 
 import keras
@@ -74,6 +75,10 @@ def _prepare_one(x, p, scale):
     if x.ndim < 3 or x.shape[-1] != 3:
         raise ValueError(f"images must have 3 channels last: (H, W, 3) or (T, H, W, 3). Received: shape={x.shape}")
     x = x.astype("float32") / scale
+    if p.kind == "detection":  # torchvision's detection transform: normalize, then resize, no antialiasing
+        x = (x - np.asarray(p.mean, "float32")) / np.asarray(p.std, "float32")
+        return keras.ops.convert_to_numpy(
+            keras.ops.image.resize(x, tuple(p.resize), interpolation=p.interpolation, antialias=False))
     if p.kind == "video":
         x = _resize(x, tuple(p.resize), p.interpolation)
     else:

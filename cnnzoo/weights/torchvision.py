@@ -5,7 +5,8 @@ ResNet, vgg11..19 and their ``_bn`` variants, alexnet, googlenet, r3d_18,
 mc3_18, r2plus1d_18) has name rules, declared by its family's module
 (``torchvision_rules=`` on its `Family`, recorded in the registry): torchvision's
 module path (``layer2.0.downsample.0``) to the cnnzoo layer path
-(``stage2_block1/shortcut/conv``). This module applies them; it knows no family. Mapping by order or by
+(``stage2_block1/shortcut/conv``), or a whole tensor's key to a variable's path (SSD's
+``backbone.scale_weight``). This module applies them; it knows no family. Mapping by order or by
 shape is unsafe (a bottleneck stage's projection shortcut and its last 1x1
 have the same shape, and cnnzoo creates the shortcut first while torchvision
 registers ``downsample`` last), so nothing is matched by position.
@@ -133,6 +134,14 @@ def torchvision_assignments(arch, model, state_dict):
     for key, value in state_dict.items():
         module, _, param = key.rpartition(".")
         if param in _IGNORED_PARAMS:
+            continue
+        whole = cnnzoo_layer_path(rules, key)  # a rule may name a whole tensor: SSD's L2 scale
+        if whole is not None and whole in variables:
+            value = np.asarray(value)
+            if value.shape != tuple(variables[whole].shape):
+                mismatched.append(f"{key} {value.shape} -> {whole} {tuple(variables[whole].shape)}")
+            else:
+                assignments[whole] = value
             continue
         layer_path = cnnzoo_layer_path(rules, module)
         if layer_path is None:
