@@ -186,23 +186,47 @@ def _flag_names(message):
     return message
 
 
+def _print_detections(path, found, annotate):
+    for box, name, score in zip(found.boxes, found.names, found.scores):
+        print(f"  {score:7.2%}  {name:<16} ({', '.join(f'{v:.0f}' for v in box)})")
+    if not len(found):
+        print("  (nothing above --min-score)")
+    if annotate and os.path.isfile(path):
+        from cnnzoo.inspect.pictures import draw_detections
+
+        os.makedirs(annotate, exist_ok=True)
+        target = os.path.join(annotate, os.path.splitext(os.path.basename(path))[0] + ".boxes.png")
+        print(f"  annotated: {draw_detections(path, found, target)}")
+
+
 def _predict(args):
-    from cnnzoo.prediction import predict_each
+    from cnnzoo.detection import is_detector
+    from cnnzoo.prediction import detect_each, predict_each, resolve_model
 
     if args.top_k < 1:
         raise CommandError(f"--top-k must be positive. Received: {args.top_k}")
+    if not 0 <= args.min_score <= 1:
+        raise CommandError(f"--min-score must be in [0, 1]. Received: {args.min_score}")
     labels = _read_labels(args.labels)
     if args.model.endswith((".keras", ".h5")) and not os.path.isfile(args.model):
         raise CommandError(f"no such model file: {args.model}")
     failed = 0
     try:
-        for path, result in predict_each(args.model, args.images, top_k=args.top_k, weights=args.weights,
-                                         labels=labels):
+        net = resolve_model(args.model, args.weights)
+        if is_detector(net):
+            results = detect_each(net, args.images, weights=args.weights, labels=labels,
+                                  score_threshold=args.min_score)
+        else:
+            results = predict_each(net, args.images, top_k=args.top_k, weights=args.weights, labels=labels)
+        for path, result in results:
             if isinstance(result, str):
                 print(f"{path}: {result}")
                 failed += 1
                 continue
             print(path)
+            if not isinstance(result, list):  # a detector's Detections
+                _print_detections(path, result, args.annotate)
+                continue
             for name, prob in result:
                 print(f"  {prob:7.2%}  {name}")
     except (ValueError, OSError) as e:
@@ -377,14 +401,20 @@ def build_parser():
     finetune.add_arguments(p)
     p.set_defaults(run=_finetune)
 
-    p = commands.add_parser("predict", help="top-k classes of images with a saved or a pretrained model")
+    p = commands.add_parser("predict", help="top-k classes of images (a detector: their boxes) with a saved or a "
+                                            "pretrained model")
     p.add_argument("model", help="a .keras file (a fine-tuned one carries its classes and preprocessing), or a "
                                  "registered model name with pretrained weights (resnet50)")
     p.add_argument("images", nargs="+", help="image files or folders of them")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--labels", help="a JSON list of class names (.keras models)")
-    p.add_argument("--weights", default=None, help="for a model name: the weight set (default: 'imagenet'); "
-                                                   "its preprocessing and class names are used")
+    p.add_argument("--weights", default=None, help="for a model name: the weight set (default: 'imagenet'; "
+                                                   "'coco' for a detector); its preprocessing and class names are "
+                                                   "used")
+    p.add_argument("--min-score", type=float, default=0.5,
+                   help="a detector's boxes scoring at least this are printed (default: 0.5)")
+    p.add_argument("--annotate", metavar="DIR", default=None,
+                   help="a detector: write each image with its boxes drawn to DIR/<name>.boxes.png")
     p.set_defaults(run=_predict)
 
     p = commands.add_parser("evaluate", help="accuracy, per class and overall, of a model on a labelled folder, and "

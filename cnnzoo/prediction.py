@@ -129,25 +129,19 @@ def _as_array(image, channels):
     return array
 
 
-def _resolve(model, weights, labels):
-    """``(keras model, class names or None, preparer)`` for a model name, a ``.keras`` path or a Keras model."""
+def resolve_model(model, weights=None):
+    """The Keras model meant by ``model``: itself, a ``.keras`` file loaded (`load_model`: its class names and
+    preprocessing read), or a registered name built with its weight set (``weights``, default its default set).
+    """
     import keras
 
     if isinstance(model, keras.Model):
-        weight_set = getattr(model, "pretrained", None)
-        if weight_set is None and weights is not None:  # a model loaded from that set's file (a .pth)
-            from cnnzoo.weights import catalog
-
-            weight_set = catalog.get_weights(model.name, weights)
-        names = labels or (list(weight_set.categories) if weight_set is not None else None)
-        return model, names, _Preparer(model, weight_set=weight_set)
+        return model
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be a registered name, a .keras path or a keras.Model. Received: {model!r}")
     path = os.fspath(model)
     if path.endswith((".keras", ".h5")) or os.path.sep in path:
-        loaded = load_model(path, compile=False)
-        names = labels if labels is not None else loaded.class_names
-        return loaded, names, _Preparer(loaded, preprocessing=loaded.preprocessing)  # load_model read the file
+        return load_model(path, compile=False)
     from cnnzoo.weights import catalog
 
     registry.get_builder(path)  # an unknown name raises with the closest matches
@@ -159,8 +153,22 @@ def _resolve(model, weights, labels):
     if weight_set.preprocessing.kind == "video":
         raise ValueError(f"{path}'s weights {weight_set.tag!r} classify clips; predict takes images. "
                          "In Python: cnnzoo.preprocess_input(clip, model=model), then model.predict.")
-    built = registry.get_model(path, weights=weight_set)
-    return built, labels or list(weight_set.categories), _Preparer(built, weight_set=weight_set)
+    return registry.get_model(path, weights=weight_set)
+
+
+def _resolve(model, weights, labels):
+    """``(keras model, class names or None, preparer)`` for a model name, a ``.keras`` path or a Keras model."""
+    net = resolve_model(model, weights)
+    weight_set = getattr(net, "pretrained", None)
+    if weight_set is None and weights is not None and not isinstance(model, (str, os.PathLike)):
+        from cnnzoo.weights import catalog
+
+        weight_set = catalog.get_weights(net.name, weights)  # a model loaded from that set's file (a .pth)
+    if weight_set is not None:
+        return net, labels or list(weight_set.categories), _Preparer(net, weight_set=weight_set)
+    # a loaded .keras file: what it carries (`load_model`); a model built here: nothing known
+    names = labels if labels is not None else getattr(net, "class_names", None)
+    return net, names, _Preparer(net, preprocessing=getattr(net, "preprocessing", None))
 
 
 def predict_each(model, images, *, top_k=5, weights=None, labels=None):
@@ -170,6 +178,8 @@ def predict_each(model, images, *, top_k=5, weights=None, labels=None):
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int. Received: top_k={top_k!r}")
+    from cnnzoo.detection.postprocess import is_detector
+
     net, names, prepare = _resolve(model, weights, labels)
     if is_detector(net):
         raise ValueError(f"{net.name} is a detector: cnnzoo.detect gives its boxes (the predict command prints "
@@ -216,13 +226,6 @@ def predict(model, images, *, top_k=5, weights=None, labels=None):
     if failed:
         raise ValueError(f"{len(failed)} of {len(results)} images could not be read: " + "; ".join(failed[:8]))
     return [result for _, result in results]
-
-
-def is_detector(model):
-    """True for a cnnzoo detector (a model with a `DetectionOutputs` layer)."""
-    from cnnzoo.layers.detection import DetectionOutputs
-
-    return any(isinstance(layer, DetectionOutputs) for layer in getattr(model, "layers", ()))
 
 
 def detect_each(model, images, *, weights=None, labels=None, batch_size=8, **settings):

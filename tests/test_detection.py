@@ -286,3 +286,68 @@ def test_the_registry_and_the_catalog_know_the_detector():
     x = cnnzoo.preprocess_input(image, weights=ws)
     assert x.shape == (300, 300, 3)
     np.testing.assert_allclose(x[0, 0], 255 * (1 - np.float32([0.48235, 0.45882, 0.40784])), rtol=1e-5)
+
+
+# ---- training ----
+
+def _shapes_dataset(count, seed, size=48):
+    """Digit scenes of two synthetic "digits" (a filled square, a ring), so no MNIST is needed."""
+    from cnnzoo.data import digit_scenes
+
+    square = np.zeros((28, 28), "uint8")
+    square[6:22, 6:22] = 255
+    ring = square.copy()
+    ring[10:18, 10:18] = 0
+    return digit_scenes.generate(np.stack([square, ring]), np.array([0, 1]), count, seed=seed, size=size,
+                                 max_digits=2, digit_size=(12, 24))
+
+
+def test_targets_encode_the_matched_box_and_its_class():
+    from cnnzoo.detection import encode_targets
+
+    anchors = np.float32([[0, 0, 10, 10], [10, 0, 20, 10], [0, 10, 10, 20], [30, 30, 40, 40]])
+    boxes = np.float32([[[0, 0, 10, 9], [12, 0, 20, 10], [0, 0, 0, 0]]])  # the last row: padding
+    targets = _np(encode_targets(boxes, np.int64([[3, 1, 0]]), anchors))
+    assert targets.shape == (1, 4, 5) and targets[0, :, 4].tolist() == [3, 1, 0, 0]
+    np.testing.assert_allclose(targets[0, 0, :4], _np(encode_boxes(boxes[0, :1], anchors[:1]))[0], rtol=1e-6)
+    np.testing.assert_allclose(targets[0, 1, :4], _np(encode_boxes(boxes[0, 1:2], anchors[1:2]))[0], rtol=1e-6)
+    assert (targets[0, 2:, :4] == 0).all()
+
+
+def test_ssd_loss_is_smooth_l1_plus_mined_cross_entropy():
+    from cnnzoo.detection import SSDLoss
+
+    # one image, four anchors, classes (background, a): anchor 0 matched to class 1, the others background
+    y_true = np.float32([[[0.5, -2, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]])
+    logits = np.float32([[0, 1], [0, 3], [0, -1], [0, 2]])
+    y_pred = np.concatenate([np.zeros((1, 4, 4), "float32"), logits[None]], axis=-1)
+    ce = np.log(np.exp(logits).sum(-1)) - logits[np.arange(4), [1, 0, 0, 0]]
+    box = 0.5 * 0.5**2 + (2 - 0.5)  # smooth L1: quadratic below 1, linear above
+    np.testing.assert_allclose(float(SSDLoss()(y_true, y_pred)), box + ce[0] + ce[1] + ce[3] + ce[2], rtol=1e-5)
+    # one negative per positive: only the hardest background anchor (1, logit 3 for "a") counts
+    np.testing.assert_allclose(float(SSDLoss(negatives_per_positive=1)(y_true, y_pred)), box + ce[0] + ce[1],
+                               rtol=1e-5)
+    # two images: the sum is divided by the batch's matched anchors (here 2), not averaged per image
+    both = SSDLoss(negatives_per_positive=1)(np.concatenate([y_true, y_true]), np.concatenate([y_pred, y_pred]))
+    np.testing.assert_allclose(float(both), box + ce[0] + ce[1], rtol=1e-5)
+    with pytest.raises(ValueError, match="negatives_per_positive must be a number >= 0"):
+        SSDLoss(negatives_per_positive=-1)
+
+
+def test_a_detector_trains_through_the_engine_and_finds_the_shapes(tmp_path):
+    from cnnzoo import training
+    from cnnzoo.detection import encode_targets
+
+    training.seed_everything(0)
+    model = cnnzoo.ssd("resnet18", classes=3, input_shape=(48, 48, 1), width=0.25, levels=2, extra_levels=1)
+    anchors = cnnzoo.detection.detection_layer(model).anchors
+    images, boxes, labels = _shapes_dataset(96, seed=0)
+    x, y = images.astype("float32") / 255, _np(encode_targets(boxes, labels, anchors))
+    config = training.TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=0)
+    record = training.fit(model, (x, y), (x[:32], y[:32]), config, str(tmp_path / "run"), verbose=0)
+    losses = record["history"]["loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
+    assert record["monitor"] == "val_loss" and record["final_test_accuracy"] is None
+    assert record["best_monitor_value"] == min(record["history"]["val_loss"])
+    found = cnnzoo.detect(cnnzoo.load_model(tmp_path / "run" / "best.keras"), images[:4])
+    assert all(len(d) > 0 and set(d.labels.tolist()) <= {1, 2} for d in found)

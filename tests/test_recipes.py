@@ -19,7 +19,7 @@ ALL_RECIPES = sorted(
     if not os.path.basename(p).startswith(("_", "make_"))
 )
 # Recipes on the shared runner (a CONFIG with a dataset); the others have their own tests below.
-OWN_TESTS = {"finetune", "mlp_vs_cnn", "mnist_fast", "video_moving_digits", "video_ucf101"}  # mlp_vs_cnn: test_learn.py
+OWN_TESTS = {"finetune", "mlp_vs_cnn", "mnist_fast", "video_moving_digits", "video_ucf101", "detect_digits"}  # mlp_vs_cnn: test_learn.py
 RECIPES = [r for r in ALL_RECIPES if r not in OWN_TESTS]
 
 
@@ -53,6 +53,33 @@ def test_recipe_smoke(name, tmp_path):
 
 def test_every_recipe_is_tested():
     assert OWN_TESTS <= set(ALL_RECIPES) and len(RECIPES) >= 7
+
+
+@pytest.mark.slow
+def test_detect_digits_recipe_smoke_and_its_detector_in_predict(tmp_path, cnnzoo_command):
+    from PIL import Image
+
+    from cnnzoo.data import digit_scenes
+
+    out = tmp_path / "run"
+    result = run_recipe("detect_digits", "--smoke", "--data-dir", SAMPLE_MNIST, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mAP@.5" in result.stdout and "held-out scenes" in result.stdout
+    record = json.loads((out / "results.json").read_text())
+    assert record["recipe"]["name"] == "detect_digits" and record["monitor"] == "val_loss"
+    assert 0 <= record["test_map50"] <= 1 and record["detection"]["objects"] >= 16
+    assert record["dataset"]["smoke"] and record["epochs_run"] == 1
+    assert (out / "detections.png").read_bytes()[:4] == b"\x89PNG"
+    # the trained detector through `cnnzoo predict`: its class names from inside the file, boxes, a picture
+    test = digit_scenes.load("test", 2, data_dir=SAMPLE_MNIST, size=80)
+    Image.fromarray(test.images[0, ..., 0]).save(tmp_path / "scene.png")
+    shown = cnnzoo_command("predict", str(out / "final.keras"), str(tmp_path / "scene.png"), "--min-score", "0",
+                           "--annotate", str(tmp_path / "boxes"))
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if line.startswith("  ") and "(" in line]
+    assert lines and all(line.split()[1] in digit_scenes.CLASS_NAMES[1:] for line in lines[:-1])
+    assert (tmp_path / "boxes" / "scene.boxes.png").exists()
+    assert Image.open(tmp_path / "boxes" / "scene.boxes.png").size == (80, 80)
 
 
 @pytest.mark.slow

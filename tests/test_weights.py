@@ -127,7 +127,7 @@ def test_every_torchvision_twin_has_its_published_weights():
     assert get_weights("resnet50", "IMAGENET1K_V1").preprocessing.resize == (256,)
     assert get_weights("resnet50", "imagenet1k_v2").preprocessing.resize == (232,)
     assert get_weights("googlenet", "imagenet").preprocessing.mean == (0.5, 0.5, 0.5)  # transform_input folded in
-    assert len(list_weights()) == 30 and catalog.categories("imagenet")[0] == "tench"
+    assert len(list_weights()) == 31 and catalog.categories("imagenet")[0] == "tench"
 
 
 @pytest.mark.parametrize("name, weights, match", [

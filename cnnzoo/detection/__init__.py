@@ -1,4 +1,5 @@
-"""Detection's pieces, in Keras ops (every backend): boxes, default boxes (anchors), matching, post-processing.
+"""Detection's pieces, in Keras ops (every backend): boxes, default boxes (anchors), matching, training targets
+and SSD's loss, post-processing (``coco_eval``: COCO's mAP, with pycocotools).
 
 The detectors themselves are models (`cnnzoo.ssd300_vgg16`, `cnnzoo.ssd`, in ``cnnzoo/models/ssd.py``);
 `cnnzoo.detect` runs one on images.
@@ -18,13 +19,15 @@ from cnnzoo.detection.boxes import (
     nms,
     nms_mask,
 )
-from cnnzoo.detection.postprocess import Detections, detection_layer, postprocess
+from cnnzoo.detection.loss import SSDLoss, encode_targets
+from cnnzoo.detection.postprocess import Detections, detection_layer, is_detector, postprocess
 
 __all__ = [
     "SSD300",
     "SSD_BOX_WEIGHTS",
     "DefaultBoxes",
     "Detections",
+    "SSDLoss",
     "batched_nms",
     "box_area",
     "box_iou",
@@ -32,7 +35,9 @@ __all__ = [
     "clip_boxes",
     "decode_boxes",
     "detection_layer",
+    "is_detector",
     "encode_boxes",
+    "encode_targets",
     "match_anchors",
     "nms",
     "nms_mask",

@@ -54,6 +54,13 @@ class Detections:
         return "\n".join(lines)
 
 
+def is_detector(model):
+    """True for a cnnzoo detector (a model with a `DetectionOutputs` layer)."""
+    from cnnzoo.layers.detection import DetectionOutputs  # the layer module imports this package
+
+    return any(isinstance(layer, DetectionOutputs) for layer in getattr(model, "layers", ()))
+
+
 def detection_layer(model):
     """The `DetectionOutputs` layer of a detector (its anchors and settings), or a clear error."""
     from cnnzoo.layers.detection import DetectionOutputs  # the layer module imports this package

@@ -1,6 +1,8 @@
 """Pictures (PNG, matplotlib): first-layer filters, feature maps, receptive fields,
-classic kernels applied to an image, training curves, confusion matrices.
+classic kernels applied to an image, training curves, confusion matrices, detections.
 """
+
+import os
 
 import matplotlib
 
@@ -175,10 +177,13 @@ def plot_kernels(image, path, names=None):
 
 
 def plot_curves(history, path, title=""):
-    """Loss and accuracy per epoch, train and test, side by side; returns the path."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    """Loss and accuracy per epoch, train and test, side by side (the loss alone for a run without accuracy,
+    a detector's); returns the path.
+    """
+    keys = [k for k in ("loss", "accuracy") if k in history or f"val_{k}" in history] or ["loss"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), dpi=100, squeeze=False)
     epochs = range(1, len(history.get("loss", [])) + 1)
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes[0], keys):
         if key in history:
             ax.plot(epochs, history[key], marker="o", label="train")
         if f"val_{key}" in history:
@@ -191,6 +196,73 @@ def plot_curves(history, path, title=""):
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return path
+
+
+def plot_detections(images, detections, path, ground_truth=None, class_names=None, min_score=0.5, columns=4,
+                    title=""):
+    """Images with their detected boxes (labelled with class and score), ground-truth boxes dashed; returns the path.
+
+    Args:
+        images: ``(H, W)`` or ``(H, W, C)`` arrays, 0-255.
+        detections: one `cnnzoo.detection.Detections` per image.
+        path: the PNG to write.
+        ground_truth: per image ``(boxes, labels)``, drawn dashed. Defaults to none.
+        class_names: names of the class indices. Defaults to the detections' own.
+        min_score: the least score drawn. Defaults to `0.5`.
+        columns: images per row. Defaults to `4`.
+        title: the figure's title.
+    """
+    from matplotlib import patches
+
+    n = len(images)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, min(n, columns), figsize=(3 * min(n, columns), 3 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (image, found) in enumerate(zip(images, detections)):
+        ax = axes[i // columns, i % columns]
+        image = np.asarray(image)
+        ax.imshow(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image.astype("uint8"),
+                  cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None)
+        names = class_names or found.class_names
+        for box, label in zip(*(ground_truth[i] if ground_truth is not None else ((), ()))):
+            ax.add_patch(patches.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, ls="--",
+                                           ec="white", lw=1))
+        for box, label, score in zip(found.boxes, found.labels, found.scores):
+            if score < min_score:
+                continue
+            ax.add_patch(patches.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, ec="lime", lw=1.5))
+            name = names[label] if names and label < len(names) else str(int(label))
+            ax.text(box[0], box[1], f"{name} {score:.2f}", color="black", fontsize=7, va="bottom",
+                    bbox=dict(facecolor="lime", alpha=0.8, pad=1, lw=0))
+    fig.suptitle(title or f"detections (score >= {min_score}); ground truth dashed")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def draw_detections(image, detections, path, min_score=0.0):
+    """The image (a path or an array) at its own size with its detections drawn, written to ``path`` (PNG)."""
+    from PIL import Image, ImageDraw
+
+    if isinstance(image, (str, os.PathLike)):
+        with Image.open(image) as img:
+            picture = img.convert("RGB")
+    else:
+        array = np.asarray(image)
+        picture = Image.fromarray((array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
+                                  .astype("uint8")).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    for box, name, score in zip(detections.boxes, detections.names, detections.scores):
+        if score < min_score:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in box)
+        draw.rectangle([x1, y1, x2, y2], outline=(0, 255, 0), width=max(1, round(max(picture.size) / 300)))
+        label = f"{name} {score:.2f}"
+        left, top, right, bottom = draw.textbbox((x1, y1), label)
+        draw.rectangle([left, top - (bottom - top), right, y1], fill=(0, 255, 0))
+        draw.text((x1, y1 - (bottom - top)), label, fill=(0, 0, 0))
+    picture.save(path)
     return path
 
 

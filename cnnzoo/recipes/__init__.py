@@ -14,6 +14,7 @@ import os
 NAMES = (
     "mnist_lenet5", "mnist_fast", "mnist_best", "fashion_mnist", "seq_mnist_1d", "cifar10_resnet",
     "cifar100_resnet", "cifar10_vgg16_bn", "video_moving_digits", "video_ucf101", "mlp_vs_cnn", "finetune",
+    "detect_digits",
 )
 # The measured results (mean +- std over seeds), written by recipes/make_results_table.py from the
 # results.json files of real runs.

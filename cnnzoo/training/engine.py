@@ -19,6 +19,7 @@ from cnnzoo.files import atomic_model_save
 from cnnzoo.inspect import pictures
 from cnnzoo.training import backend_defaults, faults, inputs, results, run_folder
 from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
+from cnnzoo.training.objectives import objective_for
 from cnnzoo.training.optim import make_optimizer
 from cnnzoo.training.run_state import RunState
 from cnnzoo.training.schedules import make_schedule
@@ -137,7 +138,8 @@ def auxiliary_loss_weight(model):
 
 
 def compile_model(model, config, steps_per_epoch):
-    """Compiles ``model`` for single-label classification with ``config``, as `resolve` returns it.
+    """Compiles ``model`` for its task (`objectives.objective_for`: classification or detection) with
+    ``config``, as `resolve` returns it.
 
     ``config.steps_per_execution`` is used as it is (`fit` has already moved it to fit the epoch).
     """
@@ -149,7 +151,8 @@ def compile_model(model, config, steps_per_epoch):
     )
     optimizer = make_optimizer(config.optimizer, schedule, config.weight_decay, config.momentum, config.nesterov,
                                ema_momentum=config.ema_momentum if config.ema else None)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    objective = objective_for(model, config)
+    loss = objective.loss
     if has_named_outputs(model):  # GoogLeNet with auxiliary heads
         losses = {k: loss for k in model.output}
         weights = {k: 1.0 if k == "main" else config.aux_loss_weight for k in model.output}
@@ -157,7 +160,7 @@ def compile_model(model, config, steps_per_epoch):
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics,
                       jit_compile=config.jit_compile, steps_per_execution=spe)
     else:
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=config.jit_compile,
+        model.compile(optimizer=optimizer, loss=loss, metrics=objective.metrics, jit_compile=config.jit_compile,
                       steps_per_execution=spe)
     return model
 
@@ -210,7 +213,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         run_folder.claim(out_dir, run_identity(model, config, train_ds, test_ds, dataset_info, identity),
                          overwrite=overwrite)
     os.makedirs(write_dir, exist_ok=True)
-    named = has_named_outputs(model)
+    objective = objective_for(model, config)
     feeds = _feeds(model, train_ds, test_ds, config)
     steps_per_epoch = steps_per_epoch or feeds[0].steps
     if not steps_per_epoch:
@@ -224,7 +227,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         if config.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
         compile_model(model, dataclasses.replace(config, steps_per_execution=spe), steps_per_epoch)
-    accuracy_key = "val_main_accuracy" if named else "val_accuracy"
+    accuracy_key = objective.monitor if objective.higher_is_better else None
     # When executions end with the epochs, one iterator of the repeated dataset serves the run. The repeat
     # restarts the pipeline at an epoch's first batch, after on_epoch_begin has set the epoch; a pipeline
     # with background threads prefetches within its epoch only (the repeat is outside it).
@@ -232,7 +235,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     timer, nan_stop = EpochTimer(), _TerminateOnNaN()
     run_name = os.path.basename(os.path.normpath(out_dir))
     state = RunState(os.path.join(out_dir, "backup"), best_path=os.path.join(write_dir, "best.keras"),
-                     monitor=accuracy_key, chief=chief, name=run_name, log_path=os.path.join(write_dir, "log.csv"))
+                     monitor=objective.monitor, higher_is_better=objective.higher_is_better, chief=chief,
+                     name=run_name, log_path=os.path.join(write_dir, "log.csv"))
     callbacks = _callbacks([timer, nan_stop, state], train_ds, config, write_dir, run_name, callbacks,
                            feed=feeds[0].data)
     # Keras 3.15's BackupAndRestore resumes by setting the private model._initial_epoch, which outlives
@@ -253,7 +257,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     if state.diverged or nan_stop.stopped:  # a caller's callback may stop early without a divergence
         raise _diverged(state, losses, config.lr, write_dir)
     atomic_model_save(model, os.path.join(write_dir, "final.keras"))
-    accuracies = hist.get(accuracy_key, [])
+    accuracies = hist.get(accuracy_key, []) if accuracy_key else []
     examples = steps_per_epoch * config.batch_size * len(history.history.get("loss", []))  # this process's epochs
     record = {
         "model": model.name, "command": command, "config": dataclasses.asdict(config), "dataset": dataset_info or {},
@@ -262,7 +266,8 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None, "steps_per_execution_used": spe,
         "final_test_accuracy": accuracies[-1] if accuracies else None,
         "best_test_accuracy": max(accuracies) if accuracies else None, "history": hist, "epoch_wall_s": timer.times,
-        "test_accuracy_per_epoch": accuracies, "environment": results.environment(),
+        "test_accuracy_per_epoch": accuracies, "monitor": objective.monitor, "best_monitor_value": state.best,
+        "best_epoch": state.best_epoch, "environment": results.environment(),
     }
     results.write_json(os.path.join(write_dir, "results.json"), record)
     pictures.plot_curves(hist | ({"val_accuracy": accuracies} if accuracies else {}),
@@ -285,9 +290,8 @@ def run_identity(model, config, train_ds, test_ds, dataset_info=None, extra=None
 
 def _feeds(model, train_ds, test_ds, config):
     """The training and test data as `inputs.Feed`s labelled for ``model`` (one-hot, named outputs)."""
-    named = has_named_outputs(model)
-    keys = list(model.output) if named else None
-    num_classes = int(model.output["main"].shape[-1] if named else model.output_shape[-1])
+    keys = list(model.output) if has_named_outputs(model) else None
+    num_classes = objective_for(model, config).num_classes
     return [inputs.adapt(d, name, batch_size=config.batch_size, num_classes=num_classes, output_keys=keys,
                          training=name == "train_ds", seed=config.seed)
             for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]

@@ -47,7 +47,8 @@ def adapt(data, argument, *, batch_size, num_classes, output_keys=None, training
             indices.
         argument: the argument's name, for error messages.
         batch_size: the batch size for arrays.
-        num_classes: the classifier's classes (integer labels are one-hot encoded to them).
+        num_classes: the classifier's classes (integer labels are one-hot encoded to them); None uses the
+            labels as given (a detector's per-anchor targets).
         training: shuffle arrays every epoch. Defaults to `False`.
         seed: of that shuffling. Defaults to `0`.
         output_keys: the model's output names when its outputs are a dict.
@@ -101,7 +102,7 @@ def _array_feed(data, argument, batch_size, num_classes, output_keys, training, 
                          f"and {len(y)} labels")
     if len(x) == 0:
         raise ValueError(f"{argument} must not be empty. Received: 0 images")
-    y = one_hot_labels(y, argument, num_classes)
+    y = one_hot_labels(y, argument, num_classes) if num_classes is not None else y.astype("float32")
     if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
         x = x.astype("float32")
     if keras.backend.backend() != "tensorflow":
@@ -172,8 +173,8 @@ def _labelled_dataset(ds, argument, num_classes, output_keys):
     if not isinstance(spec, tuple) or len(spec) != 2:
         raise ValueError(f"{argument} must yield (images, labels) batches. Received: elements {spec}")
     label = spec[1]
-    if isinstance(label, dict):
-        return ds  # already one label per named output
+    if isinstance(label, dict) or num_classes is None:
+        return ds  # already one label per named output, or targets used as given (a detector's)
     if label.dtype.is_integer and label.shape.rank in (1, 2) and (label.shape.rank == 1 or label.shape[-1] == 1):
         ds = ds.map(lambda x, y: (x, tf.one_hot(tf.reshape(y, [-1]), num_classes)))
     elif label.shape.rank is not None and label.shape[-1] not in (None, num_classes):
@@ -214,7 +215,7 @@ class LabelledPyDataset(keras.utils.PyDataset):
             raise ValueError(f"{self.argument}: a PyDataset's items must be (images, labels) batches. Received: "
                              f"an item of type {type(item).__name__}")
         x, y = item[0], item[1]
-        if not isinstance(y, dict):
+        if not isinstance(y, dict) and self.num_classes is not None:
             y = _per_output(one_hot_labels(keras.ops.convert_to_numpy(y), self.argument, self.num_classes),
                             self.output_keys)
         return (x, y)

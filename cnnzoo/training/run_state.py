@@ -62,14 +62,17 @@ class RunState(keras.callbacks.Callback):
     Args:
         folder: the state folder (``<out>/backup``).
         best_path: where the best model goes (``<out>/best.keras``), or None.
-        monitor: the metric that decides the best (higher is better).
+        monitor: the metric that decides the best.
+        higher_is_better: whether a larger ``monitor`` is better (accuracy; a loss is not). Defaults to `True`.
         chief: whether this process writes (on a cluster, only the chief does).
         name: the run's name in fault-injection points (the out folder's name).
     """
 
-    def __init__(self, folder, best_path=None, monitor="val_accuracy", chief=True, name="run", log_path=None):
+    def __init__(self, folder, best_path=None, monitor="val_accuracy", chief=True, name="run", log_path=None,
+                 higher_is_better=True):
         super().__init__()
         self.folder, self.best_path, self.monitor, self.chief, self.name = folder, best_path, monitor, chief, name
+        self.higher_is_better = higher_is_better
         self.log_path = log_path
         self.history, self.best, self.best_epoch = {}, None, None
         self.restored_epoch, self.diverged, self.last_good = 0, None, None
@@ -135,7 +138,9 @@ class RunState(keras.callbacks.Callback):
         if not self.chief:
             return
         value = logs.get(self.monitor)
-        if self.best_path and value is not None and (self.best is None or value > self.best):
+        better = value is not None and (self.best is None or
+                                        (value > self.best if self.higher_is_better else value < self.best))
+        if self.best_path and better:
             atomic_model_save(self.model, self.best_path)
             self.best, self.best_epoch = float(value), epoch + 1
             faults.maybe_kill(f"{self.name}:best_written:{epoch}")
