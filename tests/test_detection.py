@@ -5,6 +5,7 @@ pieces through tests/test_backends.py); tests/test_torchvision.py checks the sam
 ``ssd300_vgg16`` against torchvision itself.
 """
 
+import json
 import math
 
 import keras
@@ -351,3 +352,76 @@ def test_a_detector_trains_through_the_engine_and_finds_the_shapes(tmp_path):
     assert record["best_monitor_value"] == min(record["history"]["val_loss"])
     found = cnnzoo.detect(cnnzoo.load_model(tmp_path / "run" / "best.keras"), images[:4])
     assert all(len(d) > 0 and set(d.labels.tolist()) <= {1, 2} for d in found)
+
+
+# ---- your own boxes: COCO annotation files ----
+
+def _write_coco(folder, rng):
+    from PIL import Image
+
+    images, annotations = [], []
+    for i in range(4):
+        name = f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 60, 3)).astype("uint8")).save(folder / name)
+        images.append({"id": 10 + i, "file_name": name, "height": 40 + 8 * i, "width": 60})
+        annotations.append({"id": len(annotations) + 1, "image_id": 10 + i, "category_id": 7 if i % 2 else 3,
+                            "bbox": [5, 6, 20, 10], "iscrowd": 0})
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    images += [{"id": 99, "file_name": "broken.jpg"}, {"id": 98, "file_name": "gone.png"}, {"file_name": "x.png"}]
+    annotations += [
+        {"id": 50, "image_id": 10, "category_id": 3, "bbox": [50, 30, 20, 20]},  # clipped to the image
+        {"id": 51, "image_id": 11, "category_id": 3, "bbox": [5, 5, -2, 4]},  # negative width
+        {"id": 52, "image_id": 11, "category_id": 5, "bbox": [5, 5, 2, 4]},  # unknown category
+        {"id": 53, "image_id": 12, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 1},  # a crowd region
+        {"id": 54, "image_id": 77, "category_id": 3, "bbox": [1, 1, 5, 5]},  # no such image
+        {"id": 55, "image_id": 12, "category_id": 7, "bbox": "1 1 5 5"},  # not a list
+    ]
+    categories = [{"id": 3, "name": "cat"}, {"id": 7, "name": "dog"}]
+    (folder / "instances.json").write_text(json.dumps({"images": images, "annotations": annotations,
+                                                       "categories": categories}))
+    return folder / "instances.json"
+
+
+def test_coco_annotations_are_read_checked_and_reported_by_place(tmp_path):
+    from cnnzoo.data.coco import read_coco
+
+    data = read_coco(_write_coco(tmp_path, np.random.default_rng(0)))
+    assert len(data) == 4 and data.class_names == ("background", "cat", "dog") and data.category_ids == (None, 3, 7)
+    np.testing.assert_array_equal(data.boxes[0], [[5, 6, 25, 16], [50, 30, 60, 40]])  # xywh -> xyxy, clipped
+    assert data.labels[0].tolist() == [1, 1] and data.labels[1].tolist() == [2] and data.sizes[2] == (56, 60)
+    reasons = dict(data.skipped)
+    assert any(k.endswith("broken.jpg") for k in reasons) and any(k.endswith("gone.png") for k in reasons)
+    assert "needs an id and a file_name" in reasons[f"{tmp_path / 'instances.json'}: images[6]"]
+    assert "width, height > 0" in reasons[f"{tmp_path / 'instances.json'}: annotations[5]"]
+    assert "unknown category_id 5" in reasons[f"{tmp_path / 'instances.json'}: annotations[6]"]
+    assert "image_id 77" in reasons[f"{tmp_path / 'instances.json'}: annotations[8]"]
+    assert "bbox must be [x, y, width, height]" in reasons[f"{tmp_path / 'instances.json'}: annotations[9]"]
+    assert len(data.skipped) == 7 and "left out 7" in str(data)
+    kept = read_coco(tmp_path / "instances.json", keep_category_ids=True)
+    assert kept.class_names[3] == "cat" and kept.class_names[4] == "N/A" and kept.labels[1].tolist() == [7]
+    (tmp_path / "bad.json").write_text(json.dumps({"images": []}))
+    with pytest.raises(ValueError, match="lacks the lists \\['annotations', 'categories'\\]"):
+        read_coco(tmp_path / "bad.json")
+
+
+def test_coco_data_streams_to_a_detector_as_targets(tmp_path):
+    from cnnzoo.data.coco import detection_pipeline, read_coco
+
+    data = read_coco(_write_coco(tmp_path, np.random.default_rng(0)))
+    model = cnnzoo.ssd("resnet18", classes=3, input_shape=(48, 48, 3), width=0.125, levels=2, extra_levels=1)
+    batches = detection_pipeline(data, model, batch_size=3, training=True, seed=1)
+    assert len(batches) == 2
+    x, y = batches[0]
+    anchors = cnnzoo.detection.detection_layer(model).anchors
+    assert x.shape == (3, 48, 48, 3) and 0 <= x.min() and x.max() <= 1 and y.shape == (3, len(anchors), 5)
+    assert set(np.unique(y[..., 4]).tolist()) <= {0, 1, 2} and (y[..., 4] > 0).sum(axis=1).min() >= 1
+    np.testing.assert_array_equal(batches[0][0], x)  # the same epoch: the same batch, flips included
+    with pytest.raises(ValueError, match="the data has 3 labels .* but the detector 2"):
+        detection_pipeline(data, cnnzoo.ssd("resnet18", classes=2, input_shape=(48, 48, 3), width=0.125, levels=2,
+                                            extra_levels=1), batch_size=2)
+    from cnnzoo.detection import encode_targets
+
+    with pytest.raises(ValueError, match="labels must be in \\[1, 3\\) .* Received: label 5"):
+        encode_targets(np.float32([[[0, 0, 5, 5]]]), np.int64([[5]]), anchors, classes=3)
+    with pytest.raises(ValueError, match="x2 >= x1"):
+        encode_targets(np.float32([[[6, 0, 5, 5]]]), np.int64([[1]]), anchors, classes=3)

@@ -345,3 +345,51 @@ def test_ssd300_vgg16_detects_what_torchvision_detects(tmp_path):
         np.testing.assert_allclose(ours.scores, ref["scores"].numpy(), rtol=1e-4)
         np.testing.assert_allclose(ours.boxes, ref["boxes"].numpy(), rtol=1e-4, atol=1e-3)
         assert ours.names[0] == catalog.categories("coco")[int(ref["labels"][0])]
+
+
+@pytest.mark.slow
+def test_a_coco_detector_fine_tunes_on_your_own_coco_boxes(tmp_path, monkeypatch):
+    """weights="coco" with other classes: the box regressors and the network come from the file, the class
+    heads start afresh; a COCO annotation folder streams into cnnzoo's engine."""
+    from PIL import Image
+
+    from cnnzoo import training
+    from cnnzoo.data.coco import detection_pipeline, read_coco
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    path = mirror / "ssd300-local.pth"
+    torch.save(_torchvision_ssd().state_dict(), path)
+    base = get_weights("ssd300_vgg16", "coco")
+    register_weights(dataclasses.replace(base, tag="local_coco", url="https://example.invalid/ssd300-local.pth",
+                                         sha256=hashlib.sha256(path.read_bytes()).hexdigest()[:8], default=False))
+    try:
+        monkeypatch.setenv("CNNZOO_WEIGHTS_URL", mirror.as_uri())
+        model = cnnzoo.ssd300_vgg16(weights="local_coco", classes=3)
+        reference = cnnzoo.ssd300_vgg16(weights=str(path))
+        for name in ("stage4_conv3", "head_level1_boxes"):
+            for ours, theirs in zip(model.get_layer(name).weights, reference.get_layer(name).weights):
+                np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+        assert model.get_layer("head_level1_predictions").weights[0].shape[-1] == 3 * 4
+        rng = np.random.default_rng(0)
+        images = []
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (120, 160, 3)).astype("uint8")).save(tmp_path / f"{i}.png")
+            images.append({"id": i, "file_name": f"{i}.png", "height": 120, "width": 160})
+        annotations = [{"id": i + 1, "image_id": i, "category_id": 1 + i % 2, "bbox": [10, 20, 60, 50]}
+                       for i in range(4)]
+        (tmp_path / "train.json").write_text(json.dumps({
+            "images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}))
+        data = read_coco(tmp_path / "train.json")
+        train = detection_pipeline(data, model, batch_size=2, training=True)
+        x, _ = train[0]  # prepared as the coco weights expect: x * 255 - mean * 255
+        assert x.min() < -50 and x.max() > 100
+        record = training.fit(model, train, detection_pipeline(data, model, batch_size=2),
+                              training.TrainConfig(epochs=1, batch_size=2, lr=1e-4), str(tmp_path / "run"), verbose=0)
+        assert np.isfinite(record["history"]["loss"][0]) and record["monitor"] == "val_loss"
+        found = cnnzoo.detect(model, str(tmp_path / "0.png"), labels=list(data.class_names))[0]
+        assert set(found.names) <= {"cat", "dog"}
+    finally:
+        unregister_weights("ssd300_vgg16", "local_coco")

@@ -8,12 +8,13 @@ matched anchors' codes, plus cross-entropy over the matched anchors and the hard
 """
 
 import keras
+import numpy as np
 from keras import ops
 
-from cnnzoo.detection.boxes import SSD_BOX_WEIGHTS, encode_boxes, match_anchors
+from cnnzoo.detection.boxes import SSD_BOX_WEIGHTS, check_boxes, encode_boxes, match_anchors
 
 
-def encode_targets(boxes, labels, anchors, iou_threshold=0.5, box_weights=SSD_BOX_WEIGHTS):
+def encode_targets(boxes, labels, anchors, iou_threshold=0.5, box_weights=SSD_BOX_WEIGHTS, classes=None):
     """Per-anchor targets of ground-truth boxes: ``(..., anchors, 5)``, box codes then the class.
 
     Args:
@@ -23,10 +24,19 @@ def encode_targets(boxes, labels, anchors, iou_threshold=0.5, box_weights=SSD_BO
         anchors: ``(A, 4)``, the detector's (`cnnzoo.detection.detection_layer(model).anchors`).
         iou_threshold: the IoU that matches an anchor to a box. Defaults to `0.5` (SSD's).
         box_weights: the box coder's weights. Defaults to SSD's `(10, 10, 5, 5)`.
+        classes: the detector's classes (background included): labels and boxes are checked when given
+            (a label outside them, a box with ``x2 < x1``, raise naming it). Defaults to `None`.
 
     Returns:
         float32 ``(..., A, 5)``; an unmatched anchor has codes 0 and class 0.
     """
+    if classes is not None:
+        check_boxes(boxes)
+        values = np.asarray(labels)
+        bad = values[(values < 0) | (values >= classes)]
+        if bad.size:
+            raise ValueError(f"labels must be in [1, {classes}) for a detector of {classes} classes (0: padding, "
+                             f"the background). Received: label {int(bad[0])}")
     boxes = ops.cast(ops.convert_to_tensor(boxes), "float32")
     labels = ops.cast(ops.convert_to_tensor(labels), "int32")
     anchors = ops.cast(ops.convert_to_tensor(anchors), "float32")

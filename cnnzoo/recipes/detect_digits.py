@@ -59,7 +59,8 @@ def targets(dataset, anchors, chunk=500):
     from cnnzoo.detection import encode_targets
 
     return np.concatenate([keras.ops.convert_to_numpy(encode_targets(dataset.boxes[i:i + chunk],
-                                                                     dataset.labels[i:i + chunk], anchors))
+                                                                     dataset.labels[i:i + chunk], anchors,
+                                                                     classes=CLASSES))
                            for i in range(0, len(dataset), chunk)])
 
 
