@@ -78,12 +78,16 @@ def rows():
     for (recipe, model, dataset, engine), runs in sorted(groups().items(), key=lambda item: order(item[0])):
         env = runs[0].get("environment", {})
         machine = f"{env.get('cpu_count', '?')} CPU cores" + (f", {len(env['gpus'])} GPU" if env.get("gpus") else "")
-        accuracy = spread([r["final_test_accuracy"] for r in runs], pct)
+        if all("test_map50" in r for r in runs):  # a detector: COCO's mAP@.5 on held-out images
+            accuracy = spread([r["test_map50"] for r in runs], lambda v: f"mAP@.5 {v:.3f}")
+        else:
+            accuracy = spread([r["final_test_accuracy"] for r in runs], pct)
         minutes = spread([r["wall_time_s"] / 60 for r in runs], lambda v: f"{v:.1f} min")
         epochs = sorted({r["epochs_run"] for r in runs})
         out.append(f"| {recipe} | {model} | {dataset} | {accuracy} | {'/'.join(map(str, epochs))} | {minutes} | "
                    f"{machine} | {engine} | `{portable(runs[0].get('command'))}` |")
-        measured[recipe].append(f"{model} on {dataset}: {accuracy} test accuracy, {minutes} ({machine}, {engine})")
+        what = "on held-out images" if accuracy.startswith("mAP") else "test accuracy"
+        measured[recipe].append(f"{model} on {dataset}: {accuracy} {what}, {minutes} ({machine}, {engine})")
     return out, measured
 
 
@@ -128,7 +132,8 @@ def replace_between(text, begin, end, body):
 def main():
     out, measured = rows()
     table = "\n".join(
-        ["| recipe | model | dataset | test accuracy | epochs | wall time | machine | Keras backend | command |",
+        ["| recipe | model | dataset | test accuracy (a detector: mAP@.5) | epochs | wall time | machine | "
+         "Keras backend | command |",
          "|---|---|---|---:|---:|---:|---|---|---|", *out, "",
          "DATA: the folder with the dataset's native files (on the project's machines `../shared/data`);",
          "without `--data-dir` the recipes read `CNNZOO_DATA_DIR`. Several seeds: mean ± standard deviation",

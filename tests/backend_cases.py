@@ -21,6 +21,7 @@ from cnnzoo.layers import (
     LPPooling,
     Pooling,
 )
+from cnnzoo.layers.detection import L2Normalization
 from cnnzoo.layers.regularization import DropPath
 
 TINY = 1 / 16
@@ -42,7 +43,7 @@ MODELS = [
 ]
 # The models the training-step test trains as a whole (the others' blocks are trained as blocks): a
 # compiled training step of a whole GoogLeNet or video ResNet takes 30-40 s to compile on JAX here.
-TRAINED_MODELS = ("lenet5_paper", "resnet20", "tcn", "vgg11_bn")
+TRAINED_MODELS = ("lenet5_paper", "resnet20", "tcn", "vgg11_bn", "ssd_resnet18")
 
 
 def model_case_name(name, rank, extra):
@@ -55,7 +56,9 @@ def model_input_shape(name, rank):
 
 
 def model_cases():
-    cases = {}
+    # a detector: an SSD head on a backbone's maps, its outputs gathered by DetectionOutputs
+    cases = {"ssd_resnet18": (lambda: cnnzoo.ssd("resnet18", classes=3, input_shape=(64, 64, 3), width=TINY, levels=2,
+                                                 extra_levels=1), (64, 64, 3))}
     for name, rank, extra in MODELS:
         kwargs = {"input_shape": model_input_shape(name, rank), "width": TINY, "classes": 5, **extra}
         cases[model_case_name(name, rank, extra)] = (lambda n=name, k=kwargs: cnnzoo.get_model(n, **k),
@@ -93,6 +96,7 @@ def block_cases():
         "LocalResponseNormalization": (lambda: LocalResponseNormalization(), (6, 6, 6)),
         "ConnectionTableConv": (lambda: ConnectionTableConv([(0, 1), (1, 2), (3,)], 3, padding="same"), (8, 8, 4)),
         "DropPath": (lambda: DropPath(0.5), (5, 4)),
+        "L2Normalization": (lambda: L2Normalization(20.0), (6, 6, 4)),
     }
     return {name: _wrapped(make, shape) for name, (make, shape) in blocks.items()}
 

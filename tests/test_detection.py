@@ -425,3 +425,21 @@ def test_coco_data_streams_to_a_detector_as_targets(tmp_path):
         encode_targets(np.float32([[[0, 0, 5, 5]]]), np.int64([[5]]), anchors, classes=3)
     with pytest.raises(ValueError, match="x2 >= x1"):
         encode_targets(np.float32([[[6, 0, 5, 5]]]), np.int64([[1]]), anchors, classes=3)
+
+
+def test_coco_map_is_one_for_exact_boxes_and_falls_with_misses():
+    from cnnzoo.detection import Detections
+    from cnnzoo.detection.coco_eval import coco_map
+
+    truth = [(np.float32([[10, 10, 30, 40], [50, 50, 70, 60]]), np.int64([1, 2])), (np.float32([[0, 0, 8, 8]]),
+                                                                                    np.int64([1]))]
+    exact = [Detections(b, lab, np.float32([0.9] * len(lab))) for b, lab in truth]
+    assert coco_map(truth, exact) == {"map": 1.0, "map50": 1.0, "map75": 1.0, "images": 2, "objects": 3,
+                                      "detections": 3}
+    shifted = [Detections(b + np.float32([4, 0, 4, 0]), lab, np.float32([0.9] * len(lab))) for b, lab in truth]
+    scores = coco_map(truth, shifted)  # IoU 16/24 and 12/20 and 4/12: some pass 0.5, fewer 0.75
+    assert scores["map75"] < scores["map50"] < 1.0 and scores["map"] < scores["map50"]
+    wrong_class = [Detections(b, 3 - lab, np.float32([0.9] * len(lab))) for b, lab in truth]
+    assert coco_map(truth, wrong_class)["map50"] < 0.5
+    with pytest.raises(ValueError, match="the same images"):
+        coco_map(truth, exact[:1])
