@@ -159,13 +159,19 @@ def test_pth_reader_equals_torch_load(tmp_path, zip_format):
 
 def test_bundled_catalog_equals_torchvisions_weight_enums():
     here = os.path.dirname(__file__)
-    for dataset in ("imagenet", "kinetics400"):
-        enum = torchvision.models.ResNet18_Weights.IMAGENET1K_V1 if dataset == "imagenet" else \
-            torchvision.models.video.R3D_18_Weights.KINETICS400_V1
+    for dataset, enum in (("imagenet", torchvision.models.ResNet18_Weights.IMAGENET1K_V1),
+                          ("kinetics400", torchvision.models.video.R3D_18_Weights.KINETICS400_V1),
+                          ("coco", torchvision.models.detection.SSD300_VGG16_Weights.COCO_V1)):
         assert list(catalog.categories(dataset)) == list(enum.meta["categories"])
     for ws in catalog.list_weights():
         enum = getattr(torchvision.models.get_model_weights(ws.model), ws.tag.upper())
         assert ws.url == enum.url and ws.metrics == json.loads(json.dumps(enum.meta["_metrics"]))
+        if ws.preprocessing.kind == "detection":  # the detector's transform is inside its model
+            t = torchvision.models.get_model(ws.model, weights=None, weights_backbone=None).transform
+            assert list(ws.preprocessing.resize) == list(t.fixed_size) and not ws.preprocessing.crop
+            assert list(ws.preprocessing.mean) == list(t.image_mean) and list(ws.preprocessing.std) == t.image_std
+            assert enum == torchvision.models.get_model_weights(ws.model).DEFAULT and ws.default
+            continue
         t = enum.transforms()
         assert list(ws.preprocessing.crop) == list(t.crop_size) and list(ws.preprocessing.resize) == list(t.resize_size)
         if ws.model != "googlenet":  # its transform_input is folded into mean/std (see the googlenet test)
@@ -327,6 +333,7 @@ def test_ssd300_vgg16_detects_what_torchvision_detects(tmp_path):
     path = tmp_path / "ssd300.pth"
     torch.save(tmodel.state_dict(), path)
     model = cnnzoo.ssd300_vgg16(weights=str(path))
+    assert model.count_params() == sum(p.numel() for p in tmodel.parameters()) == 35_641_826
     # the raw head outputs on a normalized batch
     x = np.random.default_rng(0).normal(0, 60, (2, 300, 300, 3)).astype("float32")
     with torch.no_grad():

@@ -19,7 +19,7 @@ from cnnzoo.files import atomic_model_save
 from cnnzoo.inspect import pictures
 from cnnzoo.training import backend_defaults, faults, inputs, results, run_folder
 from cnnzoo.training.config import TrainConfig, default_verbosity  # noqa: F401  (TrainConfig: imported from here too)
-from cnnzoo.training.objectives import objective_for
+from cnnzoo.training.objectives import has_named_outputs, objective_for  # noqa: F401  (has_named_outputs: here too)
 from cnnzoo.training.optim import make_optimizer
 from cnnzoo.training.run_state import RunState
 from cnnzoo.training.schedules import make_schedule
@@ -77,14 +77,6 @@ def time_to_accuracy(record, target):
         if accuracy >= target:
             return seconds
     return None
-
-
-def has_named_outputs(model):
-    """True for models whose outputs are a dict (GoogLeNet with auxiliary heads)."""
-    try:
-        return isinstance(model.output, dict)
-    except (AttributeError, ValueError):  # a Sequential model not called yet
-        return False
 
 
 def steps_per_execution_for(steps_per_epoch, wanted):

@@ -36,11 +36,19 @@ class Objective:
     num_classes: typing.Optional[int]
 
 
+def has_named_outputs(model):
+    """True for models whose outputs are a dict (GoogLeNet with auxiliary heads)."""
+    try:
+        return isinstance(model.output, dict)
+    except (AttributeError, ValueError):  # a Sequential model not called yet
+        return False
+
+
 def objective_for(model, config):
     """The `Objective` of ``model`` trained with ``config`` (a `TrainConfig`)."""
     if is_detector(model):
         return Objective(SSDLoss(), [], "val_loss", False, None)
-    named = isinstance(model.output, dict)
+    named = has_named_outputs(model)
     classes = int(model.output["main"].shape[-1] if named else model.output_shape[-1])
     return Objective(keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing), ["accuracy"],
                      "val_main_accuracy" if named else "val_accuracy", True, classes)
