@@ -171,6 +171,22 @@ def _resolve(model, weights, labels):
     return net, names, _Preparer(net, preprocessing=getattr(net, "preprocessing", None))
 
 
+def _each_input(images, prepare):
+    """Yields ``(shown name, prepare(source))`` per input image, ``(shown name, "unreadable: why")`` for one
+    that cannot be read, and a folder without images as ``(folder, why)``.
+    """
+    for source in expand_images(images):
+        if isinstance(source, tuple):  # (a folder, why nothing was found in it)
+            yield source
+            continue
+        shown = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"image {np.shape(source)}"
+        try:
+            prepared = prepare(source)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            prepared = f"unreadable: {e}"
+        yield shown, prepared
+
+
 def predict_each(model, images, *, top_k=5, weights=None, labels=None):
     """Yields ``(source, [(class, probability), ...])`` per image, or ``(source, "why it could not be read")``.
 
@@ -188,15 +204,9 @@ def predict_each(model, images, *, top_k=5, weights=None, labels=None):
     if names is not None and len(names) < classes:
         raise ValueError(f"the labels name {len(names)} classes but the model predicts {classes}: labels (or "
                          f"classes.json) must name every class. Received: {len(names)} names")
-    for source in expand_images(images):
-        if isinstance(source, tuple):  # (a folder, why nothing was found in it)
-            yield source
-            continue
-        shown = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"image {np.shape(source)}"
-        try:
-            x = prepare(source)
-        except (ValueError, FileNotFoundError, OSError) as e:
-            yield shown, f"unreadable: {e}"
+    for shown, x in _each_input(images, prepare):
+        if isinstance(x, str):  # why it could not be read
+            yield shown, x
             continue
         probs = np.asarray(net.predict(x[None], verbose=0))[0]
         order = np.argsort(-probs)[:top_k]
@@ -253,19 +263,16 @@ def detect_each(model, images, *, weights=None, labels=None, batch_size=8, **set
         pending.clear()
         return done
 
-    for source in expand_images(images):
-        if isinstance(source, tuple):  # (a folder, why nothing was found in it)
-            yield source
+    def read(source):  # the image at its own size: its boxes are scaled back to it
+        array = (read_image(os.fspath(source), None, channels) if isinstance(source, (str, os.PathLike))
+                 else _as_array(source, channels))
+        return prepare(array), array.shape[:2]
+
+    for shown, item in _each_input(images, read):
+        if isinstance(item, str):  # why it could not be read
+            yield shown, item
             continue
-        shown = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"image {np.shape(source)}"
-        try:
-            array = (read_image(os.fspath(source), None, channels) if isinstance(source, (str, os.PathLike))
-                     else _as_array(source, channels))
-            x = prepare(array)
-        except (ValueError, FileNotFoundError, OSError) as e:
-            yield shown, f"unreadable: {e}"
-            continue
-        pending.append((shown, x, array.shape[:2]))
+        pending.append((shown, *item))
         if len(pending) == batch_size:
             yield from flush()
     if pending:

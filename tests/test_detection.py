@@ -340,12 +340,12 @@ def test_a_detector_trains_through_the_engine_and_finds_the_shapes(tmp_path):
     from cnnzoo.detection import encode_targets
 
     training.seed_everything(0)
-    model = cnnzoo.ssd("resnet18", classes=3, input_shape=(48, 48, 1), width=0.25, levels=2, extra_levels=1)
+    model = cnnzoo.ssd("resnet18", classes=3, input_shape=(48, 48, 1), width=0.125, levels=2, extra_levels=1)
     anchors = cnnzoo.detection.detection_layer(model).anchors
-    images, boxes, labels = _shapes_dataset(96, seed=0)
+    images, boxes, labels = _shapes_dataset(64, seed=0)
     x, y = images.astype("float32") / 255, _np(encode_targets(boxes, labels, anchors))
     config = training.TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=0)
-    record = training.fit(model, (x, y), (x[:32], y[:32]), config, str(tmp_path / "run"), verbose=0)
+    record = training.fit(model, (x, y), (x[:16], y[:16]), config, str(tmp_path / "run"), verbose=0)
     losses = record["history"]["loss"]
     assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
     assert record["monitor"] == "val_loss" and record["final_test_accuracy"] is None
