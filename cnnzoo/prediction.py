@@ -33,6 +33,7 @@ def load_model(path, **kwargs):
     import keras
 
     importlib.import_module("cnnzoo.layers")  # registers the blocks: no custom_objects needed
+    importlib.import_module("cnnzoo.detection")  # and a detector's layers and loss
     importlib.import_module("cnnzoo.training.schedules")
     if not os.path.isfile(os.fspath(path)):
         raise ValueError(f"path must be a .keras file that exists. Received: path={os.fspath(path)!r}")

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 import cnnzoo
+from cnnzoo.detection.layers import L2Normalization
 from cnnzoo.layers import (
     BasicBlock,
     Bottleneck,
@@ -21,7 +22,6 @@ from cnnzoo.layers import (
     LPPooling,
     Pooling,
 )
-from cnnzoo.layers.detection import L2Normalization
 from cnnzoo.layers.regularization import DropPath
 
 TINY = 1 / 16

@@ -27,7 +27,7 @@ from cnnzoo.detection import (
     nms_mask,
     postprocess,
 )
-from cnnzoo.layers.detection import DetectionOutputs, L2Normalization
+from cnnzoo.detection.layers import DetectionOutputs, L2Normalization
 from cnnzoo.weights import catalog
 
 

@@ -1,5 +1,6 @@
-"""Detection's pieces, in Keras ops (every backend): boxes, default boxes (anchors), matching, training targets
-and SSD's loss, post-processing (``coco_eval``: COCO's mAP, with pycocotools).
+"""Detection's pieces, in Keras ops (every backend): boxes, default boxes (anchors), matching, the detector's
+layers (SSD's L2 normalization, the head's outputs with their anchors), training targets and SSD's loss,
+post-processing (``coco_eval``: COCO's mAP, with pycocotools).
 
 The detectors themselves are models (`cnnzoo.ssd300_vgg16`, `cnnzoo.ssd`, in ``cnnzoo/models/ssd.py``);
 `cnnzoo.detect` runs one on images.
@@ -19,6 +20,7 @@ from cnnzoo.detection.boxes import (
     nms,
     nms_mask,
 )
+from cnnzoo.detection.layers import DetectionOutputs, L2Normalization
 from cnnzoo.detection.loss import SSDLoss, encode_targets
 from cnnzoo.detection.postprocess import Detections, detection_layer, is_detector, postprocess
 
@@ -26,6 +28,8 @@ __all__ = [
     "SSD300",
     "SSD_BOX_WEIGHTS",
     "DefaultBoxes",
+    "DetectionOutputs",
+    "L2Normalization",
     "Detections",
     "SSDLoss",
     "batched_nms",

@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from cnnzoo.detection.boxes import clip_boxes, decode_boxes, nms_mask
+from cnnzoo.detection.layers import DetectionOutputs
 
 
 @dataclasses.dataclass
@@ -56,15 +57,11 @@ class Detections:
 
 def is_detector(model):
     """True for a cnnzoo detector (a model with a `DetectionOutputs` layer)."""
-    from cnnzoo.layers.detection import DetectionOutputs  # the layer module imports this package
-
     return any(isinstance(layer, DetectionOutputs) for layer in getattr(model, "layers", ()))
 
 
 def detection_layer(model):
     """The `DetectionOutputs` layer of a detector (its anchors and settings), or a clear error."""
-    from cnnzoo.layers.detection import DetectionOutputs  # the layer module imports this package
-
     found = [layer for layer in getattr(model, "layers", ()) if isinstance(layer, DetectionOutputs)]
     if len(found) != 1:
         raise ValueError(f"model must be a cnnzoo detector (one DetectionOutputs layer, as cnnzoo.ssd300_vgg16 "

@@ -20,8 +20,8 @@ import keras
 
 from cnnzoo import registry
 from cnnzoo.detection.anchors import SSD300, DefaultBoxes
+from cnnzoo.detection.layers import DetectionOutputs, L2Normalization
 from cnnzoo.layers.conv_norm_act import ConvNormAct
-from cnnzoo.layers.detection import DetectionOutputs, L2Normalization
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.models import vgg
 from cnnzoo.models.builder import Family, min_input_size, scaled

@@ -1,5 +1,8 @@
 """The layers a single-shot detector adds to a CNN: SSD's L2 normalization and its head's outputs.
 
+They live with the detection pieces they use (the default boxes, the box coder's weights), above
+`cnnzoo.layers` (whose argument checks they share), so the arrows between the two run one way.
+
 `L2Normalization` is ParseNet's channel-wise L2 normalization with a learnt per-channel scale (SSD
 applies it to VGG's conv4_3, whose activations are larger than the later maps'). `DetectionOutputs`
 gathers an SSD head's per-level box and class convolutions into one ``(batch, anchors, 4 + classes)``
