@@ -79,7 +79,7 @@ def rows():
         env = runs[0].get("environment", {})
         machine = f"{env.get('cpu_count', '?')} CPU cores" + (f", {len(env['gpus'])} GPU" if env.get("gpus") else "")
         if all("test_map50" in r for r in runs):  # a detector: COCO's mAP@.5 on held-out images
-            accuracy = spread([r["test_map50"] for r in runs], lambda v: f"mAP@.5 {v:.3f}")
+            accuracy = "mAP@.5 " + spread([r["test_map50"] for r in runs], lambda v: f"{v:.3f}")
         else:
             accuracy = spread([r["final_test_accuracy"] for r in runs], pct)
         minutes = spread([r["wall_time_s"] / 60 for r in runs], lambda v: f"{v:.1f} min")

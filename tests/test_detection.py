@@ -335,6 +335,7 @@ def test_ssd_loss_is_smooth_l1_plus_mined_cross_entropy():
         SSDLoss(negatives_per_positive=-1)
 
 
+@pytest.mark.slow  # on TensorFlow; make test-backends runs it on JAX and PyTorch
 def test_a_detector_trains_through_the_engine_and_finds_the_shapes(tmp_path):
     from cnnzoo import training
     from cnnzoo.detection import encode_targets
