@@ -414,7 +414,8 @@ def build_parser():
     p.add_argument("--min-score", type=float, default=0.5,
                    help="a detector's boxes scoring at least this are printed (default: 0.5)")
     p.add_argument("--annotate", metavar="DIR", default=None,
-                   help="a detector: write each image with its boxes drawn to DIR/<name>.boxes.png")
+                   help="a detector: write each image with its boxes drawn to DIR/<name>.boxes.png (images "
+                        "under 400 pixels enlarged so the labels can be read)")
     p.set_defaults(run=_predict)
 
     p = commands.add_parser("evaluate", help="accuracy, per class and overall, of a model on a labelled folder, and "

@@ -79,7 +79,7 @@ def test_detect_digits_recipe_smoke_and_its_detector_in_predict(tmp_path, cnnzoo
     lines = [line for line in shown.stdout.splitlines() if line.startswith("  ") and "(" in line]
     assert lines and all(line.split()[1] in digit_scenes.CLASS_NAMES[1:] for line in lines[:-1])
     assert (tmp_path / "boxes" / "scene.boxes.png").exists()
-    assert Image.open(tmp_path / "boxes" / "scene.boxes.png").size == (80, 80)
+    assert Image.open(tmp_path / "boxes" / "scene.boxes.png").size == (400, 400)  # 80x80 enlarged 5x to be read
 
 
 @pytest.mark.slow

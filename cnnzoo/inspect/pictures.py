@@ -242,7 +242,8 @@ def plot_detections(images, detections, path, ground_truth=None, class_names=Non
 
 
 def draw_detections(image, detections, path, min_score=0.0):
-    """The image (a path or an array) at its own size with its detections drawn, written to ``path`` (PNG)."""
+    """The image (a path or an array) with its detections drawn, written to ``path`` (PNG): at its own size, or
+    enlarged by a whole factor (nearest neighbour) to at least 400 pixels when smaller, so the labels can be read."""
     from PIL import Image, ImageDraw
 
     if isinstance(image, (str, os.PathLike)):
@@ -252,11 +253,14 @@ def draw_detections(image, detections, path, min_score=0.0):
         array = np.asarray(image)
         picture = Image.fromarray((array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
                                   .astype("uint8")).convert("RGB")
+    factor = max(1, 400 // max(picture.size))
+    if factor > 1:
+        picture = picture.resize((picture.width * factor, picture.height * factor), Image.NEAREST)
     draw = ImageDraw.Draw(picture)
     for box, name, score in zip(detections.boxes, detections.names, detections.scores):
         if score < min_score:
             continue
-        x1, y1, x2, y2 = (float(v) for v in box)
+        x1, y1, x2, y2 = (float(v) * factor for v in box)
         draw.rectangle([x1, y1, x2, y2], outline=(0, 255, 0), width=max(1, round(max(picture.size) / 300)))
         label = f"{name} {score:.2f}"
         left, top, right, bottom = draw.textbbox((x1, y1), label)
