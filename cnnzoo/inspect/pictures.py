@@ -243,7 +243,8 @@ def plot_detections(images, detections, path, ground_truth=None, class_names=Non
 
 def draw_detections(image, detections, path, min_score=0.0):
     """The image (a path or an array) with its detections drawn, written to ``path`` (PNG): at its own size, or
-    enlarged by a whole factor (nearest neighbour) to at least 400 pixels when smaller, so the labels can be read."""
+    enlarged by a whole factor (nearest neighbour) to at least 400 pixels when smaller, so the labels can be read.
+    """
     from PIL import Image, ImageDraw
 
     if isinstance(image, (str, os.PathLike)):
