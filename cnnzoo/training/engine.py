@@ -206,7 +206,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
                          overwrite=overwrite)
     os.makedirs(write_dir, exist_ok=True)
     objective = objective_for(model, config)
-    feeds = _feeds(model, train_ds, test_ds, config)
+    feeds = _feeds(model, train_ds, test_ds, config, objective.num_classes)
     steps_per_epoch = steps_per_epoch or feeds[0].steps
     if not steps_per_epoch:
         raise ValueError("train_ds must have a known, positive number of batches, or pass steps_per_epoch. "
@@ -280,10 +280,9 @@ def run_identity(model, config, train_ds, test_ds, dataset_info=None, extra=None
             "train": run_folder.deciding(dataclasses.asdict(config)), "data": data, **(extra or {})}
 
 
-def _feeds(model, train_ds, test_ds, config):
+def _feeds(model, train_ds, test_ds, config, num_classes):
     """The training and test data as `inputs.Feed`s labelled for ``model`` (one-hot, named outputs)."""
     keys = list(model.output) if has_named_outputs(model) else None
-    num_classes = objective_for(model, config).num_classes
     return [inputs.adapt(d, name, batch_size=config.batch_size, num_classes=num_classes, output_keys=keys,
                          training=name == "train_ds", seed=config.seed)
             for d, name in ((train_ds, "train_ds"), (test_ds, "test_ds"))]
