@@ -59,6 +59,21 @@ class L2Normalization(keras.layers.Layer):
         return {**super().get_config(), "scale_init": self.scale_init, "epsilon": self.epsilon, "axis": self.axis}
 
 
+POSTPROCESS_SETTINGS = ("score_threshold", "iou_threshold", "topk_candidates", "detections_per_image")
+
+
+def check_postprocess_setting(name, value):
+    """Checks one post-processing setting: a threshold in [0, 1], a count a positive int; the error names it."""
+    if name not in POSTPROCESS_SETTINGS:
+        raise TypeError(f"unknown post-processing setting {name!r}; the settings are {list(POSTPROCESS_SETTINGS)}")
+    if name.endswith("threshold"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be in [0, 1]. Received: {name}={value!r}")
+    elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+    return value
+
+
 @keras.saving.register_keras_serializable(package="cnnzoo")
 class DetectionOutputs(keras.layers.Layer):
     """An SSD head's per-level outputs as ``(batch, anchors, 4 + classes)``: box codes, then class logits.
@@ -95,11 +110,9 @@ class DetectionOutputs(keras.layers.Layer):
             raise TypeError(f"default_boxes must be a DefaultBoxes. Received: default_boxes={default_boxes!r}")
         if len(box_weights) != 4 or any(not w > 0 for w in box_weights):
             raise ValueError(f"box_weights must be 4 positive numbers. Received: box_weights={box_weights!r}")
-        for name, value in (("score_threshold", score_threshold), ("iou_threshold", iou_threshold)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be in [0, 1]. Received: {name}={value!r}")
-        rank_lib.positive_int(topk_candidates, "topk_candidates")
-        rank_lib.positive_int(detections_per_image, "detections_per_image")
+        for name, value in (("score_threshold", score_threshold), ("iou_threshold", iou_threshold),
+                            ("topk_candidates", topk_candidates), ("detections_per_image", detections_per_image)):
+            check_postprocess_setting(name, value)
         self.classes = classes
         self.image_size = tuple(int(s) for s in image_size)
         self.default_boxes = default_boxes

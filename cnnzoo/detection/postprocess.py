@@ -14,7 +14,7 @@ import numpy as np
 from keras import ops
 
 from cnnzoo.detection.boxes import clip_boxes, decode_boxes, nms_mask
-from cnnzoo.detection.layers import DetectionOutputs
+from cnnzoo.detection.layers import POSTPROCESS_SETTINGS, DetectionOutputs, check_postprocess_setting
 
 
 @dataclasses.dataclass
@@ -70,19 +70,9 @@ def detection_layer(model):
 
 
 def _settings(layer, overrides):
-    settings = {"score_threshold": layer.score_threshold, "iou_threshold": layer.iou_threshold,
-                "topk_candidates": layer.topk_candidates, "detections_per_image": layer.detections_per_image}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key not in settings:
-            raise TypeError(f"unknown post-processing setting {key!r}; the settings are {sorted(settings)}")
-        if key.endswith("threshold"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"{key} must be in [0, 1]. Received: {key}={value!r}")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be a positive int. Received: {key}={value!r}")
-        settings[key] = value
+    """The detector's own post-processing settings, with the given ones (checked) in their place."""
+    settings = {name: getattr(layer, name) for name in POSTPROCESS_SETTINGS}
+    settings.update({k: check_postprocess_setting(k, v) for k, v in overrides.items() if v is not None})
     return settings
 
 
