@@ -369,6 +369,7 @@ def _write_coco(folder, rng):
                             "bbox": [5, 6, 20, 10], "iscrowd": 0})
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     images += [{"id": 99, "file_name": "broken.jpg"}, {"id": 98, "file_name": "gone.png"}, {"file_name": "x.png"}]
+    annotations.append({"id": 49, "image_id": 99, "category_id": 3, "bbox": [1, 1, 5, 5]})  # on the broken image
     annotations += [
         {"id": 50, "image_id": 10, "category_id": 3, "bbox": [50, 30, 20, 20]},  # clipped to the image
         {"id": 51, "image_id": 11, "category_id": 3, "bbox": [5, 5, -2, 4]},  # negative width
@@ -393,10 +394,11 @@ def test_coco_annotations_are_read_checked_and_reported_by_place(tmp_path):
     reasons = dict(data.skipped)
     assert any(k.endswith("broken.jpg") for k in reasons) and any(k.endswith("gone.png") for k in reasons)
     assert "needs an id and a file_name" in reasons[f"{tmp_path / 'instances.json'}: images[6]"]
-    assert "width, height > 0" in reasons[f"{tmp_path / 'instances.json'}: annotations[5]"]
-    assert "unknown category_id 5" in reasons[f"{tmp_path / 'instances.json'}: annotations[6]"]
-    assert "image_id 77" in reasons[f"{tmp_path / 'instances.json'}: annotations[8]"]
-    assert "bbox must be [x, y, width, height]" in reasons[f"{tmp_path / 'instances.json'}: annotations[9]"]
+    assert "width, height > 0" in reasons[f"{tmp_path / 'instances.json'}: annotations[6]"]
+    assert "unknown category_id 5" in reasons[f"{tmp_path / 'instances.json'}: annotations[7]"]
+    assert "image_id 77" in reasons[f"{tmp_path / 'instances.json'}: annotations[9]"]
+    assert "bbox must be [x, y, width, height]" in reasons[f"{tmp_path / 'instances.json'}: annotations[10]"]
+    assert not any(k.endswith("annotations[4]") for k in reasons)  # the broken image's box: reported with the image
     assert len(data.skipped) == 7 and "left out 7" in str(data)
     kept = read_coco(tmp_path / "instances.json", keep_category_ids=True)
     assert kept.class_names[3] == "cat" and kept.class_names[4] == "N/A" and kept.labels[1].tolist() == [7]

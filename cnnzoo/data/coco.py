@@ -116,7 +116,7 @@ def read_coco(annotation_file, images_dir=None, *, keep_category_ids=False, veri
         label_of = {c: k for k, c in enumerate(ids, start=1)}
         names = ["background"] + [categories[c] for c in ids]
         category_ids = (None,) + tuple(ids)
-    images = {}
+    images, left_out = {}, set()  # the readable images by id; the ids of those reported unreadable
     for i, entry in enumerate(document["images"]):
         where = f"{path}: images[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), (int, str)) \
@@ -127,6 +127,7 @@ def read_coco(annotation_file, images_dir=None, *, keep_category_ids=False, veri
         problem = "missing" if not os.path.isfile(file) else (check_image_file(file) if verify else None)
         if problem:
             skipped.append((file, problem))
+            left_out.add(entry["id"])
             continue
         size = (entry.get("height"), entry.get("width"))
         if not all(isinstance(s, int) and s > 0 for s in size):
@@ -147,8 +148,8 @@ def read_coco(annotation_file, images_dir=None, *, keep_category_ids=False, veri
             continue
         image = images.get(a.get("image_id"))
         if image is None:
-            if not any(w.endswith(f"images[{a.get('image_id')}]") for w, _ in skipped):
-                skipped.append((where, f"image_id {a.get('image_id')!r} is not a readable image of the file"))
+            if a.get("image_id") not in left_out:  # an unreadable image's boxes go with it, reported once
+                skipped.append((where, f"image_id {a.get('image_id')!r} is not an image of the file"))
             continue
         bbox = a.get("bbox")
         if not _number_list(bbox, 4) or bbox[2] <= 0 or bbox[3] <= 0:
