@@ -55,6 +55,17 @@ NOTES = {
     "labels = np.asarray(labels, )": "equivalent where NumPy's default integer is int64 (Linux, macOS)",
     '("XXbinaryXX", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
     '("BINARY", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
+    ".astype(storage.dtype, copy=None)": "equivalent: copy=False only spares a second copy of a storage's bytes "
+                                         "(every tensor is copied out of its storage)",
+    ".astype(storage.dtype, copy=True)": "equivalent: copy=False only spares a second copy of a storage's bytes "
+                                         "(every tensor is copied out of its storage)",
+    ".astype(storage.dtype, )": "equivalent: copy=False only spares a second copy of a storage's bytes (every tensor "
+                                "is copied out of its storage)",
+    "requires_grad=True, backward_hooks=None,": "equivalent: the tensor's requires_grad is read and dropped (an array "
+                                                "carries none)",
+    "numel = pid[:6]": "equivalent for every file PyTorch writes: a zip checkpoint's storage ids have five fields",
+    '"<Q" if': "equivalent: an element count is never negative, so signed and unsigned read it alike",
+    '">Q"': "equivalent: an element count is never negative, so signed and unsigned read it alike",
 }
 
 # What the report says of the modules not measured yet (kept true by hand as runs are added).
@@ -107,7 +118,7 @@ def run_module(module, tests, mutmut, keep=None, timeout=3600):
             changed = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and
                        not line.startswith("+++")]
             survivors.append({"mutant": name, "line": " / ".join(changed) or "(a line removed)",
-                              "note": _note(changed)})
+                              "note": _note(changed, diff)})
         counts = {s: sum(1 for v in statuses.values() if v == s) for s in STATUSES}
         if keep:
             shutil.copytree(os.path.join(folder, "mutants"), os.path.join(keep, module.replace("/", "_")),
@@ -118,11 +129,28 @@ def run_module(module, tests, mutmut, keep=None, timeout=3600):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _note(changed):
+def _marked_message(diff):
+    """Whether the mutant only put XX markers around words of an error message: the same error, raised at the same
+    place with the same facts (a test that matches the words cannot tell them apart, and should not)."""
+    lines = diff.splitlines()
+    removed = [i for i, line in enumerate(lines) if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
+    if len(removed) != 1 or len(added) != 1 or "XX" not in added[0]:
+        return False
+    before = lines[removed[0]][1:]
+    if added[0].replace("XX", "") != before:
+        return False
+    context = [line[1:].strip() for line in lines[max(removed[0] - 3, 0):removed[0] + 1]]
+    return any(line.startswith("raise ") for line in context)
+
+
+def _note(changed, diff=""):
     text = " ".join(changed)
     for fragment, note in NOTES.items():
         if fragment in text:
             return note
+    if _marked_message(diff):
+        return "equivalent: XX markers around words of an error message (the same error, place and facts)"
     return "not yet explained"
 
 

@@ -2,6 +2,9 @@
 NumPy convolution, im2col, backward pass and pooling against Keras's layers and autodiff, in 1D,
 2D and 3D, over configurations drawn by hypothesis; and every number docs/learn.md states."""
 
+import dataclasses
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -301,6 +304,116 @@ def test_cli_conv_prints_the_working(capsys):
     assert cli.main(["conv", "--input", "32x32x3", "--layers", "conv 5x5 10 p2"]) == 0
     out = capsys.readouterr().out
     assert "-> (32, 32, 10)" in out and "= 760" in out and "768,000" in out
+
+
+# ---- the arithmetic's report, its layer syntax and its checks, at full strength (docs/mutation.md) ----
+
+# Worked by hand: axis 0 floor((9+1+1-1*2-1)/2)+1 = 5, axis 1 floor((12-2*2-1)/1)+1 = 8; 8 x (3*3*4/2 + 1) = 152
+# parameters; 'same' pooling of 5 pads one pixel after (Keras's rule), of 8 none; receptive fields 3 then 5 (jump 2)
+# and 5 then 6 (jump 1, then 2).
+UNEVEN_REPORT = """input (9, 12, 4)
+layer 1: conv 3x3, 8 filters, stride 2x1, padding 1+1; 0+0, dilation 1x2, groups 2
+  output size      floor((n + pad - d*(k-1) - 1) / s) + 1: floor((9 + 1 + 1 - 1*(3-1) - 1) / 2) + 1 = 5; \
+floor((12 + 0 + 0 - 2*(3-1) - 1) / 1) + 1 = 8  -> (5, 8, 8)
+  parameters       F x (k-volume * C/groups + bias) = 8 x (3*3*4/2 + 1) = 152
+  MACs             outputs x k-volume x C/groups = (5*8*8) x 9 x 4/2 = 5,760
+  receptive field  r + (k-1)*d*jump: 1 + (3-1)*1*1 = 3, jump 1*2 = 2; 1 + (3-1)*2*1 = 5, jump 1*1 = 1
+  without sharing  output positions x the layer's parameters = 5*8 x 152 = 6,080 (weight sharing divides by 40)
+  fully connected  inputs x outputs + biases = 432 x 320 + 320 = 138,560
+layer 2: avg pool 2x2, stride 2x2, padding 0+1; 0+0 (same)
+  output size      floor((n + pad - d*(k-1) - 1) / s) + 1: floor((5 + 0 + 1 - 1*(2-1) - 1) / 2) + 1 = 3; \
+floor((8 + 0 + 0 - 1*(2-1) - 1) / 2) + 1 = 4  -> (3, 4, 8)
+  parameters       0 (pooling has no weights)
+  MACs             0 (comparisons or additions, not multiply-accumulates)
+  receptive field  r + (k-1)*d*jump: 3 + (2-1)*1*2 = 5, jump 2*2 = 4; 5 + (2-1)*1*1 = 6, jump 1*2 = 2
+stack: output (3, 4, 8), receptive field 5x6, 152 parameters, 5,760 MACs per example"""
+
+
+def test_cnnzoo_conv_prints_each_axis_working_and_says_it_once_when_the_axes_agree(capsys):
+    assert cli.main(["conv", "--input", "9x12x4", "--layers", "conv 3x3 8 s2x1 p1x0 d1x2 g2, avgpool 2 same"]) == 0
+    assert capsys.readouterr().out.strip() == UNEVEN_REPORT
+    assert cli.main(["conv", "--input", "32x32x3", "--layers", "conv 5x5 10 p2, pool 2"]) == 0
+    out = capsys.readouterr().out
+    assert "layer 1: conv 5x5, 10 filters, stride 1x1, padding 2+2 (each axis), dilation 1x1, groups 1" in out
+    assert "floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32 (each axis)  -> (32, 32, 10)" in out
+    assert "layer 2: max pool 2x2, stride 2x2, padding 0+0 (each axis) (valid)\n" in out
+    assert "r + (k-1)*d*jump: 5 + (2-1)*1*1 = 6, jump 1*2 = 2 (each axis)" in out
+    assert out.strip().endswith("stack: output (16, 16, 10), receptive field 6x6, 760 parameters, "
+                                "768,000 MACs per example")
+    (row,) = conv_arithmetic((8, 5, 2), "conv 3 4 p1")  # one axis of each: nothing said once
+    assert row.formulas["output"].count("floor(") == 2 and "each axis" not in row.formulas["output"]
+
+
+def test_the_arithmetic_counts_are_exact_ints_and_a_pool_has_no_weights_to_count():
+    rows = conv_arithmetic((9, 12, 4), "conv 3x3 8 s2x1 p1x0 d1x2 g2, avgpool 2 same")
+    conv, pool = rows
+    assert all(type(v) is int for r in rows for v in (r.params, r.macs, r.unshared_params, r.dense_params))
+    assert conv.padding == ((1, 1), (0, 0)) and pool.padding == ((0, 1), (0, 0))
+    assert all(type(v) is int for r in rows for pair in r.padding for v in pair)
+    assert [r.input_shape for r in rows] == [(9, 12, 4), (5, 8, 8)]
+    assert (pool.params, pool.macs, pool.unshared_params, pool.dense_params) == (0, 0, 0, 0)
+    assert pool.formulas["unshared"] == pool.formulas["dense"] == ""  # nothing to compare a pool with
+    # a list of specs (what parse_layers returns) gives the same rows as the text
+    specs = cnnzoo.learn.arithmetic.parse_layers("conv 3x3 8 s2x1 p1x0 d1x2 g2, avgpool 2 same", 2)
+    assert conv_arithmetic((9, 12, 4), specs) == rows
+    # an output of exactly one unit is a valid layer
+    (whole,) = conv_arithmetic((8, 8, 3), "conv 8x8 4")
+    assert whole.output_shape == (1, 1, 4) and whole.receptive_field == (8, 8)
+
+
+@pytest.mark.parametrize("long, short", [
+    ("conv 3x3 8 stride=2 pad=1 dilation=1 groups=2", "conv 3x3 8 s2 p1 d1 g2"),
+    ("conv 3x3 8 stride2 padding=1x0 dilation=2x1 groups2", "conv 3x3 8 s2 p1x0 d2x1 g2"),
+    ("conv 3 8 STRIDE=2 PAD=1", "conv 3x3 8 s2x2 p1x1"),
+    ("pool 3 avg same", "avgpool 3x3 same"),
+    ("pool 3 max p1 s1", "maxpool 3 pad=1 stride=1"),
+    ("maxpool 2 same", "pool 2x2 s2 same"),
+])
+def test_every_spelling_of_an_option_means_the_same_layer(long, short):
+    (a,), (b,) = cnnzoo.learn.arithmetic.parse_layers(long, 2), cnnzoo.learn.arithmetic.parse_layers(short, 2)
+    assert dataclasses.replace(a, text="") == dataclasses.replace(b, text="")
+    assert a.text == long  # the text names the layer in errors
+
+
+def test_a_pools_options_after_its_size_are_read():
+    (avg,) = cnnzoo.learn.arithmetic.parse_layers("pool 3 avg", 2)
+    (mx,) = cnnzoo.learn.arithmetic.parse_layers("pool 3 max same", 2)
+    assert (avg.kind, avg.padding, avg.strides) == ("avg", "valid", (3, 3))
+    assert (mx.kind, mx.padding) == ("max", "same")
+
+
+@pytest.mark.parametrize("input_shape, layers, message", [
+    ((32, 32, 3), "conv 3 4 avg", "unknown option 'avg' in 'conv 3 4 avg': use s2, p1, same, valid, d2, g2"),
+    ((32, 32, 3), "conv 3 4 q2", "unknown option 'q2' in 'conv 3 4 q2'"),
+    ((32, 32, 3), "conv 3", "a layer reads conv K F (e.g. conv 3x3 64). Received: 'conv 3'"),
+    ((32, 32, 3), "conv 3 4, pool", "a layer reads pool K (e.g. pool 2). Received: 'pool'"),
+    ((32, 32, 3), "conv 3x0 4", "the kernel size must be a positive int in 'conv 3x0 4'. Received: '0'"),
+    ((32, 32, 3), "conv 3 0", "the number of filters must be a positive int in 'conv 3 0'. Received: '0'"),
+    ((32, 32, 3), "conv 3 4 g0", "groups must be a positive int in 'conv 3 4 g0'. Received: '0'"),
+    ((32, 32, 3), "conv 3 4 s2x2x2", "strides '2x2x2' in 'conv 3 4 s2x2x2' has 3 sizes for a 2D input"),
+    ((32, 32, 3), "conv 3 4 d0", "dilation must be a positive int in 'conv 3 4 d0'. Received: '0'"),
+    ((32, 32, 3), "conv 3 4 p1x1x1", "padding '1x1x1' in 'conv 3 4 p1x1x1' has 3 sizes for a 2D input"),
+    ((32, 32, 3), "maxpool 2 g2", "pools take no groups or dilation. Received: 'maxpool 2 g2'"),
+    ((32, 32, 3), "maxpool 2 d2", "pools take no groups or dilation. Received: 'maxpool 2 d2'"),
+    ((8, 8, 3), "conv 3 4, conv 9x9 4", "'conv 9x9 4': the kernel is larger than the padded input (6, 6)"),
+    ((8, 8, 3), "conv 3 4 g2", "'conv 3 4 g2': groups=2 must divide the input channels (3) and the filters (4)"),
+    ((8, 8, 3), "   ", "layers must be a non-empty string such as 'conv 3x3 64, pool 2'. Received: '   '"),
+    ((8, 8, 3, 2, 2), "conv 3 4", "input_shape must be 2 to 4 positive ints"),
+    ((8,), "conv 3 4", "input_shape must be 2 to 4 positive ints"),
+    ((8.0, 8, 3), "conv 3 4", r"Received: input_shape=\(8.0, 8, 3\)"),
+    ((True, 8, 3), "conv 3 4", r"Received: input_shape=\(True, 8, 3\)"),
+    (("8", 8, 3), "conv 3 4", "input_shape must be 2 to 4 positive ints"),
+    ((0, 8, 3), "conv 3 4", "input_shape must be 2 to 4 positive ints"),
+])
+def test_every_arithmetic_check_names_the_layer_and_the_value(input_shape, layers, message):
+    with pytest.raises(ValueError, match=message if "\\(" in message else re.escape(message)):
+        conv_arithmetic(input_shape, layers)
+
+
+@pytest.mark.parametrize("text", [None, "", 5])
+def test_layers_that_are_no_text_are_refused_by_name(text):
+    with pytest.raises(ValueError, match=f"layers must be a non-empty string .* Received: {re.escape(repr(text))}"):
+        cnnzoo.learn.arithmetic.parse_layers(text, 2)
 
 
 # ---- pictures and the experiment ----

@@ -9,6 +9,7 @@ import http.server
 import json
 import os
 import pickle
+import struct
 import threading
 import zipfile
 
@@ -74,7 +75,8 @@ def _legacy_checkpoint(path, payload):
 def test_a_pickle_that_would_run_code_is_refused(tmp_path, writer, payload):
     path = tmp_path / "evil.pth"
     writer(path, payload)
-    with pytest.raises(UnsafeCheckpointError, match="refusing to load"):
+    with pytest.raises(UnsafeCheckpointError, match="refusing to load .*: a weights file may hold only tensors in "
+                                                    "dicts and lists \\(cnnzoo never runs code from a checkpoint\\)"):
         read_state_dict(path)
 
 
@@ -495,3 +497,123 @@ def test_a_mapping_with_entries_that_are_not_tensors_is_no_state_dict(tmp_path):
     with pytest.raises(ValueError, match="t.pth.*holds no state dict"):
         read_state_dict(path)
 
+
+
+def _op_storage_pid(key, numel, storage_type=None, view=None):
+    kind = storage_type if storage_type is not None else _op_global("torch", "FloatStorage")
+    return (b"(" + _op("storage") + kind + _op(key) + _op("cpu") + _op(numel)
+            + (b"" if view is None else _op(view)) + b"t")
+
+
+def _hand_legacy(path, tensors, storages, sys_info=None, big=False, keys=None, magic=0x1950A86A20F9469CFC6C,
+                 protocol=1001, header=None, truncate=0):
+    """A legacy-format checkpoint: three header pickles, the state dict of ``{name: tensor opcodes}``, the list of
+    storage keys, then each float32 storage as its element count and bytes, in the byte order the header says."""
+    info = {"little_endian": not big} if sys_info is None else sys_info
+    entries = b"".join(_op(name) + ops for name, ops in tensors.items())
+    with open(path, "wb") as f:
+        if header is not None:
+            f.write(header)
+        else:
+            for value in (magic, protocol, info):
+                pickle.dump(value, f, protocol=2)
+        f.write(b"\x80\x02}(" + entries + b"u.")
+        f.write(keys if isinstance(keys, bytes) else pickle.dumps(list(storages if keys is None else keys), protocol=2))
+        for key, values in storages.items():
+            data = np.asarray(values, ">f4" if big else "<f4").tobytes()
+            f.write(struct.pack(">q" if big else "<q", len(values)) + data[:len(data) - truncate])
+    return path
+
+
+@pytest.mark.parametrize("sys_info, big", [(None, False), (None, True), ({}, False), ("not a dict", False),
+                                           ({"little_endian": True, "type_sizes": {}}, False)])
+def test_legacy_files_are_read_in_the_byte_order_their_header_says(tmp_path, sys_info, big):
+    storage = np.arange(6, dtype="float32") - 2.25
+    path = _hand_legacy(tmp_path / "t.pth", {"w": _op_tensor("0", 6, 0, (2, 3), (3, 1)),
+                                             "b": _op_tensor("1", 2, 1, (1,), (1,))},
+                        {"0": storage, "1": [7.5, -1.0]}, sys_info=sys_info, big=big)
+    state = read_state_dict(path)
+    assert list(state) == ["w", "b"]
+    np.testing.assert_array_equal(state["w"], storage.reshape(2, 3))
+    assert state["b"].tolist() == [-1.0] and state["w"].dtype == np.float32
+
+
+def _legacy_header_naming_a_storage():
+    return b"\x80\x02" + _op_storage_pid("0", 1) + b"Q."
+
+
+@pytest.mark.parametrize("case, match", [
+    (dict(magic=12345), "t.pth' is not a PyTorch checkpoint \\(no zip archive, no legacy magic number\\)"),
+    (dict(protocol=1002), "t.pth': unsupported legacy checkpoint protocol 1002"),
+    (dict(keys=["0", "9"]), "t.pth' lists storage '9' that no tensor uses"),
+    (dict(keys=[]), "the checkpoint names storage '0' but holds no data for it"),
+    (dict(truncate=1), "t.pth' is truncated: storage '0' is incomplete"),
+    (dict(header=_legacy_header_naming_a_storage()), "t.pth' is not a PyTorch checkpoint"),
+    (dict(keys=b"\x80\x02]" + _op_storage_pid("0", 2) + b"Qa."), "t.pth' lists storage <"),
+    (dict(tensors={"w": _op_tensor("0", 2, 0, (2,), (1,), persistent=_op_storage_pid("0", 2, view=("v", 0)))}),
+     "t.pth' uses storage views \\(PyTorch < 0.4\\): re-save it with a current PyTorch"),
+])
+def test_a_malformed_legacy_file_is_refused_by_name_and_reason(tmp_path, case, match):
+    case = dict(case)
+    tensors = case.pop("tensors", {"w": _op_tensor("0", 2, 0, (2,), (1,))})
+    path = _hand_legacy(tmp_path / "t.pth", tensors, {"0": [1.0, 2.0]}, **case)
+    with pytest.raises(ValueError, match=match):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("writer", ["zip", "legacy"])
+def test_a_storage_of_no_torch_type_is_refused(tmp_path, writer):
+    ops = _op_tensor("0", 2, 0, (2,), (1,), persistent=_op_storage_pid("0", 2, storage_type=_op("FloatStorage")))
+    path = tmp_path / "t.pth"
+    if writer == "zip":
+        _hand_checkpoint(path, {"w": ops}, {"0": [1.0, 2.0]})
+    else:
+        _hand_legacy(path, {"w": ops}, {"0": [1.0, 2.0]})
+    with pytest.raises(UnsafeCheckpointError, match="unexpected storage type 'FloatStorage'"):
+        read_state_dict(path)
+
+
+def test_a_tensor_not_backed_by_a_storage_is_refused(tmp_path):
+    ops = (_op_global("torch._utils", "_rebuild_tensor_v2") + b"(" + _op(5) + _op(0) + _op((1,)) + _op((1,)) + b"tR")
+    path = _hand_checkpoint(tmp_path / "t.pth", {"w": ops}, {})
+    with pytest.raises(UnsafeCheckpointError, match="a tensor in the checkpoint is not backed by a storage"):
+        read_state_dict(path)
+
+
+def test_zip_archives_are_read_by_their_data_pkl_wherever_it_lies_and_refused_without_one(tmp_path):
+    body = b"\x80\x02}(" + _op("w") + _op_tensor("0", 2, 0, (2,), (1,)) + b"u."
+    with zipfile.ZipFile(tmp_path / "flat.pth", "w") as archive:  # no folder, and other entries first
+        archive.writestr("version", "3\n")
+        archive.writestr("data/0", np.asarray([1.5, 2.5], "<f4").tobytes())
+        archive.writestr("data.pkl", body)
+    assert read_state_dict(tmp_path / "flat.pth")["w"].tolist() == [1.5, 2.5]
+    with zipfile.ZipFile(tmp_path / "nodata.pth", "w") as archive:
+        archive.writestr("archive/data.pkl", body)
+    with pytest.raises(ValueError, match="nodata.pth' names storage '0' but the archive has no 'archive/data/0'"):
+        read_state_dict(tmp_path / "nodata.pth")
+    with zipfile.ZipFile(tmp_path / "other.pth", "w") as archive:
+        archive.writestr("archive/weights.pkl", body)
+    with pytest.raises(ValueError, match="other.pth' is a zip archive without a data.pkl: not a PyTorch checkpoint"):
+        read_state_dict(tmp_path / "other.pth")
+
+
+def test_what_is_no_state_dict_is_refused_naming_the_file(tmp_path):
+    nested = _hand_checkpoint(tmp_path / "nested.pth", {"w": _op_tensor("0", 2, 0, (2,), (1,))}, {"0": [1.5, 2.5]},
+                              wrap="state_dict", extra={"note": "not a tensor"})
+    with pytest.raises(ValueError, match="nested.pth' holds no state dict"):
+        read_state_dict(nested)
+    _legacy_checkpoint(tmp_path / "list.pth", [1, 2, 3])
+    with pytest.raises(ValueError, match="list.pth' holds no state dict"):
+        read_state_dict(tmp_path / "list.pth")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    with pytest.raises(ValueError, match="bad.safetensors' is not a readable .safetensors file"):
+        read_state_dict(tmp_path / "bad.safetensors")
+    with pytest.raises(TypeError, match="state_dict_or_path must be a path or a dict of arrays. Received: int"):
+        read_state_dict(5)
+
+
+def test_a_dict_of_torch_tensors_that_require_grad_is_read_as_arrays():
+    torch = pytest.importorskip("torch")
+    weight = torch.nn.Parameter(torch.arange(4, dtype=torch.float32).reshape(2, 2))
+    state = read_state_dict({"w": weight, "b": np.ones(2)})
+    assert type(state["w"]) is np.ndarray and state["w"].tolist() == [[0.0, 1.0], [2.0, 3.0]]

@@ -19,20 +19,21 @@ import pickle
 import struct
 import zipfile
 
+import ml_dtypes
 import numpy as np
 
 # torch's typed storages, as named inside the pickle, and their element types.
 _STORAGE_DTYPES = {
-    "DoubleStorage": "float64",
-    "FloatStorage": "float32",
-    "HalfStorage": "float16",
-    "BFloat16Storage": "bfloat16",
-    "LongStorage": "int64",
-    "IntStorage": "int32",
-    "ShortStorage": "int16",
-    "CharStorage": "int8",
-    "ByteStorage": "uint8",
-    "BoolStorage": "bool",
+    "DoubleStorage": np.float64,
+    "FloatStorage": np.float32,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": ml_dtypes.bfloat16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
@@ -42,24 +43,16 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint's pickle names something other than tensors and containers."""
 
 
-def _dtype(name):
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
-
-
 class _StorageType:
     def __init__(self, name):
-        self.dtype = _dtype(_STORAGE_DTYPES[name])
+        self.dtype = np.dtype(_STORAGE_DTYPES[name])
 
 
 class _Storage:
     """A storage named in the pickle; its bytes are attached once they are read."""
 
-    def __init__(self, dtype, key, numel):
-        self.dtype, self.key, self.numel = dtype, key, numel
+    def __init__(self, dtype, key):
+        self.dtype, self.key = dtype, key
         self.array = None
 
 
@@ -81,10 +74,9 @@ class _LazyTensor:
         if needed > base.size:
             raise ValueError(f"tensor of shape {self.size} runs past the end of storage {self.storage.key!r}")
         item = base.dtype.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            base[self.offset:], shape=self.size, strides=[s * item for s in self.stride], writeable=False
-        )
-        return np.array(view)
+        view = np.lib.stride_tricks.as_strided(base[self.offset:], shape=self.size,
+                                               strides=[s * item for s in self.stride])
+        return np.array(view)  # a copy: the strided view never leaves this function
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
@@ -129,13 +121,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _materialize(obj):
+    """Tensors as arrays, through nested dicts (a state dict, or a training checkpoint holding one); anything else
+    is left as it is, since no state dict keeps its tensors in a list.
+    """
     if isinstance(obj, _LazyTensor):
         return obj.materialize()
     if isinstance(obj, dict):
-        return type(obj)((k, _materialize(v)) for k, v in obj.items()) if isinstance(obj, collections.OrderedDict) \
-            else {k: _materialize(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialize(v) for v in obj)
+        return {k: _materialize(v) for k, v in obj.items()}
     return obj
 
 
@@ -152,11 +144,11 @@ def _read_zip(path):
             byteorder = archive.read(prefix + "byteorder").decode().strip()
 
         def storage_for(pid):
-            _, storage_type, key, _location, numel = pid[:5]
+            _, storage_type, key, _location, _numel = pid[:5]
             if not isinstance(storage_type, _StorageType):
                 raise UnsafeCheckpointError(f"unexpected storage type {storage_type!r}")
             if key not in storages:
-                storages[key] = _Storage(storage_type.dtype, str(key), numel)
+                storages[key] = _Storage(storage_type.dtype, str(key))
             return storages[key]
 
         obj = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storage_for).load()
@@ -173,13 +165,13 @@ def _read_legacy(path):
     storages = {}
 
     def storage_for(pid):
-        _, storage_type, key, _location, numel, view = (tuple(pid) + (None,))[:6]
+        _, storage_type, key, _location, _numel, view = (tuple(pid) + (None,))[:6]
         if not isinstance(storage_type, _StorageType):
             raise UnsafeCheckpointError(f"unexpected storage type {storage_type!r}")
         if view is not None:
             raise ValueError(f"{path!r} uses storage views (PyTorch < 0.4): re-save it with a current PyTorch")
         if key not in storages:
-            storages[key] = _Storage(storage_type.dtype, str(key), numel)
+            storages[key] = _Storage(storage_type.dtype, str(key))
         return storages[key]
 
     with open(path, "rb") as f:
