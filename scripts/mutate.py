@@ -34,7 +34,16 @@ MODULES = {
     "cnnzoo/data/cifar.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     # (with tests/test_torchvision.py in the selection mutmut runs none of the mutants: "not checked")
     "cnnzoo/weights/checkpoint_files.py": ["tests/test_weights.py"],
-    "cnnzoo/training/run_state.py": ["tests/test_run_state.py"],
+    # the callback driven epoch by epoch (the kill -9 and fit-level tests run whole trainings per mutant)
+    "cnnzoo/training/run_state.py": [
+        "tests/test_run_state.py::" + name for name in (
+            "test_each_epoch_is_one_verified_folder_the_two_newest_kept_with_the_log_and_the_best",
+            "test_a_loss_monitored_is_best_when_lowest",
+            "test_without_the_monitored_metric_or_a_best_path_no_best_is_written",
+            "test_a_worker_that_is_not_the_chief_keeps_the_history_and_writes_nothing",
+            "test_a_rerun_resumes_from_the_newest_state_that_verifies_and_skips_damaged_ones_by_name",
+            "test_a_non_finite_loss_is_a_divergence_and_saves_nothing_of_that_epoch",
+            "test_non_finite_weights_with_a_finite_loss_are_a_divergence")],
     "cnnzoo/training/run_folder.py": ["tests/test_run_folder.py"],
     "cnnzoo/training/config.py": ["tests/test_training.py", "tests/test_api.py"],
     # the argument checks, by their direct tests (every model build runs them too: hours per run)

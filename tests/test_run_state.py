@@ -129,3 +129,138 @@ def test_nan_images_are_refused_by_name(tmp_path):
     images[9, 0, 0, 0] = np.inf
     with pytest.raises(ValueError, match=r"2 NaN or infinite values in 2 example\(s\), the first at index 5"):
         _small_run(tmp_path, images=images)
+
+
+# ---- the callback alone, epoch by epoch (fast: what mutation testing runs against run_state.py) ----
+
+def _model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="out")])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _epochs(state, model, logs_per_epoch, start=0):
+    """Ends epochs ``start, start+1, ...`` with these logs, the bias set to the epoch's number first."""
+    for epoch, logs in enumerate(logs_per_epoch, start):
+        model.get_layer("out").bias.assign([float(epoch)])
+        state.on_epoch_begin(epoch)
+        state.on_epoch_end(epoch, logs)
+
+
+def _bias(model):
+    return float(np.asarray(model.get_layer("out").bias)[0])
+
+
+def test_each_epoch_is_one_verified_folder_the_two_newest_kept_with_the_log_and_the_best(tmp_path):
+    from cnnzoo.files import sha256
+    from cnnzoo.training.run_state import RunState
+
+    model, backup = _model(), tmp_path / "backup"
+    state = RunState(str(backup), best_path=str(tmp_path / "best.keras"), log_path=str(tmp_path / "log.csv"))
+    state.set_model(model)
+    (backup / "epoch_0001.tmp-killed").mkdir(parents=True)  # a killed write of an earlier run
+    _epochs(state, model, [{"loss": 0.9, "val_accuracy": 0.5}, {"loss": 0.7, "val_accuracy": 0.75},
+                           {"loss": 0.5, "val_accuracy": 0.75}])
+    assert sorted(os.listdir(backup)) == ["epoch_0002", "epoch_0003"]
+    assert state.last_good == str(backup / "epoch_0003")
+    saved = json.loads((backup / "epoch_0003" / "state.json").read_text())
+    assert saved == {"epoch": 3, "history": {"loss": [0.9, 0.7, 0.5], "val_accuracy": [0.5, 0.75, 0.75]},
+                     "best": 0.75, "best_epoch": 2, "weights_sha256": sha256(backup / "epoch_0003" / "state.weights.h5")}
+    # the best is the first epoch to reach 0.75 (a tie does not replace it), with that epoch's weights
+    assert (state.best, state.best_epoch) == (0.75, 2)
+    assert float(np.asarray(cnnzoo.load_model(tmp_path / "best.keras").get_layer("out").bias)[0]) == 1.0
+    assert (tmp_path / "log.csv").read_text() == "epoch,loss,val_accuracy\n0,0.9,0.5\n1,0.7,0.75\n2,0.5,0.75\n"
+
+
+def test_a_loss_monitored_is_best_when_lowest(tmp_path):
+    from cnnzoo.training.run_state import RunState
+
+    model = _model()
+    state = RunState(str(tmp_path / "backup"), best_path=str(tmp_path / "best.keras"), monitor="val_loss",
+                     higher_is_better=False)
+    state.set_model(model)
+    _epochs(state, model, [{"val_loss": 0.5}, {"val_loss": 0.3}, {"val_loss": 0.4}])
+    assert (state.best, state.best_epoch) == (0.3, 2)
+    assert float(np.asarray(cnnzoo.load_model(tmp_path / "best.keras").get_layer("out").bias)[0]) == 1.0
+
+
+def test_without_the_monitored_metric_or_a_best_path_no_best_is_written(tmp_path):
+    from cnnzoo.training.run_state import RunState
+
+    model = _model()
+    for kwargs in (dict(best_path=str(tmp_path / "best.keras")), dict(best_path=None, monitor="loss")):
+        state = RunState(str(tmp_path / "backup"), **kwargs)
+        state.set_model(model)
+        _epochs(state, model, [{"loss": 0.5}])
+        assert state.best is None and state.best_epoch is None and state.last_good
+    assert not (tmp_path / "best.keras").exists()
+
+
+def test_a_worker_that_is_not_the_chief_keeps_the_history_and_writes_nothing(tmp_path):
+    from cnnzoo.training.run_state import RunState
+
+    model = _model()
+    state = RunState(str(tmp_path / "backup"), best_path=str(tmp_path / "best.keras"), chief=False)
+    state.set_model(model)
+    _epochs(state, model, [{"loss": 0.5, "val_accuracy": 0.9}])
+    assert state.history == {"loss": [0.5], "val_accuracy": [0.9]} and state.best is None
+    assert os.listdir(tmp_path) == []
+    state.finish()
+    (tmp_path / "backup").mkdir()
+    state.finish()
+    assert (tmp_path / "backup").is_dir()  # only the chief removes the state
+
+
+def test_a_rerun_resumes_from_the_newest_state_that_verifies_and_skips_damaged_ones_by_name(tmp_path, capsys):
+    from cnnzoo.training.run_state import RunState
+
+    model, backup = _model(), tmp_path / "backup"
+    first = RunState(str(backup), best_path=str(tmp_path / "best.keras"))
+    first.set_model(model)
+    _epochs(first, model, [{"val_accuracy": 0.5}, {"val_accuracy": 0.8}, {"val_accuracy": 0.6}])
+
+    def resume():
+        again, fresh = RunState(str(backup), best_path=str(tmp_path / "best.keras")), _model()
+        again.set_model(fresh)
+        again.on_train_begin()
+        return again, fresh
+
+    again, fresh = resume()
+    assert (again.restored_epoch, _bias(fresh), fresh._initial_epoch) == (3, 2.0, 3)
+    assert again.history == {"val_accuracy": [0.5, 0.8, 0.6]} and (again.best, again.best_epoch) == (0.8, 2)
+    assert again.last_good == str(backup / "epoch_0003")
+    assert f"resuming after epoch 3 from {backup / 'epoch_0003'}" in capsys.readouterr().err
+    with open(backup / "epoch_0003" / "state.weights.h5", "ab") as f:
+        f.write(b"\0")
+    again, fresh = resume()
+    assert (again.restored_epoch, _bias(fresh), again.last_good) == (2, 1.0, str(backup / "epoch_0002"))
+    err = capsys.readouterr().err
+    assert (f"skipping the damaged run state {backup / 'epoch_0003'} (ValueError: its weights file does not match "
+            "the hash recorded beside it); trying the one before") in err
+    (backup / "epoch_0002" / "state.json").write_text("{")
+    again, fresh = resume()
+    assert again.restored_epoch == 0 and again.history == {} and again.last_good is None and _bias(fresh) == 0.0
+    assert f"no usable run state in {backup}: starting from the beginning" in capsys.readouterr().err
+    # a rerun of an epoch whose folder a kill left in place replaces it
+    _epochs(again, fresh, [{"val_accuracy": 0.9}], start=2)
+    assert json.loads((backup / "epoch_0003" / "state.json").read_text())["history"] == {"val_accuracy": [0.9]}
+    again.finish()
+    assert not backup.exists()
+
+
+def test_a_non_finite_loss_is_a_divergence_and_saves_nothing_of_that_epoch(tmp_path):
+    from cnnzoo.training.run_state import RunState, weights_finite
+
+    model = _model()
+    state = RunState(str(tmp_path / "backup"), best_path=str(tmp_path / "best.keras"))
+    state.set_model(model)
+    _epochs(state, model, [{"loss": 0.5, "val_accuracy": 0.5}])
+    assert state.diverged is None and not model.stop_training
+    _epochs(state, model, [{"loss": float("inf"), "val_accuracy": 0.9}], start=1)
+    assert state.diverged == "the loss became NaN or infinite in epoch 2" and model.stop_training
+    assert state.history == {"loss": [0.5], "val_accuracy": [0.5]} and state.best == 0.5
+    assert os.listdir(tmp_path / "backup") == ["epoch_0001"]
+    # integer variables (a seed generator's state) are not weights that diverge
+    assert weights_finite(keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5, seed=1)]))
+    model.get_layer("out").kernel.assign(np.full((2, 1), np.nan, "float32"))
+    assert not weights_finite(model)
