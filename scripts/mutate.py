@@ -45,7 +45,11 @@ MODULES = {
             "test_a_non_finite_loss_is_a_divergence_and_saves_nothing_of_that_epoch",
             "test_non_finite_weights_with_a_finite_loss_are_a_divergence")],
     "cnnzoo/training/run_folder.py": ["tests/test_run_folder.py"],
-    "cnnzoo/training/config.py": ["tests/test_training.py", "tests/test_api.py"],
+    "cnnzoo/training/config.py": [
+        "tests/test_training.py::" + name for name in (
+            "test_train_config_refuses_each_field_by_name_and_value",
+            "test_train_config_takes_the_edges_of_each_range_and_none_where_its_default_is_none",
+            "test_the_default_verbosity_is_a_bar_on_a_terminal_and_a_line_per_epoch_in_a_file")],
     # the argument checks, by their direct tests (every model build runs them too: hours per run)
     "cnnzoo/layers/rank.py": ["tests/test_rank.py"],
     "cnnzoo/learn/arithmetic.py": ["tests/test_learn.py"],

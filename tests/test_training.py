@@ -1,6 +1,7 @@
 """The training engine: divergence, schedules, weight decay, the epoch-keyed pipeline."""
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -223,3 +224,67 @@ def test_the_compiled_loss_is_the_label_smoothed_cross_entropy_in_closed_form(sm
     if smoothing:  # and it differs from the unsmoothed loss
         assert abs(loss - float(np.mean(-np.sum(y * np.log(p), axis=-1)))) > 1e-3
 
+
+
+# ---- TrainConfig's checks at full strength (fast: what mutation testing runs against config.py) ----
+
+@pytest.mark.keras_free
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be a positive int. Received: epochs=0"),
+    ("batch_size", -1, "batch_size must be a positive int. Received: batch_size=-1"),
+    ("steps_per_execution", True, "steps_per_execution must be an int. Received: steps_per_execution=True"),
+    ("epochs", 2.0, "epochs must be an int. Received: epochs=2.0"),
+    ("seed", "0", "seed must be an int. Received: seed='0'"),
+    ("lr", 0, "lr must be positive. Received: lr=0"),
+    ("lr", float("inf"), "lr must be a finite number. Received: lr=inf"),
+    ("lr", float("nan"), "lr must be a finite number. Received: lr=nan"),
+    ("lr", "0.1", "lr must be a finite number. Received: lr='0.1'"),
+    ("gamma", 0.0, "gamma must be positive. Received: gamma=0.0"),
+    ("weight_decay", -1e-4, "weight_decay must be a number >= 0. Received: weight_decay=-0.0001"),
+    ("weight_decay", True, "weight_decay must be a finite number. Received: weight_decay=True"),
+    ("warmup_epochs", -0.5, "warmup_epochs must be a number >= 0. Received: warmup_epochs=-0.5"),
+    ("label_smoothing", 1.0, "label_smoothing must be in [0, 1). Received: label_smoothing=1.0"),
+    ("label_smoothing", -0.1, "label_smoothing must be in [0, 1). Received: label_smoothing=-0.1"),
+    ("label_smoothing", "0.1", "label_smoothing must be a finite number. Received: label_smoothing='0.1'"),
+    ("momentum", 1.0, "momentum must be in [0, 1). Received: momentum=1.0"),
+    ("ema_momentum", -0.5, "ema_momentum must be in [0, 1). Received: ema_momentum=-0.5"),
+    ("aux_loss_weight", -1, "aux_loss_weight must be a number >= 0 or None. Received: aux_loss_weight=-1"),
+    ("aux_loss_weight", True, "aux_loss_weight must be a finite number or None. Received: aux_loss_weight=True"),
+    ("nesterov", "no", "nesterov must be True or False. Received: nesterov='no'"),
+    ("ema", 1, "ema must be True or False. Received: ema=1"),
+    ("jit_compile", "yes", "jit_compile must be True, False or None. Received: jit_compile='yes'"),
+    ("mixed_precision", 0, "mixed_precision must be True, False or None. Received: mixed_precision=0"),
+    ("optimizer", "adam", "optimizer must be one of ('sgd', 'adamw'). Received: optimizer='adam'"),
+    ("schedule", "poly", "schedule must be one of ('constant', 'cosine', 'step'). Received: schedule='poly'"),
+    ("optimizer", None, "optimizer must be a str. Received: optimizer=None"),
+    ("milestones", 30, "milestones must be a tuple. Received: milestones=30"),
+    ("milestones", (30, 20), "milestones must be increasing epochs > 0. Received: milestones=(30, 20)"),
+    ("milestones", (0, 20), "milestones must be increasing epochs > 0. Received: milestones=(0, 20)"),
+    ("milestones", (10, 10), "milestones must be increasing epochs > 0. Received: milestones=(10, 10)"),
+    ("milestones", ("10",), "milestones must be increasing epochs > 0. Received: milestones=('10',)"),
+])
+def test_train_config_refuses_each_field_by_name_and_value(field, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        training.TrainConfig(**{field: value})
+
+
+@pytest.mark.keras_free
+def test_train_config_takes_the_edges_of_each_range_and_none_where_its_default_is_none():
+    config = training.TrainConfig(epochs=1, batch_size=1, steps_per_execution=1, lr=1e-9, weight_decay=0,
+                                  warmup_epochs=0, label_smoothing=0.0, momentum=0, ema_momentum=0.0, gamma=1e-9,
+                                  aux_loss_weight=0, milestones=[1, 2.5], jit_compile=True, mixed_precision=False)
+    assert config.milestones == (1, 2.5)  # a list from a recipe's CONFIG is kept as a tuple
+    assert training.TrainConfig(jit_compile=None, mixed_precision=None, aux_loss_weight=None).aux_loss_weight is None
+    recipe = {"epochs": 3, "lr": 0.1, "name": "not a field", "classes": 10}
+    assert training.TrainConfig.from_dict(recipe, lr=0.2) == training.TrainConfig(epochs=3, lr=0.2)
+
+
+@pytest.mark.keras_free
+def test_the_default_verbosity_is_a_bar_on_a_terminal_and_a_line_per_epoch_in_a_file(monkeypatch):
+    from cnnzoo.training.config import default_verbosity
+
+    assert default_verbosity(0) == 0 and default_verbosity(1) == 1
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert default_verbosity() == 1 and default_verbosity(None) == 1
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    assert default_verbosity() == 2

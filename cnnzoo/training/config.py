@@ -5,6 +5,7 @@ framework; `cnnzoo.training.engine` consumes it.
 """
 
 import dataclasses
+import math
 import sys
 
 STRATEGIES = ("auto", "mirrored", "multi_worker")
@@ -67,23 +68,54 @@ class TrainConfig:
         return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
 
     def __post_init__(self):
+        # every field by its declared type (a None default also takes None), then the ranges
+        for field in dataclasses.fields(self):
+            value, optional = getattr(self, field.name), field.default is None
+            if value is None and optional:
+                continue
+            _check_type(field.name, value, field.type, optional)
         for name in ("epochs", "batch_size", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"lr must be positive. Received: lr={self.lr!r}")
-        if self.jit_compile is not None and not isinstance(self.jit_compile, bool):
-            raise ValueError(f"jit_compile must be True, False or None. Received: jit_compile={self.jit_compile!r}")
-        weight = self.aux_loss_weight
-        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
-            raise ValueError(f"aux_loss_weight must be a number >= 0 or None. Received: aux_loss_weight={weight!r}")
+            _check_range(name, getattr(self, name), "a positive int", lambda v: v >= 1)
+        _check_range("lr", self.lr, "positive", lambda v: v > 0)
+        _check_range("gamma", self.gamma, "positive", lambda v: v > 0)
+        for name in ("weight_decay", "warmup_epochs"):
+            _check_range(name, getattr(self, name), "a number >= 0", lambda v: v >= 0)
+        for name in ("label_smoothing", "momentum", "ema_momentum"):
+            _check_range(name, getattr(self, name), "in [0, 1)", lambda v: 0 <= v < 1)
+        if self.aux_loss_weight is not None:
+            _check_range("aux_loss_weight", self.aux_loss_weight, "a number >= 0 or None", lambda v: v >= 0)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={self.schedule!r}")
-        decay = self.weight_decay
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < float("inf"):
-            raise ValueError(f"weight_decay must be a number >= 0. Received: weight_decay={decay!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")
+        milestones = self.milestones
+        if (not all(_is_number(m) and m > 0 for m in milestones)
+                or any(a >= b for a, b in zip(milestones, milestones[1:]))):
+            raise ValueError(f"milestones must be increasing epochs > 0. Received: milestones={milestones!r}")
+        self.milestones = tuple(milestones)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_type(name, value, kind, optional):
+    """One field against its declared type: a bool is no number, a number is finite, a tuple may be a list."""
+    none = " or None" if optional else ""
+    if kind is bool:
+        ok, said = isinstance(value, bool), "True or False" if not optional else "True, False"
+    elif kind is int:
+        ok, said = isinstance(value, int) and not isinstance(value, bool), "an int"
+    elif kind is float:
+        ok, said = _is_number(value), "a finite number"
+    elif kind is tuple:
+        ok, said = isinstance(value, (tuple, list)), "a tuple"
+    else:
+        ok, said = isinstance(value, kind), f"a {kind.__name__}"
+    if not ok:
+        raise ValueError(f"{name} must be {said}{none}. Received: {name}={value!r}")
+
+
+def _check_range(name, value, said, ok):
+    if not ok(value):
+        raise ValueError(f"{name} must be {said}. Received: {name}={value!r}")
