@@ -52,6 +52,22 @@ MODULES = {
             "test_the_default_verbosity_is_a_bar_on_a_terminal_and_a_line_per_epoch_in_a_file")],
     # the argument checks, by their direct tests (every model build runs them too: hours per run)
     "cnnzoo/layers/rank.py": ["tests/test_rank.py"],
+    # fit on small arrays and pipelines, the record and files it leaves, divergence, the callbacks alone
+    "cnnzoo/training/engine.py": [
+        "tests/test_training.py::" + name for name in (
+            "test_the_results_record_says_what_the_run_did",
+            "test_a_worker_that_is_not_the_chief_writes_only_in_a_folder_of_its_own",
+            "test_evaluate_accuracy_reads_one_hot_or_index_labels_and_the_main_output",
+            "test_time_to_accuracy_and_stop_at_accuracy_use_the_first_epoch_that_reaches_the_target",
+            "test_the_auxiliary_loss_weight_is_the_familys_and_one_for_a_model_no_family_declares",
+            "test_each_epoch_trains_on_its_own_order_with_one_iterator",
+            "test_nan_loss_stops_with_a_clear_error",
+            "test_steps_per_execution_trains_the_same_epochs",
+            "test_steps_per_execution_moves_to_a_divisor_of_the_epoch",
+            "test_saved_models_load_without_custom_objects",
+            "test_the_compiled_loss_is_the_label_smoothed_cross_entropy_in_closed_form")] + [
+        "tests/test_run_state.py::test_a_nan_after_good_epochs_keeps_the_last_good_state_and_the_best_model",
+        "tests/test_run_state.py::test_divergence_in_the_first_epoch_says_nothing_was_saved_yet"],
     "cnnzoo/learn/arithmetic.py": ["tests/test_learn.py"],
     "cnnzoo/learn/numpy_ops.py": ["tests/test_learn.py"],
 }

@@ -1,5 +1,6 @@
 """The training engine: divergence, schedules, weight decay, the epoch-keyed pipeline."""
 
+import dataclasses
 import os
 import re
 
@@ -288,3 +289,116 @@ def test_the_default_verbosity_is_a_bar_on_a_terminal_and_a_line_per_epoch_in_a_
     assert default_verbosity() == 1 and default_verbosity(None) == 1
     monkeypatch.setattr("sys.stdout.isatty", lambda: False)
     assert default_verbosity() == 2
+
+
+# ---- the engine's record and files, by what each field means (what mutation testing runs against engine.py) ----
+
+def _blobs(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    x = (rng.standard_normal((n, 4)) + 2.0 * np.eye(3, 4)[labels]).astype("float32")
+    return x, labels
+
+
+def _dense_model(name="blobs_net"):
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")], name=name)
+
+
+def test_the_results_record_says_what_the_run_did(tmp_path):
+    import json
+
+    from cnnzoo.training.engine import resolve
+
+    train, test = _blobs(48), _blobs(30, seed=1)
+    model, out = _dense_model(), tmp_path / "run"
+    config = training.TrainConfig(epochs=3, batch_size=8, lr=0.05, optimizer="sgd", schedule="constant")
+    record = training.fit(model, train, test, config, str(out), dataset_info={"name": "blobs"}, verbose=0,
+                          command="python train.py")
+    assert json.loads(json.dumps(record)) == json.loads((out / "results.json").read_text())
+    assert (record["model"], record["command"], record["dataset"]) == ("blobs_net", "python train.py",
+                                                                         {"name": "blobs"})
+    resolved = resolve(config, model)
+    assert record["config"] == dataclasses.asdict(resolved)
+    assert record["precision_policy"] == "float32" and record["steps_per_execution_used"] == 6
+    assert (record["epochs_run"], record["resumed_after_epoch"]) == (3, 0)
+    accuracies = record["history"]["val_accuracy"]
+    assert len(accuracies) == 3 and record["test_accuracy_per_epoch"] == accuracies
+    assert record["final_test_accuracy"] == accuracies[-1] and record["best_test_accuracy"] == max(accuracies)
+    assert record["monitor"] == "val_accuracy" and record["best_monitor_value"] == max(accuracies)
+    assert record["best_epoch"] == accuracies.index(max(accuracies)) + 1
+    assert len(record["history"]["loss"]) == 3 and set(record["history"]) >= {"loss", "accuracy", "val_loss"}
+    times = record["epoch_wall_s"]
+    assert len(times) == 3 and times == sorted(times) and 0 < times[-1] <= record["wall_time_s"] + 0.01
+    assert record["train_examples_per_s"] == pytest.approx(3 * 6 * 8 / record["wall_time_s"], rel=0.05)
+    assert record["environment"]["keras"] == keras.__version__
+    assert model.optimizer.iterations.numpy() == 18
+    assert sorted(os.listdir(out)) == ["best.keras", "curves.png", "final.keras", "log.csv", "results.json",
+                                       "run.json"]  # the run's state removed once the run finished
+    log = (out / "log.csv").read_text().splitlines()
+    assert len(log) == 4 and log[0].startswith("epoch,") and log[-1].startswith("2,")
+    best = cnnzoo.load_model(out / "best.keras")
+    x, y = test
+    assert training.evaluate_accuracy(best, [(x, y)]) == pytest.approx(max(accuracies))
+
+
+def test_a_worker_that_is_not_the_chief_writes_only_in_a_folder_of_its_own(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                "task": {"type": "worker", "index": 1}}))
+    out = tmp_path / "run"
+    config = training.TrainConfig(epochs=1, batch_size=8, lr=0.05)
+    training.fit(_dense_model(), _blobs(16), _blobs(8), config, str(out), verbose=0)
+    scratch = out / f"worker_{os.getpid()}"
+    assert os.listdir(out) == [scratch.name]  # no run.json, no state, no best of the chief's
+    assert {"final.keras", "results.json"} <= set(os.listdir(scratch)) and "best.keras" not in os.listdir(scratch)
+
+
+def test_evaluate_accuracy_reads_one_hot_or_index_labels_and_the_main_output():
+    model = _dense_model()
+    x, labels = _blobs(30)
+    predicted = np.argmax(model.predict(x, verbose=0), 1)
+    expected = float(np.mean(predicted == labels))
+    assert training.evaluate_accuracy(model, [(x[:20], labels[:20]), (x[20:], labels[20:])]) == pytest.approx(expected)
+    assert training.evaluate_accuracy(model, [(x, np.eye(3)[labels])]) == pytest.approx(expected)
+    inputs = keras.Input((4,))
+    named = keras.Model(inputs, {"main": model(inputs), "aux1": keras.layers.Dense(3)(inputs)})
+    assert training.evaluate_accuracy(named, [(x, labels)]) == pytest.approx(expected)
+    assert training.evaluate_accuracy(model, []) == 0.0
+
+
+def test_time_to_accuracy_and_stop_at_accuracy_use_the_first_epoch_that_reaches_the_target():
+    from cnnzoo.training.engine import StopAtAccuracy, time_to_accuracy
+
+    record = {"epoch_wall_s": [1.0, 2.0, 3.0], "test_accuracy_per_epoch": [0.5, 0.9, 0.95]}
+    assert time_to_accuracy(record, 0.9) == 2.0 and time_to_accuracy(record, 0.5) == 1.0
+    assert time_to_accuracy(record, 0.96) is None
+    model = _dense_model()
+    model.stop_training = False
+    stop = StopAtAccuracy(0.9)
+    stop.set_model(model)
+    stop.on_epoch_end(0, {"val_accuracy": 0.89})
+    assert not model.stop_training
+    stop.on_epoch_end(1, {"val_accuracy": 0.9})
+    assert model.stop_training
+    other = StopAtAccuracy(0.5, monitor="val_main_accuracy")
+    other.set_model(_dense_model())
+    other.model.stop_training = False
+    other.on_epoch_end(0, {"val_accuracy": 0.99})
+    assert not other.model.stop_training
+    other.on_epoch_end(0, {})
+    assert not other.model.stop_training
+
+
+def test_the_auxiliary_loss_weight_is_the_familys_and_one_for_a_model_no_family_declares():
+    from cnnzoo.training.engine import auxiliary_loss_weight, precision_policy, resolve
+
+    assert auxiliary_loss_weight(_dense_model("googlenet")) == 0.3  # a .keras file of a registered model
+    assert auxiliary_loss_weight(_dense_model("my_net")) == 1.0
+    model = _dense_model("my_net")
+    model.aux_loss_weight = 0.5
+    assert auxiliary_loss_weight(model) == 0.5
+    assert precision_policy(model) == "float32"
+    assert resolve(training.TrainConfig(), model).mixed_precision is False
+    assert resolve(training.TrainConfig(mixed_precision=True), model).mixed_precision is True
+    assert resolve(training.TrainConfig(), model).aux_loss_weight is None  # one output: nothing to weigh
