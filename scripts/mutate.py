@@ -85,6 +85,13 @@ NOTES = {
     "labels = np.asarray(labels, )": "equivalent where NumPy's default integer is int64 (Linux, macOS)",
     '("XXbinaryXX", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
     '("BINARY", d,': "equivalent: the reader tests kind == 'pickle'; any other word reads binary batches",
+    'return f"{parts[1]} (each axis)"': "equivalent: the working is said once only when every axis's is the same",
+    "options = dict(strides=(1,) * rank if kind == \"conv\" else kernel, dilation=(1,) * rank,":
+        "equivalent: 'valid' is also LayerSpec's default padding",
+    "normalize_tuple(value, 2, name)": "equivalent: an int is checked for being positive; how many times it is "
+                                       "spread does not change that",
+    "if out >= 1 and (out - 1) * stride >= n + before:": "equivalent: a single window starts at 0, never past an "
+                                                         "input of n >= 1",
     ".astype(storage.dtype, copy=None)": "equivalent: copy=False only spares a second copy of a storage's bytes "
                                          "(every tensor is copied out of its storage)",
     ".astype(storage.dtype, copy=True)": "equivalent: copy=False only spares a second copy of a storage's bytes "

@@ -342,6 +342,8 @@ def test_cnnzoo_conv_prints_each_axis_working_and_says_it_once_when_the_axes_agr
                                 "768,000 MACs per example")
     (row,) = conv_arithmetic((8, 5, 2), "conv 3 4 p1")  # one axis of each: nothing said once
     assert row.formulas["output"].count("floor(") == 2 and "each axis" not in row.formulas["output"]
+    (row,) = conv_arithmetic((9, 2), "conv 3 4")  # a 1D input has one axis: nothing to say once
+    assert row.formulas["output"] == "floor((9 + 0 + 0 - 1*(3-1) - 1) / 1) + 1 = 7"
 
 
 def test_the_arithmetic_counts_are_exact_ints_and_a_pool_has_no_weights_to_count():

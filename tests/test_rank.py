@@ -135,6 +135,8 @@ def test_explicit_padding_becomes_one_before_after_pair_per_axis():
     assert r.explicit_padding_pairs((1, (2, 3)), 2) == ((1, 1), (2, 3))
     with _raises(ValueError, "pad must have 2 entries for a rank-2 layer. Received: pad=(1,)"):
         r.explicit_padding_pairs((1,), 2, "pad")
+    with _raises(ValueError, "padding must have 3 entries for a rank-3 layer. Received: padding=(1, 1)"):
+        r.explicit_padding_pairs((1, 1), 3)
 
 
 @pytest.mark.parametrize("kernel, strides, dilation, expected", [
@@ -168,6 +170,9 @@ def test_conv_output_length_is_the_closed_form(n, k, s, padding, d, expected):
     (2, 2, 3, (1, 1), 1, 1),  # the extra window would start in the trailing padding: PyTorch drops it
     (7, 3, 3, (1, 1), 3, 3),  # (8 - 3 + 2) / 3: the last window would start at 9 >= 7 + 1, so it is not added
     (112, 3, 2, (0, 0), 55, 56),  # GoogLeNet's pools
+    (4, 1, 2, "valid", 2, 2),  # the third window would start at 4, past the input: not added
+    (6, 1, 2, "valid", 3, 3),
+    (4, 1, 2, (1, 0), 3, 3),  # leading padding moves where the windows may start: the third starts at 4 - 1
 ])
 def test_ceil_mode_rounds_up_unless_the_last_window_starts_past_the_input(n, k, s, padding, floor_, ceil_):
     assert r.conv_output_length(n, k, s, padding) == floor_
@@ -181,7 +186,7 @@ def test_an_unknown_length_stays_unknown():
 
 # ---- arguments typed by their defaults ----
 
-def _block(units, preact=False, width=1.0, blocks=2, strides=1, name=None, mode="fast"):
+def _block(units, preact=False, width=1.0, blocks=2, strides=1, name=None, mode="fast", ceil_mode=False):
     return None
 
 
@@ -199,6 +204,7 @@ def test_check_arguments_types_each_argument_by_its_default():
     (dict(width=float("nan")), ValueError, "width must be finite. Received: width=nan"),
     (dict(strides=float("inf")), ValueError, "strides must be finite. Received: strides=inf"),
     (dict(blocks=-float("inf")), ValueError, "blocks must be finite. Received: blocks=-inf"),
+    (dict(strides=(1, 2), ceil_mode="yes"), TypeError, "ceil_mode must be True or False. Received: ceil_mode='yes'"),
 ])
 def test_check_arguments_refuses_by_name(arguments, kind, message):
     with _raises(kind, message):

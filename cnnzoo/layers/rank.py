@@ -110,7 +110,7 @@ def check_arguments(func, arguments):
     import math
 
     for name, p in inspect.signature(func).parameters.items():
-        if name not in arguments or p.default is inspect.Parameter.empty or p.default is None:
+        if name not in arguments:  # (a default of None or none at all is neither a bool nor a number below)
             continue
         value, default = arguments[name], p.default
         if isinstance(default, bool):
