@@ -181,11 +181,24 @@ def _marked_message(diff):
     return any(line.startswith("raise ") for line in context)
 
 
+def _changed_flush(diff):
+    """Whether the mutant only changed or dropped a print's ``flush=True``."""
+    lines = diff.splitlines()
+    removed = [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
+    if len(removed) != 1 or len(added) != 1 or "flush=True" not in removed[0]:
+        return False
+    plain = lambda line: re.sub(r"[\s,]|flush=\w+", "", line)  # noqa: E731
+    return plain(removed[0]) == plain(added[0])
+
+
 def _note(changed, diff=""):
     text = " ".join(changed)
     for fragment, note in NOTES.items():
         if fragment in text:
             return note
+    if _changed_flush(diff):
+        return "equivalent: a print's flush changed (it only orders the message among other output)"
     if _marked_message(diff):
         return "equivalent: XX markers around words of an error message (the same error, place and facts)"
     return "not yet explained"

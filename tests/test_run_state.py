@@ -179,8 +179,8 @@ def test_a_loss_monitored_is_best_when_lowest(tmp_path):
     state = RunState(str(tmp_path / "backup"), best_path=str(tmp_path / "best.keras"), monitor="val_loss",
                      higher_is_better=False)
     state.set_model(model)
-    _epochs(state, model, [{"val_loss": 0.5}, {"val_loss": 0.3}, {"val_loss": 0.4}])
-    assert (state.best, state.best_epoch) == (0.3, 2)
+    _epochs(state, model, [{"val_loss": 0.5}, {"val_loss": 0.3}, {"val_loss": 0.3}])
+    assert (state.best, state.best_epoch) == (0.3, 2)  # a tie does not replace the best
     assert float(np.asarray(cnnzoo.load_model(tmp_path / "best.keras").get_layer("out").bias)[0]) == 1.0
 
 
@@ -264,3 +264,76 @@ def test_a_non_finite_loss_is_a_divergence_and_saves_nothing_of_that_epoch(tmp_p
     assert weights_finite(keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5, seed=1)]))
     model.get_layer("out").kernel.assign(np.full((2, 1), np.nan, "float32"))
     assert not weights_finite(model)
+
+
+def test_the_kill_points_name_the_run_the_epoch_and_each_write_in_order(tmp_path, monkeypatch):
+    from cnnzoo.training import faults
+    from cnnzoo.training.run_state import RunState
+
+    points = []
+    monkeypatch.setattr(faults, "maybe_kill", points.append)
+    model = _model()
+    state = RunState(str(tmp_path / "backup"), best_path=str(tmp_path / "best.keras"), monitor="loss",
+                     higher_is_better=False)
+    state.set_model(model)
+    state.on_train_batch_end(0)
+    _epochs(state, model, [{"loss": 0.5}, {"loss": 0.7}])
+    state.on_train_batch_end(3)
+    assert points == ["run:batch_end:0:0",
+                      "run:best_written:0", "run:state_weights_written:0", "run:state_json_written:0",
+                      "run:state_renamed:0",
+                      "run:state_weights_written:1", "run:state_json_written:1", "run:state_renamed:1",
+                      "run:batch_end:1:3"]
+
+
+def test_a_key_missing_from_an_epochs_logs_leaves_its_cell_empty(tmp_path):
+    from cnnzoo.training.run_state import RunState
+
+    model = _model()
+    state = RunState(str(tmp_path / "backup"), log_path=str(tmp_path / "log.csv"), monitor="loss")
+    state.set_model(model)
+    _epochs(state, model, [{"loss": 0.9}, {"loss": 0.5, "val_loss": 0.7}, {"loss": 0.25}])
+    assert state.history == {"loss": [0.9, 0.5, 0.25], "val_loss": [None, 0.7, None]}
+    assert (tmp_path / "log.csv").read_text() == "epoch,loss,val_loss\n0,0.9,\n1,0.5,0.7\n2,0.25,\n"
+
+
+def test_the_state_is_written_inside_its_folder_and_resumes_the_optimizer_too(tmp_path, monkeypatch):
+    import tempfile
+
+    from cnnzoo.training.run_state import RunState
+
+    elsewhere = tmp_path / "system_tmp"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))  # a rename from here would not be atomic
+    model, backup = _model(), tmp_path / "backup"
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(7)
+    state = RunState(str(backup), monitor="loss")
+    state.set_model(model)
+    (backup / "notes").mkdir(parents=True)  # not the state's: never read, never removed
+    _epochs(state, model, [{"loss": 0.5}, {"loss": 0.4}, {"loss": 0.3}])
+    assert os.listdir(elsewhere) == [] and sorted(os.listdir(backup)) == ["epoch_0002", "epoch_0003", "notes"]
+    fresh = _model()
+    assert not fresh.optimizer.built
+    again = RunState(str(backup), monitor="loss")
+    again.set_model(fresh)
+    again.on_train_begin()
+    assert again.restored_epoch == 3 and int(fresh.optimizer.iterations.numpy()) == 7
+
+
+def test_a_write_a_kill_left_half_done_is_neither_resumed_from_nor_reported(tmp_path, capsys):
+    from cnnzoo.training.run_state import RunState
+
+    model, backup = _model(), tmp_path / "backup"
+    state = RunState(str(backup), monitor="loss")
+    state.set_model(model)
+    _epochs(state, model, [{"loss": 0.5}, {"loss": 0.4}])
+    killed = backup / "epoch_0003.tmp-abc123"
+    killed.mkdir()
+    (killed / "state.weights.h5").write_bytes(b"half")
+    capsys.readouterr()
+    again, fresh = RunState(str(backup), monitor="loss"), _model()
+    again.set_model(fresh)
+    again.on_train_begin()
+    assert again.restored_epoch == 2 and _bias(fresh) == 1.0
+    assert "skipping" not in capsys.readouterr().err

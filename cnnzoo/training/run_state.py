@@ -51,9 +51,13 @@ def _fsync_dir(path):
 
 
 def weights_finite(model):
-    """True when every variable of the model is finite."""
-    return all(np.all(np.isfinite(np.asarray(v))) for v in model.weights
-               if np.issubdtype(np.asarray(v).dtype, np.floating))
+    """True when every variable of the model is finite (integer ones, a seed generator's state, always are)."""
+    return all(np.all(np.isfinite(np.asarray(v))) for v in model.weights)
+
+
+def _remove(path):
+    """Removes a folder of the run's state; one that cannot be removed is left, never failing the run."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class RunState(keras.callbacks.Callback):
@@ -99,9 +103,7 @@ class RunState(keras.callbacks.Callback):
         for path in self._candidates():
             try:
                 state, weights = self._read(path)
-                if model.optimizer is not None and not model.optimizer.built:
-                    model.optimizer.build(model.trainable_variables)
-                model.load_weights(weights)
+                model.load_weights(weights)  # an unbuilt optimizer is built by it (test_run_state.py checks)
             except Exception as e:  # any damage: this one cannot be used, the one before may
                 print(f"cnnzoo: skipping the damaged run state {path} ({type(e).__name__}: {e}); "
                       "trying the one before", file=sys.stderr, flush=True)
@@ -133,8 +135,9 @@ class RunState(keras.callbacks.Callback):
             self.diverged = f"{what} became NaN or infinite in epoch {epoch + 1}"
             self.model.stop_training = True
             return
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+        epochs = self._epochs_recorded()  # every key gets one entry an epoch: None where it was not logged
+        for key in list(self.history) + [k for k in logs if k not in self.history]:
+            self.history.setdefault(key, [None] * epochs).append(float(logs[key]) if key in logs else None)
         if not self.chief:
             return
         value = logs.get(self.monitor)
@@ -167,26 +170,30 @@ class RunState(keras.callbacks.Callback):
             _fsync_dir(self.folder)
         finally:
             if os.path.exists(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
+                _remove(tmp)
         self.last_good = final
         faults.maybe_kill(f"{self.name}:state_renamed:{epochs_done - 1}")
         if self.log_path:
             self._write_log()
         for old in self._candidates()[KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         for name in os.listdir(self.folder):  # temporary folders of killed writes
             if ".tmp-" in name:
-                shutil.rmtree(os.path.join(self.folder, name), ignore_errors=True)
+                _remove(os.path.join(self.folder, name))
+
+    def _epochs_recorded(self):
+        return len(next(iter(self.history.values()))) if self.history else 0
 
     def _write_log(self):
         """log.csv from the state's history (every epoch once, whatever was killed and rerun)."""
         keys = sorted(self.history)
         rows = ["epoch," + ",".join(keys)]
-        for i in range(len(self.history.get("loss", []))):
-            rows.append(f"{i}," + ",".join(repr(self.history[k][i]) if i < len(self.history[k]) else "" for k in keys))
+        for i in range(self._epochs_recorded()):
+            cells = (self.history[k][i] for k in keys)
+            rows.append(f"{i}," + ",".join("" if v is None else repr(v) for v in cells))
         atomic_write_text(self.log_path, "\n".join(rows) + "\n")
 
     def finish(self):
         """After a successful run (final model and results written): the state is no longer needed."""
         if self.chief and os.path.isdir(self.folder):
-            shutil.rmtree(self.folder, ignore_errors=True)
+            _remove(self.folder)
