@@ -44,7 +44,18 @@ MODULES = {
             "test_a_rerun_resumes_from_the_newest_state_that_verifies_and_skips_damaged_ones_by_name",
             "test_a_non_finite_loss_is_a_divergence_and_saves_nothing_of_that_epoch",
             "test_non_finite_weights_with_a_finite_loss_are_a_divergence")],
-    "cnnzoo/training/run_folder.py": ["tests/test_run_folder.py"],
+    # claim and its pieces directly (the fit / recipe / fine-tuning tests run whole trainings per mutant)
+    "cnnzoo/training/run_folder.py": [
+        "tests/test_run_folder.py::" + name for name in (
+            "test_a_folder_is_claimed_resumed_for_the_same_identity_and_refused_for_another",
+            "test_overwrite_moves_the_old_run_aside_and_never_deletes_it",
+            "test_a_folder_without_a_record_is_refused_and_one_of_other_files_is_never_moved",
+            "test_runs_of_its_own_inside_a_folder_do_not_make_it_another_run",
+            "test_the_architecture_fingerprint_tells_networks_apart_and_ignores_names_and_freezing",
+            "test_an_unreadable_record_worker_scratch_folders_and_long_lists_are_said_plainly",
+            "test_move_aside_moves_only_a_folder_with_files_and_never_onto_another",
+            "test_identities_differ_by_dotted_keys_and_the_settings_that_decide_nothing_are_left_out",
+            "test_data_is_identified_by_its_arrays_or_by_what_it_says_of_itself")],
     "cnnzoo/training/config.py": [
         "tests/test_training.py::" + name for name in (
             "test_train_config_refuses_each_field_by_name_and_value",

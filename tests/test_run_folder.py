@@ -4,6 +4,7 @@ silent fallback replaces a data folder the user gave, and nothing trains for zer
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -83,6 +84,105 @@ def test_the_architecture_fingerprint_tells_networks_apart_and_ignores_names_and
     for other in (cnnzoo.lenet5(input_shape=(32, 32, 1)), cnnzoo.lenet5(input_shape=(28, 28, 1), classes=3),
                   cnnzoo.lenet5(input_shape=(28, 28, 1), activation="tanh")):
         assert run_folder.architecture_fingerprint(other) != run_folder.architecture_fingerprint(a)
+
+
+@pytest.mark.keras_free
+def test_an_unreadable_record_worker_scratch_folders_and_long_lists_are_said_plainly(tmp_path, capsys):
+    out = tmp_path / "run"
+    run_folder.claim(str(out), IDENTITY)
+    (out / "worker_123").mkdir()  # another worker's scratch folder, made before the chief claims
+    assert run_folder.claim(str(out), IDENTITY) == "same"
+    (out / "run.json").write_text("{")
+    with pytest.raises(RunFolderError, match=r"run.json cannot be read \(JSONDecodeError: "):
+        run_folder.claim(str(out), IDENTITY)
+    many = {**IDENTITY, "train": {f"k{i}": i for i in range(10)}}
+    (out / "run.json").unlink()
+    run_folder.claim(str(out), IDENTITY, overwrite=True)
+    with pytest.raises(RunFolderError) as e:
+        run_folder.claim(str(out), many)
+    assert str(e.value).count(" there, ") == 8 and "; ...)" in str(e.value)
+    assert str(e.value).startswith(f"{out} holds a run made with other settings (train.epochs: 2 there, "
+                                   "'(absent)' now; train.k0: '(absent)' there, 0 now;")
+    assert str(e.value).endswith(f"Its files were left as they are. Give another output folder (--out / out_dir=), "
+                                 f"or overwrite it (--overwrite / overwrite=True), which moves the old run aside to "
+                                 f"{out}.old-<time> rather than deleting it.")
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for name in "abcdef":
+        (crowded / name).write_text("")
+    with pytest.raises(RunFolderError, match=re.escape(f"the output folder {crowded} is not empty and holds no cnnzoo "
+                                                       "run (a, b, c, d, e...): give a new or empty folder")):
+        run_folder.claim(str(crowded), IDENTITY)
+    record = json.loads((out / "run.json").read_text())
+    assert record == {"version": 1, "identity": IDENTITY}
+    capsys.readouterr()
+
+
+@pytest.mark.keras_free
+def test_move_aside_moves_only_a_folder_with_files_and_never_onto_another(tmp_path, capsys, monkeypatch):
+    import datetime
+
+    class Clock:  # every move within the same second
+        class datetime:
+            @staticmethod
+            def now():
+                return datetime.datetime(2026, 12, 5, 3, 4, 5)
+
+    monkeypatch.setattr(run_folder, "datetime", Clock)
+    assert run_folder.move_aside(str(tmp_path / "missing")) is None
+    (tmp_path / "empty").mkdir()
+    assert run_folder.move_aside(str(tmp_path / "empty")) is None and (tmp_path / "empty").is_dir()
+    moved = []
+    for _ in range(3):
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "log.csv").write_text("x")
+        moved.append(run_folder.move_aside(str(tmp_path / "run")))
+    stamp = str(tmp_path / "run") + ".old-20261205-030405"
+    assert moved == [stamp, stamp + "-2", stamp + "-3"]
+    assert all(os.path.isfile(os.path.join(m, "log.csv")) for m in moved) and not (tmp_path / "run").exists()
+    err = capsys.readouterr().err
+    assert f"cnnzoo: --overwrite: the earlier run in {tmp_path / 'run'} was moved to {moved[0]}\n" in err
+
+
+@pytest.mark.keras_free
+def test_identities_differ_by_dotted_keys_and_the_settings_that_decide_nothing_are_left_out():
+    recorded = {"train": {"lr": 0.1, "milestones": (1, 2), "extra": {}}, "data": {"fp": "1"}}
+    now = {"train": {"lr": 0.1, "milestones": [1, 2], "new": 3}, "data": {"fp": "2"}, "model": "x"}
+    assert run_folder.differences(recorded, now) == [
+        ("data.fp", "1", "2"), ("model", "(absent)", "x"), ("train.extra", {}, "(absent)"),
+        ("train.new", "(absent)", 3)]
+    assert run_folder.differences(recorded, recorded) == []
+    values = {"lr": 0.1, "tensorboard": True, "steps_per_execution": 4, "jit_compile": True, "deterministic": True,
+              "verbose": 2, "epochs": 3}
+    assert run_folder.deciding(values) == {"lr": 0.1, "epochs": 3}
+    assert run_folder.deciding(values, leave_out=("lr",)) == {k: v for k, v in values.items() if k != "lr"}
+
+
+@pytest.mark.keras_free
+def test_data_is_identified_by_its_arrays_or_by_what_it_says_of_itself():
+    x, y = np.arange(12, dtype="float32").reshape(6, 2), np.arange(6) % 2
+    same = run_folder.data_identity((x.copy(), y.copy()))
+    assert same == run_folder.data_identity((x, y)) and same["kind"] == "arrays" and same["examples"] == 6
+    assert run_folder.data_identity((x + 1, y))["fingerprint"] != same["fingerprint"]
+    assert run_folder.data_identity((x, 1 - y))["fingerprint"] != same["fingerprint"]
+    assert run_folder.data_identity(None) is None
+
+    class Described:
+        def cnnzoo_identity(self):
+            return {"kind": "folder", "files": "abc"}
+
+    class Batches:
+        element_spec = "(x, y)"
+
+        def __len__(self):
+            return 7
+
+    class Endless:
+        pass
+
+    assert run_folder.data_identity(Described()) == {"kind": "folder", "files": "abc"}
+    assert run_folder.data_identity(Batches()) == {"kind": "Batches", "element_spec": "(x, y)", "batches": 7}
+    assert run_folder.data_identity(Endless()) == {"kind": "Endless"}
 
 
 # ---- the engine, recipes, fine-tuning ----
