@@ -34,6 +34,9 @@ MODULES = {
     "cnnzoo/data/cifar.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     # (with tests/test_torchvision.py in the selection mutmut runs none of the mutants: "not checked")
     "cnnzoo/weights/checkpoint_files.py": ["tests/test_weights.py"],
+    # the name rules and layouts, against torchvision itself (the fast cases; every twin whole is in the slow suite)
+    "cnnzoo/weights/torchvision.py": ["tests/test_torchvision.py",
+                                      "tests/test_weights.py::test_every_torchvision_twin_has_its_published_weights"],
     # the callback driven epoch by epoch (the kill -9 and fit-level tests run whole trainings per mutant)
     "cnnzoo/training/run_state.py": [
         "tests/test_run_state.py::" + name for name in (

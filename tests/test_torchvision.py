@@ -105,6 +105,18 @@ def test_googlenet_auxiliary_heads_convert_too():
         assert _relative(np.asarray(ours[key]), tensor.numpy()) < RTOL, key
 
 
+def test_a_head_that_reads_a_flatten_has_its_rows_reordered_to_keras_order():
+    """AlexNet's (and VGG's) first dense layer reads 256 x 6 x 6 values that PyTorch flattens channels first and
+    Keras channels last: its rows are permuted on the way (the whole-network oracle above checks it too, slowly)."""
+    tmodel = _torchvision_model("alexnet")
+    model = cnnzoo.alexnet(input_shape=(97, 97, 3), classifier_activation=None)
+    assert load_torchvision_state("alexnet", model, tmodel.state_dict()) == []
+    x = np.random.default_rng(0).normal(size=(1, 97, 97, 3)).astype("float32")
+    assert _relative(np.asarray(model(x, training=False)), _torch_logits(tmodel, x)) < RTOL
+    assert tv_map._flattened_shape(model, "head_fc1") == (6, 6, 256)
+    assert tv_map._flattened_shape(model, "head_fc2") is None and tv_map._flattened_shape(model, "no_such_layer") is None
+
+
 def test_a_wrong_name_map_is_caught_by_the_oracle(monkeypatch):
     """The oracle can fail: swap the bottleneck's last conv and its projection shortcut, which have
     the same shape in stage 1 (what mapping by shape or order would risk): the load still fits,
