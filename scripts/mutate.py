@@ -32,6 +32,11 @@ SUPPORT = ["tests/helpers.py", "tests/conftest.py"]
 MODULES = {
     "cnnzoo/data/idx.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     "cnnzoo/data/cifar.py": ["tests/test_data.py", "tests/test_bad_input.py"],
+    # the streamed arrays pipeline: its order, crops, flips, normalization, blocks and checks
+    "cnnzoo/data/pipeline.py": ["tests/test_data.py",
+                                "tests/test_training.py::test_epoch_counter_gives_each_epoch_its_own_reproducible_order",
+                                "tests/test_training.py::test_each_epoch_trains_on_its_own_order_with_one_iterator",
+                                "tests/test_run_state.py::test_nan_images_are_refused_by_name"],
     # (with tests/test_torchvision.py in the selection mutmut runs none of the mutants: "not checked")
     "cnnzoo/weights/checkpoint_files.py": ["tests/test_weights.py"],
     # the name rules and layouts, against torchvision itself (the fast cases; every twin whole is in the slow suite)
