@@ -21,7 +21,9 @@ def _seed_and_clear(request):
         return
     keras.utils.set_random_seed(0)
     yield
-    keras.backend.clear_session()
+    # names and global state reset; Python's collector left to run when it will (a forced gc.collect after
+    # every test was ~0.3 s each: more than half of `make test`)
+    keras.backend.clear_session(free_memory=False)
 
 
 class _Status:
