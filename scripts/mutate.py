@@ -51,7 +51,12 @@ MODULES = {
             "test_a_worker_that_is_not_the_chief_keeps_the_history_and_writes_nothing",
             "test_a_rerun_resumes_from_the_newest_state_that_verifies_and_skips_damaged_ones_by_name",
             "test_a_non_finite_loss_is_a_divergence_and_saves_nothing_of_that_epoch",
-            "test_non_finite_weights_with_a_finite_loss_are_a_divergence")],
+            "test_non_finite_weights_with_a_finite_loss_are_a_divergence",
+            "test_the_kill_points_name_the_run_the_epoch_and_each_write_in_order",
+            "test_a_key_missing_from_an_epochs_logs_leaves_its_cell_empty",
+            "test_the_state_is_written_inside_its_folder_and_resumes_the_optimizer_too",
+            "test_a_write_a_kill_left_half_done_is_neither_resumed_from_nor_reported",
+            "test_a_failed_write_leaves_no_temporary_folder_and_stray_files_never_fail_a_save")],
     # claim and its pieces directly (the fit / recipe / fine-tuning tests run whole trainings per mutant)
     "cnnzoo/training/run_folder.py": [
         "tests/test_run_folder.py::" + name for name in (
@@ -224,9 +229,10 @@ def _note(changed, diff=""):
 
 
 def score(record):
-    """Killed out of the mutants that are not equivalent (timeouts count as killed: the mutant broke the run)."""
+    """Killed out of the mutants that are not equivalent (timeouts and crashes count as killed: the mutant broke the
+    run)."""
     equivalent = sum(1 for s in record["survivors"] if s["note"].startswith("equivalent"))
-    killed = record["counts"]["killed"] + record["counts"]["timeout"]
+    killed = record["counts"]["killed"] + record["counts"]["timeout"] + record["counts"]["segfault"]
     return killed / max(record["mutants"] - equivalent, 1)
 
 

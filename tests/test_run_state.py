@@ -337,3 +337,23 @@ def test_a_write_a_kill_left_half_done_is_neither_resumed_from_nor_reported(tmp_
     again.on_train_begin()
     assert again.restored_epoch == 2 and _bias(fresh) == 1.0
     assert "skipping" not in capsys.readouterr().err
+    _epochs(again, fresh, [{"loss": 0.3}], start=2)  # the next save clears the leftover, and only it
+    assert sorted(os.listdir(backup)) == ["epoch_0002", "epoch_0003"]
+
+
+def test_a_failed_write_leaves_no_temporary_folder_and_stray_files_never_fail_a_save(tmp_path):
+    from cnnzoo.training.run_state import RunState
+
+    model, backup = _model(), tmp_path / "backup"
+    state = RunState(str(backup), monitor="loss")
+    state.set_model(model)
+    _epochs(state, model, [{"loss": 0.5}])
+    model.save_weights = lambda path: (open(path, "w").close(), (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        _epochs(state, model, [{"loss": 0.4}], start=1)
+    assert os.listdir(backup) == ["epoch_0001"] and state.last_good == str(backup / "epoch_0001")
+    del model.save_weights
+    (backup / "epoch_0000.tmp-stray").write_text("a file, not a folder")
+    (backup / "epoch_0000").write_text("a file named like a state")
+    _epochs(state, model, [{"loss": 0.4}, {"loss": 0.3}], start=1)
+    assert {"epoch_0002", "epoch_0003"} <= set(os.listdir(backup))
