@@ -68,7 +68,10 @@ MODULES = {
             "test_an_unreadable_record_worker_scratch_folders_and_long_lists_are_said_plainly",
             "test_move_aside_moves_only_a_folder_with_files_and_never_onto_another",
             "test_identities_differ_by_dotted_keys_and_the_settings_that_decide_nothing_are_left_out",
-            "test_data_is_identified_by_its_arrays_or_by_what_it_says_of_itself")],
+            "test_data_is_identified_by_its_arrays_or_by_what_it_says_of_itself",
+            "test_up_to_eight_differences_are_shown_and_more_said_to_exist",
+            "test_a_folder_of_a_few_other_files_is_named_in_full",
+            "test_folders_inside_are_a_users_unless_they_are_runs_or_worker_scratch")],
     "cnnzoo/training/config.py": [
         "tests/test_training.py::" + name for name in (
             "test_train_config_refuses_each_field_by_name_and_value",
@@ -116,6 +119,15 @@ NOTES = {
                                        "spread does not change that",
     "if out >= 1 and (out - 1) * stride >= n + before:": "equivalent: a single window starts at 0, never past an "
                                                          "input of n >= 1",
+    'rstrip("XX.XX")': "equivalent for keys that do not end in 'X' (rstrip takes a set of characters): the dotted "
+                       "keys are the config's and the data's, lower case",
+    "json.dumps(value, sort_keys=None, default=str)": "equivalent: key order does not change what a dict equals",
+    "json.dumps(value, default=str)": "equivalent: key order does not change what a dict equals",
+    "json.dumps(value, sort_keys=False, default=str)": "equivalent: key order does not change what a dict equals",
+    '"identity": identity}, indent=': "equivalent: run.json's layout (indent, key order), not its content",
+    '"identity": identity}, sort_keys=True)': "equivalent: run.json's layout (indent, key order), not its content",
+    "if os.path.isdir(out_dir) and os.listdir(None):": "equivalent: an empty folder and one that holds nothing but "
+                                                       "its own runs are both claimed afresh",
     ".astype(storage.dtype, copy=None)": "equivalent: copy=False only spares a second copy of a storage's bytes "
                                          "(every tensor is copied out of its storage)",
     ".astype(storage.dtype, copy=True)": "equivalent: copy=False only spares a second copy of a storage's bytes "

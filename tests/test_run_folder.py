@@ -119,6 +119,53 @@ def test_an_unreadable_record_worker_scratch_folders_and_long_lists_are_said_pla
 
 
 @pytest.mark.keras_free
+@pytest.mark.parametrize("differing, shown, more", [(2, 2, False), (8, 8, False), (9, 8, True)])
+def test_up_to_eight_differences_are_shown_and_more_said_to_exist(tmp_path, differing, shown, more):
+    out = tmp_path / "run"
+    run_folder.claim(str(out), {"train": {f"k{i}": 0 for i in range(9)}})
+    with pytest.raises(RunFolderError) as e:
+        run_folder.claim(str(out), {"train": {f"k{i}": int(i < differing) for i in range(9)}})
+    message = str(e.value)
+    assert message.count(" there, ") == shown
+    assert (f"train.k{shown - 1}: 0 there, 1 now; ...). Its files" in message) is more
+    assert (f"train.k{shown - 1}: 0 there, 1 now). Its files" in message) is not more
+
+
+@pytest.mark.keras_free
+@pytest.mark.parametrize("names, listed", [("abcde", "a, b, c, d, e"), ("ab", "a, b")])
+def test_a_folder_of_a_few_other_files_is_named_in_full(tmp_path, names, listed):
+    for name in names:
+        (tmp_path / name).write_text("")
+    with pytest.raises(RunFolderError, match=re.escape(f"holds no cnnzoo run ({listed}): give a new")):
+        run_folder.claim(str(tmp_path), IDENTITY)
+
+
+@pytest.mark.keras_free
+def test_folders_inside_are_a_users_unless_they_are_runs_or_worker_scratch(tmp_path):
+    import pathlib
+
+    photos = tmp_path / "photos"
+    (photos / "holiday").mkdir(parents=True)
+    with pytest.raises(RunFolderError, match="holds no cnnzoo run \\(holiday\\)"):
+        run_folder.claim(str(photos), IDENTITY)
+    older = tmp_path / "older"
+    (older / "backup").mkdir(parents=True)
+    with pytest.raises(RunFolderError, match="no record of its settings"):
+        run_folder.claim(str(older), IDENTITY)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "worker_notes.txt").write_text("a file, not a worker's folder")
+    with pytest.raises(RunFolderError, match="holds no cnnzoo run \\(worker_notes.txt\\)"):
+        run_folder.claim(str(notes), IDENTITY)
+    assert os.listdir(photos) == ["holiday"] and not (older / "run.json").exists()
+    # values JSON has no form for are recorded as their text, and compare as such
+    path_identity = {**IDENTITY, "data": {"folder": pathlib.Path("/data/x"), "mean": np.float32(0.5)}}
+    assert run_folder.claim(str(tmp_path / "run"), path_identity) == "new"
+    assert run_folder.read(str(tmp_path / "run"))["data"] == {"folder": "/data/x", "mean": "0.5"}
+    assert run_folder.claim(str(tmp_path / "run"), path_identity) == "same"
+
+
+@pytest.mark.keras_free
 def test_move_aside_moves_only_a_folder_with_files_and_never_onto_another(tmp_path, capsys, monkeypatch):
     import datetime
 

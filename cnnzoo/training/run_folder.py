@@ -176,7 +176,8 @@ def claim(out_dir, identity, overwrite=False):
                  and not (n.startswith("worker_") and os.path.isdir(os.path.join(out_dir, n)))}
         if recorded is None and unreadable is None and not names:
             names = None
-        is_run = names is None or recorded is not None or unreadable or RECORD in names or names & set(RUN_FILES)
+        is_run = names is None or recorded is not None or RECORD in names or names & set(RUN_FILES)  # (an unreadable
+        # record is a run's: its run.json is there)
         if not is_run:
             raise RunFolderError(
                 f"the output folder {out_dir} is not empty and holds no cnnzoo run ({', '.join(sorted(names)[:5])}"
