@@ -5,8 +5,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Where the optional torchvision extra is installed (test_torchvision.py), torch and torchvision
 # must be imported before TensorFlow: the other order crashes the interpreter on this project's machines.
 try:
-    import torch  # noqa: F401
+    import torch
     import torchvision  # noqa: F401
+
+    if os.environ.get("CNNZOO_MUTATION"):  # scripts/mutate.py: mutmut forks per mutant, and a forked child of a
+        torch.set_num_threads(1)  # process whose torch thread pool ran hangs; one thread has no pool to inherit
 except ImportError:
     pass
 

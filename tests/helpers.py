@@ -86,3 +86,26 @@ def run_recipe(name, *args, timeout=600):
 def trainable_count(model_or_layer):
     """Trainable parameters, the PyTorch convention (no BatchNorm statistics)."""
     return sum(int(np.prod(w.shape)) for w in model_or_layer.trainable_weights)
+
+
+def synthetic_torchvision_state(spec, seed):
+    """A state dict of NumPy arrays for ``spec`` (``[(key, shape, dtype)]``, in torchvision's names and layouts),
+    drawn from ``seed`` so a recorded oracle (tests/data/torchvision_recorded.json) can be rebuilt without torch:
+    weights scaled by 1/sqrt(fan-in) so activations stay in range, BatchNorm statistics and scales randomized."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    norms = {key.rpartition(".")[0] for key, _, _ in spec if key.endswith("running_var")}
+    state = {}
+    for key, shape, dtype in spec:
+        module, _, param = key.rpartition(".")
+        if param == "num_batches_tracked":
+            state[key] = np.zeros(shape, dtype)
+        elif module in norms and param in ("weight", "running_var"):
+            state[key] = rng.uniform(0.5, 1.5, shape).astype(dtype)
+        elif module in norms:
+            state[key] = (0.2 * rng.standard_normal(shape)).astype(dtype)
+        else:
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            state[key] = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
+    return state

@@ -104,6 +104,65 @@ def test_safetensors_and_dicts(tmp_path):
         np.testing.assert_array_equal(state["a.weight"], arrays["a.weight"])
 
 
+# ---- the converter against torchvision's recorded function (torch-free) ----
+
+RECORDED = os.path.join(DATA, "torchvision_recorded.json")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet"])
+def test_converted_twins_compute_torchvisions_recorded_logits(name):
+    """scripts/make_torchvision_recorded.py recorded torchvision's logits for seeded weights; converted by name (conv
+    and dense layouts, BatchNorm's names, AlexNet's flattened rows reordered), cnnzoo's twin computes them without
+    torch. The full oracle against torchvision itself, every twin, is tests/test_torchvision.py."""
+    from helpers import synthetic_torchvision_state
+
+    from cnnzoo.weights.torchvision import load_torchvision_state
+
+    with open(RECORDED) as f:
+        case = json.load(f)[name]
+    state = synthetic_torchvision_state(case["state"], case["weights_seed"])
+    shape = tuple(case["input_shape"])
+    model = cnnzoo.get_model(name, input_shape=shape, classifier_activation=None)
+    assert load_torchvision_state(name, model, state) == []
+    x = np.random.default_rng(case["input_seed"]).standard_normal((1,) + shape).astype("float32")
+    logits, expected = np.asarray(model(x, training=False))[0], np.asarray(case["logits"], "float32")
+    assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-5
+
+
+def test_a_state_dict_that_fits_is_refused_whole_when_any_tensor_does_not():
+    from helpers import synthetic_torchvision_state
+
+    from cnnzoo.weights.torchvision import load_torchvision_state
+
+    with open(RECORDED) as f:
+        case = json.load(f)["resnet18"]
+    state = synthetic_torchvision_state(case["state"], 0)
+    model = cnnzoo.resnet18(input_shape=(64, 64, 3), classes=10)  # another number of classes: a new head
+    skipped = load_torchvision_state("resnet18", model, state)
+    assert skipped == ["fc.weight", "fc.bias"]
+    variables = {v.path: np.asarray(v) for v in model.weights}
+    np.testing.assert_array_equal(variables["stage1_block1/conv1/conv/kernel"],
+                                  np.transpose(state["layer1.0.conv1.weight"], (2, 3, 1, 0)))  # (O, I, k, k) -> Keras
+    np.testing.assert_array_equal(variables["stage1_block1/conv1/norm/moving_variance"], state["layer1.0.bn1.running_var"])
+    headless = cnnzoo.resnet18(input_shape=(64, 64, 3), include_top=False)
+    assert load_torchvision_state("resnet18", headless, state) == ["fc.weight", "fc.bias"]
+    broken = {k: v for k, v in state.items() if not k.startswith("layer4.")}  # 25 variables, and one below
+    broken["extra.weight"] = np.zeros(3, "float32")
+    broken["layer1.0.bn1.running_mean"] = np.zeros(5, "float32")
+    broken["layer2.0.downsample.1.scale"] = np.zeros(128, "float32")
+    before = [np.asarray(v).copy() for v in model.weights]
+    with pytest.raises(ValueError) as e:
+        load_torchvision_state("resnet18", model, broken)
+    text = str(e.value)
+    assert text.startswith("The state dict does not fit cnnzoo's resnet18 (resnet18); nothing was loaded. ")
+    assert "2 torchvision tensors no cnnzoo layer takes: extra.weight, layer2.0.downsample.1.scale" in text
+    assert "1 shapes that differ: layer1.0.bn1.running_mean (5,) -> stage1_block1/conv1/norm/moving_mean (64,)" in text
+    assert ("; 26 cnnzoo variables the state dict does not set: stage1_block1/conv1/norm/moving_mean, "
+            "stage4_block1/shortcut/conv/kernel, ") in text
+    assert text.endswith(", ... (14 more)")  # twelve shown, the rest counted
+    assert all(np.array_equal(np.asarray(v), b) for v, b in zip(model.weights, before))  # never a partial load
+
+
 # ---- the catalog ----
 
 def test_every_torchvision_twin_has_its_published_weights():
