@@ -311,7 +311,14 @@ def test_the_state_is_written_inside_its_folder_and_resumes_the_optimizer_too(tm
     state = RunState(str(backup), monitor="loss")
     state.set_model(model)
     (backup / "notes").mkdir(parents=True)  # not the state's: never read, never removed
+    written, save_weights = [], model.save_weights
+    model.save_weights = lambda path: (written.append(path), save_weights(path))
     _epochs(state, model, [{"loss": 0.5}, {"loss": 0.4}, {"loss": 0.3}])
+    del model.save_weights
+    # each epoch's weights go to a temporary folder beside the states, named so that a killed write is recognized
+    assert [os.path.dirname(os.path.dirname(p)) for p in written] == [str(backup)] * 3
+    assert [os.path.basename(os.path.dirname(p))[:15] for p in written] == [
+        "epoch_0001.tmp-", "epoch_0002.tmp-", "epoch_0003.tmp-"]
     assert os.listdir(elsewhere) == [] and sorted(os.listdir(backup)) == ["epoch_0002", "epoch_0003", "notes"]
     fresh = _model()
     assert not fresh.optimizer.built
