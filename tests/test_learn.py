@@ -3,6 +3,7 @@ NumPy convolution, im2col, backward pass and pooling against Keras's layers and 
 2D and 3D, over configurations drawn by hypothesis; and every number docs/learn.md states."""
 
 import dataclasses
+import os
 import re
 
 import keras
@@ -19,7 +20,9 @@ from cnnzoo.layers import rank as rank_lib
 from cnnzoo.learn import conv_arithmetic
 from cnnzoo.learn import numpy_ops as npo
 
-HYPOTHESIS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# fewer examples under scripts/mutate.py, which re-runs these per mutant (a broken operation fails on the first few)
+HYPOTHESIS = settings(max_examples=5 if os.environ.get("CNNZOO_MUTATION") else 20, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 TOL = dict(rtol=1e-5, atol=1e-5)  # against Keras's float32 layers
 
 
