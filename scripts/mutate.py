@@ -163,6 +163,9 @@ def _config(module, tests):
             f"source_paths = [{json.dumps(module)}]\n"
             'also_copy = ["cnnzoo/", "tests/"]\n'
             f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+            # a mutant past 4x its tests' time is a timeout (counted killed): a hung child (a mutant that starts
+            # tf.data's background threads, which do not survive mutmut's fork) then costs a minute, not ten
+            "timeout_multiplier = 4.0\n"
             'pytest_add_cli_args = ["-m", "not slow", "-p", "no:xdist", "-p", "no:cacheprovider", "-q"]\n')
 
 
