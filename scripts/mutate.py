@@ -146,14 +146,14 @@ NOTES = {
     '">Q"': "equivalent: an element count is never negative, so signed and unsigned read it alike",
 }
 
-# What the report says of the modules not measured yet (kept true by hand as runs are added).
+# What the report says above its table.
 STATUS = (
-    "Not measured yet: `training/run_state.py`, `training/run_folder.py`, `training/config.py` and the engine: "
-    "mutmut re-runs every fast test that executes a mutated function, and there those include whole training and "
-    "fine-tuning runs (run_state.py measured 8 timeouts in its first 38 mutants; run_folder.py 13 mutants in 6 "
-    "minutes), so they need a narrower mapping of unit tests first. Below 90%, survivors not yet worked through: "
-    "`weights/checkpoint_files.py` (mapped to test_weights.py only: with test_torchvision.py mutmut ran none of "
-    "its mutants) and `learn/arithmetic.py` (most survivors in the text `cnnzoo conv` prints).")
+    "Each module runs against the tests named for it in `scripts/mutate.py` (`MODULES`): fast tests that assert what "
+    "a user relies on (the closed forms, every check's message, the files a run leaves), by pytest node id where a "
+    "test file also holds whole training runs, since mutmut re-runs them for every mutant. A timeout (a mutant past "
+    "four times its tests' time, such as one that starts tf.data's background threads in mutmut's forked child) and "
+    "a crash count as killed. A survivor is either equivalent (no behaviour a user can observe changes; the reason "
+    "is given) or listed with why no test kills it.")
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 
@@ -256,10 +256,20 @@ def score(record):
     return killed / max(record["mutants"] - equivalent, 1)
 
 
+def _shown_tests(tests):
+    """``test_a.py, test_b.py (3 tests)``: files whole, or how many of a file's tests by node id."""
+    picked = {}
+    for t in tests:
+        path, _, name = t.partition("::")
+        picked.setdefault(os.path.basename(path), []).append(name)
+    return ", ".join(f if "" in names else f"{f} ({len(names)} tests)" for f, names in picked.items())
+
+
 def write_report(records):
     lines = ["# Mutation testing", "",
              "Written by `make mutate` (`scripts/mutate.py`): each module mutated by mutmut against the fast tests "
-             "that cover it. Score: killed (timeouts included) out of the mutants that are not equivalent.", "",
+             "that cover it. Score: killed (timeouts and crashes included) out of the mutants that are not "
+             "equivalent (a mutant no mapped test runs, 'not run', counts as not killed).", "",
              STATUS, "",
              "| module | tests | mutants | killed | survived | timed out | not run | equivalent | score | time |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -267,7 +277,7 @@ def write_report(records):
         equivalent = sum(1 for s in r["survivors"] if s["note"].startswith("equivalent"))
         ran = r["counts"]["killed"] + r["counts"]["survived"] + r["counts"]["timeout"]
         shown = f"{100 * score(r):.1f}%" if ran else "not measured"
-        lines.append(f"| `{r['module']}` | {', '.join(os.path.basename(t) for t in r['tests'])} | {r['mutants']} | "
+        lines.append(f"| `{r['module']}` | {_shown_tests(r['tests'])} | {r['mutants']} | "
                      f"{r['counts']['killed']} | {r['counts']['survived']} | {r['counts']['timeout']} | "
                      f"{r['mutants'] - ran} | {equivalent} | {shown} | {r['seconds']} s |")
     for r in records:
