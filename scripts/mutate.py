@@ -92,7 +92,6 @@ MODULES = {
             "test_evaluate_accuracy_reads_one_hot_or_index_labels_and_the_main_output",
             "test_time_to_accuracy_and_stop_at_accuracy_use_the_first_epoch_that_reaches_the_target",
             "test_the_auxiliary_loss_weight_is_the_familys_and_one_for_a_model_no_family_declares",
-            "test_each_epoch_trains_on_its_own_order_with_one_iterator",
             "test_nan_loss_stops_with_a_clear_error",
             "test_steps_per_execution_trains_the_same_epochs",
             "test_steps_per_execution_moves_to_a_divisor_of_the_epoch",
