@@ -132,6 +132,10 @@ NOTES = {
     '"identity": identity}, sort_keys=True)': "equivalent: run.json's layout (indent, key order), not its content",
     "if os.path.isdir(out_dir) and os.listdir(None):": "equivalent: an empty folder and one that holds nothing but "
                                                        "its own runs are both claimed afresh",
+    "seed=key, maxval=2 * crop_padding + 1, dtype=tf.int32)": "equivalent: 0 is stateless_uniform's minval",
+    "seed=tf.reverse(key, [0])) <= 0.5": "equivalent: a float32 draw of exactly 0.5 flips or not, once in 2**24",
+    '"XXpipeline_': "equivalent: the name of the pipeline's own state variable, which nothing looks up",
+    '"PIPELINE_': "equivalent: the name of the pipeline's own state variable, which nothing looks up",
     ".astype(storage.dtype, copy=None)": "equivalent: copy=False only spares a second copy of a storage's bytes "
                                          "(every tensor is copied out of its storage)",
     ".astype(storage.dtype, copy=True)": "equivalent: copy=False only spares a second copy of a storage's bytes "

@@ -247,6 +247,22 @@ def test_crop_and_flip_are_shifted_windows_of_the_padded_image():
     assert len(shifts) > 5 and 0 < flips < 32  # offsets and flips differ between examples of a batch
 
 
+def test_crops_start_at_every_offset_of_the_padding_on_both_axes():
+    """pad 2 then crop: each window starts 0..4 pixels into the padded image, every one of them drawn."""
+    images = np.full((256, 5, 5, 1), 200, np.uint8)  # no zeros: the padding's rows and columns show the offset
+    ds = data.Dataset("toy", "train", images, np.zeros(256, np.int64), 10, "test")
+    pipe = data.make_pipeline(ds, 64, training=True, augment=("crop",), crop_padding=2, seed=3)
+    offsets = set()
+    for x, _ in pipe:
+        for out in x.numpy()[..., 0]:
+            per_axis = []
+            for filled in (out.any(axis=1), out.any(axis=0)):  # rows, then columns, holding image pixels
+                first, last = int(np.argmax(filled)), len(filled) - 1 - int(np.argmax(filled[::-1]))
+                per_axis.append(2 - first if first else 2 + (len(filled) - 1 - last))
+            offsets.add(tuple(per_axis))
+    assert {dy for dy, _ in offsets} == set(range(5)) and {dx for _, dx in offsets} == set(range(5))
+
+
 def test_pipeline_without_background_threads_prefetches_nothing():
     """background=False prepares batches in the training loop's thread: tf.data's injected prefetch is off,
     and the pipeline's ops may use every core (0; tf.data's default, None, runs them on one) while the model waits.
