@@ -306,7 +306,9 @@ def test_the_state_is_written_inside_its_folder_and_resumes_the_optimizer_too(tm
     elsewhere.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))  # a rename from here would not be atomic
     model, backup = _model(), tmp_path / "backup"
-    model.optimizer.build(model.trainable_variables)
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)  # a step: momentum that a resume must restore too
     model.optimizer.iterations.assign(7)
     state = RunState(str(backup), monitor="loss")
     state.set_model(model)
@@ -321,11 +323,16 @@ def test_the_state_is_written_inside_its_folder_and_resumes_the_optimizer_too(tm
         "epoch_0001.tmp-", "epoch_0002.tmp-", "epoch_0003.tmp-"]
     assert os.listdir(elsewhere) == [] and sorted(os.listdir(backup)) == ["epoch_0002", "epoch_0003", "notes"]
     fresh = _model()
+    fresh.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
     assert not fresh.optimizer.built
     again = RunState(str(backup), monitor="loss")
     again.set_model(fresh)
     again.on_train_begin()
     assert again.restored_epoch == 3 and int(fresh.optimizer.iterations.numpy()) == 7
+    momentum = [np.asarray(v) for v in model.optimizer.variables if "momentum" in v.path]
+    assert momentum and np.any(momentum[0] != 0)
+    for saved, restored in zip(momentum, [np.asarray(v) for v in fresh.optimizer.variables if "momentum" in v.path]):
+        np.testing.assert_array_equal(restored, saved)
 
 
 def test_a_write_a_kill_left_half_done_is_neither_resumed_from_nor_reported(tmp_path, capsys):

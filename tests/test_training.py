@@ -259,10 +259,9 @@ def test_the_compiled_loss_is_the_label_smoothed_cross_entropy_in_closed_form(sm
     ("schedule", "poly", "schedule must be one of ('constant', 'cosine', 'step'). Received: schedule='poly'"),
     ("optimizer", None, "optimizer must be a str. Received: optimizer=None"),
     ("milestones", 30, "milestones must be a tuple. Received: milestones=30"),
-    ("milestones", (30, 20), "milestones must be increasing epochs > 0. Received: milestones=(30, 20)"),
-    ("milestones", (0, 20), "milestones must be increasing epochs > 0. Received: milestones=(0, 20)"),
-    ("milestones", (10, 10), "milestones must be increasing epochs > 0. Received: milestones=(10, 10)"),
-    ("milestones", ("10",), "milestones must be increasing epochs > 0. Received: milestones=('10',)"),
+    ("milestones", (30, 20), "milestones must be epochs > 0 in order. Received: milestones=(30, 20)"),
+    ("milestones", (0, 20), "milestones must be epochs > 0 in order. Received: milestones=(0, 20)"),
+    ("milestones", ("10",), "milestones must be epochs > 0 in order. Received: milestones=('10',)"),
 ])
 def test_train_config_refuses_each_field_by_name_and_value(field, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -273,8 +272,9 @@ def test_train_config_refuses_each_field_by_name_and_value(field, value, message
 def test_train_config_takes_the_edges_of_each_range_and_none_where_its_default_is_none():
     config = training.TrainConfig(epochs=1, batch_size=1, steps_per_execution=1, lr=1e-9, weight_decay=0,
                                   warmup_epochs=0, label_smoothing=0.0, momentum=0, ema_momentum=0.0, gamma=1e-9,
-                                  aux_loss_weight=0, milestones=[1, 2.5], jit_compile=True, mixed_precision=False)
-    assert config.milestones == (1, 2.5)  # a list from a recipe's CONFIG is kept as a tuple
+                                  aux_loss_weight=0, milestones=[1, 2.5, 2.5], jit_compile=True, mixed_precision=False)
+    assert config.milestones == (1, 2.5, 2.5)  # a list from a recipe's CONFIG is kept as a tuple; a smoke run's
+    # shortened schedule may put two milestones on one epoch
     assert training.TrainConfig(jit_compile=None, mixed_precision=None, aux_loss_weight=None).aux_loss_weight is None
     recipe = {"epochs": 3, "lr": 0.1, "name": "not a field", "classes": 10}
     assert training.TrainConfig.from_dict(recipe, lr=0.2) == training.TrainConfig(epochs=3, lr=0.2)

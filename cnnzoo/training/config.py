@@ -90,8 +90,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={self.schedule!r}")
         milestones = self.milestones
         if (not all(_is_number(m) and m > 0 for m in milestones)
-                or any(a >= b for a, b in zip(milestones, milestones[1:]))):
-            raise ValueError(f"milestones must be increasing epochs > 0. Received: milestones={milestones!r}")
+                or any(a > b for a, b in zip(milestones, milestones[1:]))):
+            raise ValueError(f"milestones must be epochs > 0 in order. Received: milestones={milestones!r}")
         self.milestones = tuple(milestones)
 
 

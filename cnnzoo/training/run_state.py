@@ -103,7 +103,9 @@ class RunState(keras.callbacks.Callback):
         for path in self._candidates():
             try:
                 state, weights = self._read(path)
-                model.load_weights(weights)  # an unbuilt optimizer is built by it (test_run_state.py checks)
+                if model.optimizer is not None and not model.optimizer.built:  # else its slots (momentum, Adam's
+                    model.optimizer.build(model.trainable_variables)  # moments) are not loaded: resume is not exact
+                model.load_weights(weights)
             except Exception as e:  # any damage: this one cannot be used, the one before may
                 print(f"cnnzoo: skipping the damaged run state {path} ({type(e).__name__}: {e}); "
                       "trying the one before", file=sys.stderr, flush=True)
