@@ -154,9 +154,10 @@ STATUS = (
     "Each module runs against the tests named for it in `scripts/mutate.py` (`MODULES`): fast tests that assert what "
     "a user relies on (the closed forms, every check's message, the files a run leaves), by pytest node id where a "
     "test file also holds whole training runs, since mutmut re-runs them for every mutant. A timeout (a mutant past "
-    "four times its tests' time, such as one that starts tf.data's background threads in mutmut's forked child) and "
-    "a crash count as killed. A survivor is either equivalent (no behaviour a user can observe changes; the reason "
-    "is given) or listed with why no test kills it.")
+    "four times its tests' time) and a crash count as killed; TensorFlow runs on one thread, since mutmut forks a "
+    "child per mutant and a child that waits for a thread pool its parent ran would time out falsely. A survivor is "
+    "either equivalent (no behaviour a user can observe changes; the reason is given) or listed with why no test "
+    "kills it.")
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 
@@ -185,7 +186,11 @@ def run_module(module, tests, mutmut, keep=None, timeout=3600):
     try:
         with open(os.path.join(folder, "pyproject.toml"), "a") as f:
             f.write(_config(module, tests))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore", CNNZOO_MUTATION="1")
+        # one thread for TensorFlow's and OpenMP's pools: mutmut forks a child per mutant from a process whose pools
+        # ran, and a child that needs their threads (a convolution, a tf.data map) waits for them until its time
+        # limit: a false timeout. (CNNZOO_MUTATION: tests/conftest.py keeps torch to one thread too.)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore", CNNZOO_MUTATION="1",
+                   TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
         start = time.time()
         run = subprocess.run([mutmut, "run"], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
         seconds = round(time.time() - start)
