@@ -45,6 +45,7 @@ MODULES = {
         "tests/test_weights.py::" + name for name in (
             "test_converted_twins_compute_torchvisions_recorded_logits",
             "test_a_state_dict_that_fits_is_refused_whole_when_any_tensor_does_not",
+            "test_from_torchvision_takes_a_name_or_a_built_twin_and_refuses_the_rest_by_name",
             "test_every_torchvision_twin_has_its_published_weights",
             "test_unknown_weight_names_say_what_exists")],
     # the callback driven epoch by epoch (the kill -9 and fit-level tests run whole trainings per mutant)

@@ -9,6 +9,7 @@ import http.server
 import json
 import os
 import pickle
+import re
 import struct
 import threading
 import zipfile
@@ -127,6 +128,36 @@ def test_converted_twins_compute_torchvisions_recorded_logits(name):
     x = np.random.default_rng(case["input_seed"]).standard_normal((1,) + shape).astype("float32")
     logits, expected = np.asarray(model(x, training=False))[0], np.asarray(case["logits"], "float32")
     assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-5
+
+
+def test_from_torchvision_takes_a_name_or_a_built_twin_and_refuses_the_rest_by_name():
+    from helpers import synthetic_torchvision_state
+
+    from cnnzoo.weights.torchvision import from_torchvision
+
+    with open(RECORDED) as f:
+        case = json.load(f)["resnet18"]
+    state = synthetic_torchvision_state(case["state"], case["weights_seed"])
+    x = np.random.default_rng(case["input_seed"]).standard_normal((1, 64, 64, 3)).astype("float32")
+    expected = np.asarray(case["logits"], "float32")
+    by_name = from_torchvision("resnet18", state, input_shape=(64, 64, 3), classifier_activation=None)
+    built = from_torchvision(cnnzoo.resnet18(input_shape=(64, 64, 3), classifier_activation=None), state)
+    for model in (by_name, built):
+        assert np.abs(np.asarray(model(x))[0] - expected).max() / np.abs(expected).max() < 1e-5
+    with pytest.raises(ValueError, match=re.escape("from_torchvision loads the weights itself. Received: "
+                                                   "weights='imagenet'")):
+        from_torchvision("resnet18", state, weights="imagenet")
+    with pytest.raises(ValueError, match=re.escape("builder arguments need a model name, not a built model. "
+                                                   "Received: ['classes']")):
+        from_torchvision(by_name, state, classes=3)
+    with pytest.raises(ValueError, match="model 'lenet5' is not named after a torchvision twin; pass the registered "
+                                         "name \\(alexnet, googlenet, .*, wide_resnet50_2\\) instead"):
+        from_torchvision(cnnzoo.lenet5(), state)
+    with pytest.raises(ValueError, match="'lenet5' has no torchvision twin; these do: alexnet, googlenet, .*, "
+                                         "wide_resnet50_2. Received: name='lenet5'"):
+        from_torchvision("lenet5", state)
+    with pytest.raises(TypeError, match="name_or_model must be a model name or a keras.Model. Received: dict"):
+        from_torchvision({}, state)
 
 
 def test_a_state_dict_that_fits_is_refused_whole_when_any_tensor_does_not():
