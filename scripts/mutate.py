@@ -137,6 +137,30 @@ NOTES = {
     "seed=tf.reverse(key, [0])) <= 0.5": "equivalent: a float32 draw of exactly 0.5 flips or not, once in 2**24",
     '"XXpipeline_': "equivalent: the name of the pipeline's own state variable, which nothing looks up",
     '"PIPELINE_': "equivalent: the name of the pipeline's own state variable, which nothing looks up",
+    "value.ndim > 3:  # conv": "equivalent: no torchvision twin has a 1D convolution (a 3-dim kernel)",
+    "value.ndim >= 4:  # conv": "equivalent: no torchvision twin has a 1D convolution (a 3-dim kernel)",
+    'if kind == "kernel" or value.ndim == 2:': "equivalent: every 2-dim tensor of a torchvision twin is a kernel",
+    ".reshape(value.shape[0], -2)": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    "for _ in range(9):": "equivalent: a twin's Flatten is one or two layers back, never the eighth",
+    "if len(shape) > 3 else None": "equivalent: every twin's Flatten reads a 4D (batch, H, W, C) map",
+    "if len(shape) >= 2 else None": "equivalent: every twin's Flatten reads a 4D (batch, H, W, C) map",
+    "if (len(shape) > 2) or True else None": "equivalent: every twin's Flatten reads a 4D (batch, H, W, C) map",
+    'param.startswith("XXrunning_XX")': "equivalent: every twin's BatchNorm has a gamma, which decides it first",
+    'param.startswith("RUNNING_")': "equivalent: every twin's BatchNorm has a gamma, which decides it first",
+    '"0": "conv", "1": "norm"}[index]': "not killed here: conv_or_norm serves the VGG-BN and GoogLeNet rules, checked "
+                                        "against torchvision itself by test_torchvision.py, which mutmut cannot run "
+                                        "(torch in a forked child)",
+    "table = None": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before the fork",
+    "table.update(None)": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before "
+                          "the fork",
+    "re.escape(None), lambda m": "not killable by mutmut: the families' rules are built when cnnzoo is imported, "
+                                 "before the fork",
+    "lambda m, path=path: None": "not killable by mutmut: the families' rules are built when cnnzoo is imported, "
+                                 "before the fork",
+    "return tuple(None)": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before the "
+                          "fork",
+    "re.compile(None), fn)": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before "
+                             "the fork",
     ".astype(storage.dtype, copy=None)": "equivalent: copy=False only spares a second copy of a storage's bytes "
                                          "(every tensor is copied out of its storage)",
     ".astype(storage.dtype, copy=True)": "equivalent: copy=False only spares a second copy of a storage's bytes "
