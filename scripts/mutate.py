@@ -232,7 +232,7 @@ def run_module(module, tests, mutmut, keep=None, timeout=3600):
             changed = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and
                        not line.startswith("+++")]
             survivors.append({"mutant": name, "line": " / ".join(changed) or "(a line removed)",
-                              "note": _note(changed, diff)})
+                              "note": _note(changed, diff), "diff": diff})
         counts = {s: sum(1 for v in statuses.values() if v == s) for s in STATUSES}
         if keep:
             shutil.copytree(os.path.join(folder, "mutants"), os.path.join(keep, module.replace("/", "_")),
@@ -298,6 +298,16 @@ def _shown_tests(tests):
     return ", ".join(f if "" in names else f"{f} ({len(names)} tests)" for f, names in picked.items())
 
 
+def _renote(records):
+    """The survivors' notes from the current `NOTES` (a note added after a run applies with --report-only)."""
+    for r in records:
+        for s in r["survivors"]:
+            note = _note(s["line"].split(" / "), s.get("diff", ""))
+            if note != "not yet explained":
+                s["note"] = note
+    return records
+
+
 def write_report(records):
     lines = ["# Mutation testing", "",
              "Written by `make mutate` (`scripts/mutate.py`): each module mutated by mutmut against the fast tests "
@@ -340,7 +350,10 @@ def main(argv=None):
         with open(RESULTS) as f:
             previous = {r["module"]: r for r in json.load(f)}
     if args.report_only:
-        write_report([previous[m] for m in MODULES if m in previous])
+        records = _renote([previous[m] for m in MODULES if m in previous])
+        with open(RESULTS, "w") as f:
+            json.dump(records, f, indent=1)
+        write_report(records)
         return 0
     for module in args.modules or MODULES:
         record = run_module(module, MODULES[module], mutmut, keep=args.keep)
