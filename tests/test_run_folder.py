@@ -232,6 +232,20 @@ def test_data_is_identified_by_its_arrays_or_by_what_it_says_of_itself():
     assert run_folder.data_identity(Endless()) == {"kind": "Endless"}
 
 
+def test_the_fingerprint_sees_layer_classes_and_list_settings_but_not_automatic_names():
+    import keras
+
+    def net(pool=keras.layers.MaxPooling2D, strides=(1, 1)):
+        return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, strides=strides), pool(2)])
+
+    first, second = net(), net()  # conv2d / conv2d_1: Keras numbers automatic names per process
+    assert first.layers[0].name != second.layers[0].name
+    assert run_folder.architecture_fingerprint(first) == run_folder.architecture_fingerprint(second)
+    assert run_folder.architecture_fingerprint(net(pool=keras.layers.AveragePooling2D)) != \
+        run_folder.architecture_fingerprint(first)  # the same config and weights, another class
+    assert run_folder.architecture_fingerprint(net(strides=(2, 2))) != run_folder.architecture_fingerprint(first)
+
+
 # ---- the engine, recipes, fine-tuning ----
 
 def _dataset(seed=0, n=32):
