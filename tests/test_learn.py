@@ -373,6 +373,8 @@ def test_the_arithmetic_counts_are_exact_ints_and_a_pool_has_no_weights_to_count
     ("pool 3 avg same", "avgpool 3x3 same"),
     ("pool 3 max p1 s1", "maxpool 3 pad=1 stride=1"),
     ("maxpool 2 same", "pool 2x2 s2 same"),
+    ("conv 3 8 valid", "conv 3x3 8"),
+    ("avgpool 2 VALID", "pool 2 avg"),
 ])
 def test_every_spelling_of_an_option_means_the_same_layer(long, short):
     (a,), (b,) = cnnzoo.learn.arithmetic.parse_layers(long, 2), cnnzoo.learn.arithmetic.parse_layers(short, 2)
