@@ -21,8 +21,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from helpers import synthetic_torchvision_state  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "data", "torchvision_recorded.json")
-# resnet18: convolutions, BatchNorm, projection shortcuts, a dense head; alexnet: a dense layer reading a Flatten
-CASES = {"resnet18": (64, 64, 3), "alexnet": (97, 97, 3)}
+# resnet18: convolutions, BatchNorm, projection shortcuts, a dense head; alexnet: a dense layer reading a Flatten;
+# googlenet: the conv/bn names of its BasicConv2d, and auxiliary heads a model without them skips
+CASES = {"resnet18": (64, 64, 3), "alexnet": (97, 97, 3), "googlenet": (64, 64, 3)}
 
 
 def main():

@@ -262,10 +262,37 @@ def _fit(out, config=None, dataset=None, model=None, **kwargs):
                config, str(out), verbose=0, **kwargs)
 
 
+def test_a_runs_identity_is_its_model_resolved_config_data_what_the_data_says_and_the_callers_keys():
+    from dataclasses import asdict
+
+    from cnnzoo.training.engine import resolve, run_identity
+
+    model = cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2)
+    train, test = _dataset(), _dataset(seed=1, n=16)
+    train_ds, test_ds = (train.images, train.labels), (test.images, test.labels)
+    config = resolve(TrainConfig(epochs=1, batch_size=16), model)
+    info = {"name": "synthetic", "classes": 2, "source": "/data/x", "strategy": "mirrored", "replicas": 2}
+    identity = run_identity(model, config, train_ds, test_ds, info, {"finetune": {"freeze": True}})
+    assert identity == {
+        "model": "lenet5", "architecture": run_folder.architecture_fingerprint(model),
+        "train": run_folder.deciding(asdict(config)),
+        "data": {"train": run_folder.data_identity(train_ds), "test": run_folder.data_identity(test_ds),
+                 "info": {"name": "synthetic", "classes": 2}},  # where it was read from and how: not deciding
+        "finetune": {"freeze": True}}
+    assert identity["data"]["train"] != identity["data"]["test"] and identity["data"]["train"]["examples"] == 32
+    assert "lr" in identity["train"] and "steps_per_execution" not in identity["train"]
+    plain = run_identity(model, config, train_ds, test_ds)
+    assert set(plain) == {"model", "architecture", "train", "data"} and set(plain["data"]) == {"train", "test"}
+
+
 def test_fit_refuses_a_folder_of_other_settings_model_or_data_and_resumes_for_what_decides_nothing(tmp_path):
     out = tmp_path / "run"
     _fit(out)
     identity = run_folder.read(str(out))
+    assert set(identity) == {"model", "architecture", "train", "data"}
+    assert identity["architecture"] == run_folder.architecture_fingerprint(
+        cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2))
+    assert identity["data"]["test"]["batch_size"] == 32 and identity["data"]["train"]["batch_size"] == 16
     assert identity["model"] == "lenet5" and identity["train"]["lr"] == 1e-3
     assert "steps_per_execution" not in identity["train"] and identity["data"]["train"]["fingerprint"]
     # what decides nothing about the result: the same run

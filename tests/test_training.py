@@ -312,11 +312,15 @@ def test_the_results_record_says_what_the_run_did(tmp_path):
     train, test = _blobs(48), _blobs(30, seed=1)
     model, out = _dense_model(), tmp_path / "run"
     config = training.TrainConfig(epochs=3, batch_size=8, lr=0.05, optimizer="sgd", schedule="constant")
-    record = training.fit(model, train, test, config, str(out), dataset_info={"name": "blobs"}, verbose=0,
-                          command="python train.py")
+    record = training.fit(model, train, test, config, str(out), dataset_info={"name": "blobs", "source": "/d"},
+                          verbose=0, command="python train.py", identity={"recipe": {"name": "blobs"}})
     assert json.loads(json.dumps(record)) == json.loads((out / "results.json").read_text())
+    # the folder records what decides the run, before its first step (cnnzoo.training.run_folder)
+    from cnnzoo.training.engine import run_identity
+    assert training.run_folder.read(str(out)) == json.loads(json.dumps(run_identity(
+        model, resolve(config, model), train, test, {"name": "blobs"}, {"recipe": {"name": "blobs"}}), default=str))
     assert (record["model"], record["command"], record["dataset"]) == ("blobs_net", "python train.py",
-                                                                         {"name": "blobs"})
+                                                                         {"name": "blobs", "source": "/d"})
     resolved = resolve(config, model)
     assert record["config"] == dataclasses.asdict(resolved)
     assert record["precision_policy"] == "float32" and record["steps_per_execution_used"] == 6
@@ -339,6 +343,82 @@ def test_the_results_record_says_what_the_run_did(tmp_path):
     best = cnnzoo.load_model(out / "best.keras")
     x, y = test
     assert training.evaluate_accuracy(best, [(x, y)]) == pytest.approx(max(accuracies))
+
+
+def test_fit_prints_nothing_at_verbose_zero_and_refuses_data_of_unknown_length_by_name(tmp_path, capsys):
+    import tensorflow as tf
+
+    train, test = _blobs(48), _blobs(30, seed=1)
+    config = training.TrainConfig(epochs=1, batch_size=8, steps_per_execution=1)
+    training.fit(_dense_model(), train, test, config, str(tmp_path / "quiet"), verbose=0)
+    assert capsys.readouterr().out == ""  # no progress bar, no epoch line
+    # the folder is this run's: another run is refused there unless told to overwrite, which keeps the old one aside
+    other = dataclasses.replace(config, lr=0.5)
+    with pytest.raises(training.run_folder.RunFolderError, match=r"\(train\.lr: 0\.001 there, 0\.5 now\)"):
+        training.fit(_dense_model(), train, test, other, str(tmp_path / "quiet"), verbose=0)
+    assert training.fit(_dense_model(), train, test, other, str(tmp_path / "quiet"), verbose=0,
+                        overwrite=True)["config"]["lr"] == 0.5
+    assert len([p for p in os.listdir(tmp_path) if p.startswith("quiet.old-")]) == 1
+    unknown = tf.data.Dataset.from_tensor_slices(train).batch(8).filter(lambda x, y: True)
+    with pytest.raises(ValueError, match=r"^train_ds must have a known, positive number of batches, or pass "
+                                         r"steps_per_epoch\. Received: train_ds of unknown or infinite length "
+                                         r"\(_FilterDataset\)$"):
+        training.fit(_dense_model(), unknown, test, config, str(tmp_path / "unknown"), verbose=0)
+
+
+def test_a_users_pydataset_is_read_in_its_own_order_every_epoch(tmp_path):
+    x, labels = _blobs(48)
+    asked = []
+
+    class Batches(keras.utils.PyDataset):  # the batch order is the user's (a PyDataset shuffles itself, or not)
+        num_batches = 6
+
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, index):
+            asked[-1].append(index)
+            return x[8 * index:8 * index + 8], labels[8 * index:8 * index + 8]
+
+        def on_epoch_begin(self):
+            asked.append([])
+
+    config = training.TrainConfig(epochs=2, batch_size=8, steps_per_execution=1)
+    asked.append([])  # Keras reads a first batch or two for their structure before the first epoch
+    record = training.fit(_dense_model(), Batches(), _blobs(30, seed=1), config, str(tmp_path), verbose=0)
+    assert record["epochs_run"] == 2 and asked[-2:] == [list(range(6))] * 2, asked
+
+
+def test_a_models_precision_and_auxiliary_weight_decide_the_resolved_config_of_its_run(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8, activation="relu")(inputs)
+        model = keras.Model(inputs, {"main": keras.layers.Dense(3, activation="softmax", dtype="float32")(hidden),
+                                     "aux1": keras.layers.Dense(3, activation="softmax", dtype="float32")(hidden)},
+                            name="two_heads")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.aux_loss_weight = 0.5
+    train, test = _blobs(48), _blobs(30, seed=1)
+    record = training.fit(model, train, test, training.TrainConfig(epochs=1, batch_size=8), str(tmp_path), verbose=0)
+    assert record["precision_policy"] == "mixed_bfloat16" and record["config"]["mixed_precision"] is True
+    assert record["config"]["aux_loss_weight"] == 0.5 and record["epochs_run"] == 1
+    assert len(record["test_accuracy_per_epoch"]) == 1 and 0.0 <= record["final_test_accuracy"] <= 1.0
+
+
+def test_a_mirrored_strategy_runs_one_step_per_execution_and_synchronizes_batch_norm_when_asked(tmp_path):
+    import tensorflow as tf
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.BatchNormalization()(inputs)))
+    config = training.TrainConfig(epochs=1, batch_size=8, steps_per_execution=3, sync_batch_norm=True)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = keras.models.clone_model(model)
+    record = training.fit(model, _blobs(48), _blobs(30, seed=1), config, str(tmp_path), verbose=0, strategy=strategy)
+    assert record["steps_per_execution_used"] == 1  # Keras 3.15's multi-step loop fails under Mirrored strategies
+    assert [layer.synchronized for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)] == [True]
 
 
 def test_a_worker_that_is_not_the_chief_writes_only_in_a_folder_of_its_own(tmp_path, monkeypatch):
@@ -365,6 +445,54 @@ def test_evaluate_accuracy_reads_one_hot_or_index_labels_and_the_main_output():
     named = keras.Model(inputs, {"main": model(inputs), "aux1": keras.layers.Dense(3)(inputs)})
     assert training.evaluate_accuracy(named, [(x, labels)]) == pytest.approx(expected)
     assert training.evaluate_accuracy(model, []) == 0.0
+
+
+def test_evaluate_accuracy_runs_the_model_in_inference_mode_and_counts_a_single_example():
+    inputs = keras.Input((4,))
+    norm = keras.layers.BatchNormalization()
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(norm(inputs)))
+    x, labels = _blobs(30)
+    # moving statistics far from the batch's: inference mode (them) and training mode (the batch's) differ
+    norm.moving_mean.assign(np.full(4, 5.0, "float32"))
+    norm.moving_variance.assign(np.full(4, 0.01, "float32"))
+    inference = np.argmax(keras.ops.convert_to_numpy(model(x, training=False)), 1)
+    assert not np.array_equal(inference, np.argmax(keras.ops.convert_to_numpy(model(x, training=True)), 1))
+    assert training.evaluate_accuracy(model, [(x, labels)]) == pytest.approx(float(np.mean(inference == labels)))
+    hit = int(inference[0] == labels[0])
+    assert training.evaluate_accuracy(model, [(x[:1], labels[:1])]) == hit
+    assert training.evaluate_accuracy(model, [(x[:1], np.array([(labels[0] + 1) % 3]))]) == 1 - hit
+
+
+def test_the_nan_stop_remembers_that_it_stopped_the_run_and_the_divergence_says_what_was_kept(tmp_path):
+    from types import SimpleNamespace
+
+    from cnnzoo.training.engine import _diverged, _TerminateOnNaN
+
+    model = _dense_model()
+    model.stop_training = False
+    stop = _TerminateOnNaN()
+    stop.set_model(model)
+    stop.on_batch_end(0, {"loss": 1.0})
+    assert stop.stopped is False and not model.stop_training
+    stop.on_batch_end(1, {"loss": float("nan")})
+    assert stop.stopped is True and model.stop_training
+    model.stop_training = False  # a later batch that is finite: it still stopped the run
+    stop.on_batch_end(2, {"loss": 1.0})
+    assert stop.stopped is True
+    nothing = SimpleNamespace(diverged=None, last_good=None)
+    assert str(_diverged(nothing, [], 0.1, str(tmp_path))) == (
+        "Training stopped: the loss became NaN or infinite (losses of the finished epochs: []). Lower lr (Received: "
+        "lr=0.1) or check the data. Nothing was overwritten: no epoch finished, so there is no saved state yet.")
+    good = tmp_path / "backup" / "epoch_1"
+    good.mkdir(parents=True)
+    state = SimpleNamespace(diverged="the loss was nan at epoch 2", last_good=str(good))
+    assert str(_diverged(state, [0.5], 0.1, str(tmp_path))).endswith(
+        f"Nothing was overwritten: the last good state is {good}.")
+    assert str(_diverged(state, [0.5], 0.1, str(tmp_path))).startswith(
+        "Training stopped: the loss was nan at epoch 2 (losses of the finished epochs: [0.5]).")
+    (tmp_path / "best.keras").write_bytes(b"")
+    assert str(_diverged(state, [0.5], 0.1, str(tmp_path))).endswith(
+        f"the last good state is {good}, the best model {tmp_path / 'best.keras'}.")
 
 
 def test_time_to_accuracy_and_stop_at_accuracy_use_the_first_epoch_that_reaches_the_target():

@@ -110,11 +110,12 @@ def test_safetensors_and_dicts(tmp_path):
 RECORDED = os.path.join(DATA, "torchvision_recorded.json")
 
 
-@pytest.mark.parametrize("name", ["resnet18", "alexnet"])
+@pytest.mark.parametrize("name", ["resnet18", "alexnet", "googlenet"])
 def test_converted_twins_compute_torchvisions_recorded_logits(name):
     """scripts/make_torchvision_recorded.py recorded torchvision's logits for seeded weights; converted by name (conv
-    and dense layouts, BatchNorm's names, AlexNet's flattened rows reordered), cnnzoo's twin computes them without
-    torch. The full oracle against torchvision itself, every twin, is tests/test_torchvision.py."""
+    and dense layouts, BatchNorm's names, AlexNet's flattened rows reordered, GoogLeNet's conv/bn names), cnnzoo's
+    twin computes them without torch. The full oracle against torchvision itself, every twin, is
+    tests/test_torchvision.py."""
     from helpers import synthetic_torchvision_state
 
     from cnnzoo.weights.torchvision import load_torchvision_state
@@ -124,7 +125,9 @@ def test_converted_twins_compute_torchvisions_recorded_logits(name):
     state = synthetic_torchvision_state(case["state"], case["weights_seed"])
     shape = tuple(case["input_shape"])
     model = cnnzoo.get_model(name, input_shape=shape, classifier_activation=None)
-    assert load_torchvision_state(name, model, state) == []
+    # GoogLeNet's auxiliary heads are skipped by a model built without them (its default, as torchvision's eval)
+    aux = [k for k, _, _ in case["state"] if k.startswith(("aux1.", "aux2.")) and "num_batches" not in k]
+    assert load_torchvision_state(name, model, state) == aux and (name != "googlenet" or len(aux) == 18)
     x = np.random.default_rng(case["input_seed"]).standard_normal((1,) + shape).astype("float32")
     logits, expected = np.asarray(model(x, training=False))[0], np.asarray(case["logits"], "float32")
     assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-5
@@ -193,6 +196,54 @@ def test_a_state_dict_that_fits_is_refused_whole_when_any_tensor_does_not():
     assert text.endswith(", ... (14 more)")  # twelve shown, the rest counted
     assert text.rpartition("does not set: ")[2].count(", ") == 12
     assert all(np.array_equal(np.asarray(v), b) for v, b in zip(model.weights, before))  # never a partial load
+
+
+def test_a_rule_may_name_a_whole_tensor_checked_for_its_shape_like_any_other():
+    """SSD's learnt L2 scale (``backbone.scale_weight``) is a tensor of no module: its family's rule names the
+    cnnzoo variable itself."""
+    import keras
+
+    from cnnzoo.detection.layers import L2Normalization
+    from cnnzoo.weights.torchvision import torchvision_assignments
+
+    inputs = keras.Input((2, 2, 8))
+    model = keras.Model(inputs, L2Normalization(20.0, name="stage4_l2norm")(inputs))
+    scale = np.arange(8, dtype="float32")
+    assignments, skipped = torchvision_assignments("ssd300_vgg16", model, {"backbone.scale_weight": scale})
+    assert list(assignments) == ["stage4_l2norm/scale"] and skipped == []
+    np.testing.assert_array_equal(assignments["stage4_l2norm/scale"], scale)
+    with pytest.raises(ValueError, match=r"nothing was loaded\. 1 torchvision tensors no cnnzoo layer takes: "
+                                         r"other\.weight; 1 shapes that differ: backbone\.scale_weight \(4,\) "
+                                         r"-> stage4_l2norm/scale \(8,\); 1 cnnzoo variables the state dict does "
+                                         r"not set: stage4_l2norm/scale$"):  # and the tensor after it is read too
+        torchvision_assignments("ssd300_vgg16", model, {"backbone.scale_weight": scale[:4], "other.weight": scale})
+    with pytest.raises(ValueError, match=r"nothing was loaded\. 1 torchvision tensors no cnnzoo layer takes: "
+                                         r"other\.weight$"):
+        torchvision_assignments("ssd300_vgg16", model, {"backbone.scale_weight": scale, "other.weight": scale})
+
+
+def test_a_tensor_for_a_variable_the_layer_lacks_and_a_head_of_other_classes_are_told_apart():
+    from helpers import synthetic_torchvision_state
+
+    from cnnzoo.weights.torchvision import torchvision_assignments
+
+    with open(RECORDED) as f:
+        recorded = json.load(f)
+    state = synthetic_torchvision_state(recorded["resnet18"]["state"], 0)
+    model = cnnzoo.resnet18(input_shape=(64, 64, 3))
+    extra = {"conv1.bias": np.zeros(64, "float32"),  # a bias for a convolution built without one
+             "layer5.0.conv1.weight": np.zeros((8, 8, 3, 3), "float32")}  # a stage the model does not have
+    with pytest.raises(ValueError) as e:
+        torchvision_assignments("resnet18", model, {**state, **extra})
+    assert str(e.value).endswith("nothing was loaded. 2 torchvision tensors whose cnnzoo variable does not exist: "
+                                 "conv1.bias -> stem_conv/conv/bias, layer5.0.conv1.weight -> "
+                                 "stage5_block1/conv1/conv/kernel")
+    # AlexNet's classifier for 10 classes: its last dense layer keeps its init, the rest of the head is converted
+    state = synthetic_torchvision_state(recorded["alexnet"]["state"], 1)
+    model = cnnzoo.alexnet(input_shape=(97, 97, 3), classes=10)
+    assignments, skipped = torchvision_assignments("alexnet", model, state)
+    assert skipped == ["classifier.6.weight", "classifier.6.bias"]
+    assert len(assignments) == len(model.weights) - 2
 
 
 # ---- the catalog ----

@@ -151,7 +151,7 @@ def make_strategy(name):
     return _multi_worker_strategy()
 
 
-def is_chief(strategy=None):
+def is_chief():
     """True on the worker that writes checkpoints and logs (worker 0 or the chief task)."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = config.get("task", {})

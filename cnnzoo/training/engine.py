@@ -198,7 +198,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
 
     config = resolve(config, model)  # compiled step and steps per execution for this backend, the model's defaults
     strategy = strategy or distribute.default_strategy()
-    chief = distribute.is_chief(strategy)
+    chief = distribute.is_chief()
     # Only the chief writes: the others log into a scratch folder of their own.
     write_dir = out_dir if chief else os.path.join(out_dir, f"worker_{os.getpid()}")
     if chief:

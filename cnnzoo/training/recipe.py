@@ -366,7 +366,7 @@ def train_recipe(config, args, model_fn=None, out=None, argv=None, callbacks=())
                  overwrite=getattr(args, "overwrite", False))
     # the whole resolved recipe config (data, augmentation, model arguments) beside the TrainConfig
     record["recipe"] = {"name": config["name"], "config": config}
-    if distribute.is_chief(strategy):
+    if distribute.is_chief():
         from cnnzoo.training import results
 
         results.write_json(os.path.join(out, "results.json"), record)

@@ -198,7 +198,7 @@ def load_torchvision_state(arch, model, state_dict_or_path):
     assignments, skipped = torchvision_assignments(arch, model, state)
     variables = {v.path: v for v in model.weights}
     for path, value in assignments.items():
-        variables[path].assign(value.astype(variables[path].dtype, copy=False))
+        variables[path].assign(value)  # in the variable's dtype: Keras converts on every backend
     return skipped
 
 
