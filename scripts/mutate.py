@@ -389,7 +389,7 @@ def main(argv=None):
     parser.add_argument("--report-only", action="store_true", help="rewrite docs/mutation.md from docs/mutation.json")
     parser.add_argument("--keep", help="a folder to copy each module's mutants/ into (to inspect with mutmut show)")
     parser.add_argument("--resume", metavar="FOLDER",
-                        help="go on with the interrupted run of one module in its scratch FOLDER (printed at its start)")
+                        help="go on with an interrupted run of one module in its FOLDER (printed at the start)")
     args = parser.parse_args(argv)
     if args.resume and (len(args.modules) != 1 or not os.path.isfile(os.path.join(args.resume, "pyproject.toml"))):
         parser.error(f"--resume takes one module's scratch folder, with that module named. Received: "
