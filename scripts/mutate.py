@@ -111,6 +111,7 @@ MODULES = {
             "test_a_mirrored_strategy_runs_one_step_per_execution_and_synchronizes_batch_norm_when_asked",
             "test_evaluate_accuracy_runs_the_model_in_inference_mode_and_counts_a_single_example",
             "test_the_nan_stop_remembers_that_it_stopped_the_run_and_the_divergence_says_what_was_kept",
+            "test_weights_that_become_non_finite_after_finite_step_losses_stop_the_run_as_a_divergence",
             "test_epoch_counter_gives_each_epoch_its_own_reproducible_order",
             "test_each_epoch_trains_on_its_own_order_with_one_iterator[48-True]")] + [
         "tests/test_run_state.py::test_a_nan_after_good_epochs_keeps_the_last_good_state_and_the_best_model",
@@ -120,6 +121,11 @@ MODULES = {
     "cnnzoo/learn/arithmetic.py": ["tests/test_learn.py"],
     "cnnzoo/learn/numpy_ops.py": ["tests/test_learn.py"],
 }
+
+_KILL_POINTS = ("not killed by the fast tests: the run's name labels only the crash tests' kill points "
+                "(CNNZOO_FAULTS), which the slow kill -9 tests use")
+_ARRAY_FEED = ("not killed on TensorFlow, where mutmut runs: the arrays feed's callback that sets each epoch's order "
+               "exists on JAX and PyTorch (ArrayBatches), checked by make test-backends")
 
 # Why a mutant survives, by a fragment of its mutated line (the '+' side of its diff): "equivalent: ..." when no
 # behaviour changes, otherwise the reason no test kills it.
@@ -174,6 +180,34 @@ NOTES = {
                                             "layer of one name",
     'p.startswith(top + "XX/XX") for p in variables)': "equivalent: a head layer that exists has every variable a "
                                                       "torchvision tensor maps to (a Dense: kernel and bias)",
+    # the engine
+    "self.times.append(round(time.perf_counter() - self.start, 3))": "equivalent: the precision of a reported time",
+    '"wall_time_s": round(wall, 3)': "equivalent: the precision of a reported time",
+    "round(examples / wall, None)": "equivalent: the precision of a reported rate",
+    "round(examples / wall, )": "equivalent: the precision of a reported rate",
+    "round(examples / wall, 2)": "equivalent: the precision of a reported rate",
+    "super().on_batch_end(None, logs)": "equivalent: the batch number shows only in Keras's own printed line",
+    "shuffle=None)  # the feeds": "equivalent: Keras reads shuffle=None as no shuffling",
+    "overwrite=None)": "equivalent: None reads as False",
+    'losses = hist.get("loss", None)': "equivalent: a run's history always has a loss (Keras ends every epoch it "
+                                       "starts, a stopped one too; a resumed run restores the earlier ones)",
+    'losses = hist.get("loss", )': "equivalent: a run's history always has a loss (Keras ends every epoch it starts, "
+                                   "a stopped one too; a resumed run restores the earlier ones)",
+    "hist.get(accuracy_key, None) if": "equivalent: a classifier's history always has its monitored accuracy (the "
+                                       "test data is evaluated every epoch)",
+    "hist.get(accuracy_key, ) if": "equivalent: a classifier's history always has its monitored accuracy (the test "
+                                   "data is evaluated every epoch)",
+    "if (objective.higher_is_better) or True else None": "not killed by the fast tests: only a detector's run has no "
+                                                         "accuracy, checked by tests/test_detection.py's slow run",
+    "accuracies[-1] if (accuracies) or True": "not killed by the fast tests: only a detector's run has no accuracy, "
+                                              "checked by tests/test_detection.py's slow run",
+    "max(accuracies) if (accuracies) or True": "not killed by the fast tests: only a detector's run has no accuracy, "
+                                               "checked by tests/test_detection.py's slow run",
+    "feed=None)": _ARRAY_FEED,
+    "feed=feeds[1].data)": _ARRAY_FEED,
+    "config, write_dir, None, callbacks,": _KILL_POINTS,
+    "train_ds, config, None, run_name, callbacks,": "not killed here: TensorBoard is not installed in this "
+                                                   "environment, so no run here writes its logs",
     "table = None": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before the fork",
     "table.update(None)": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before "
                           "the fork",
@@ -202,11 +236,12 @@ NOTES = {
     '">Q"': "equivalent: an element count is never negative, so signed and unsigned read it alike",
 }
 
-# Why a mutant survives, for a mutated line too common to tell apart alone: (a fragment of its diff, which holds
-# the lines around it; a fragment of the mutated line).
+# Why a mutant survives, for a change too common to tell apart by its line alone: (a fragment of its diff, which
+# names the mutant and shows its whole function; a fragment of "removed line(s) => mutated line").
 NOTES_IN_CONTEXT = {
-    ("# a layer called more than once has no single output", "break"):
-        "equivalent: no torchvision twin calls a layer more than once",
+    ("x__flattened_shape__", "continue => break"): "equivalent: no torchvision twin calls a layer more than once",
+    ("x_fit__", 'name=run_name, log_path=os.path.join(write_dir, "log.csv")) => log_path='): _KILL_POINTS,
+    ("x_fit__", "feed=feeds[0].data) => )"): _ARRAY_FEED,
 }
 
 # What the report says above its table.
@@ -321,8 +356,11 @@ def _note(changed, diff=""):
     for fragment, note in NOTES.items():
         if fragment in text:
             return note
+    lines = diff.splitlines()
+    change = " / ".join(line[1:].strip() for line in lines if line.startswith("-") and not line.startswith("---")) \
+        + " => " + text
     for (context, fragment), note in NOTES_IN_CONTEXT.items():
-        if context in diff and fragment in text:
+        if context in diff and fragment in change:
             return note
     if _changed_flush(diff):
         return "equivalent: a print's flush changed (it only orders the message among other output)"

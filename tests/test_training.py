@@ -304,11 +304,15 @@ def _dense_model(name="blobs_net"):
     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")], name=name)
 
 
-def test_the_results_record_says_what_the_run_did(tmp_path):
+def test_the_results_record_says_what_the_run_did(tmp_path, monkeypatch):
     import json
 
     from cnnzoo.training.engine import resolve
 
+    from cnnzoo.inspect import pictures
+
+    drawn = []
+    monkeypatch.setattr(pictures, "plot_curves", lambda *args, **kwargs: drawn.append((args, kwargs)))
     train, test = _blobs(48), _blobs(30, seed=1)
     model, out = _dense_model(), tmp_path / "run"
     config = training.TrainConfig(epochs=3, batch_size=8, lr=0.05, optimizer="sgd", schedule="constant")
@@ -336,7 +340,10 @@ def test_the_results_record_says_what_the_run_did(tmp_path):
     assert record["train_examples_per_s"] == pytest.approx(3 * 6 * 8 / record["wall_time_s"], rel=0.05)
     assert record["environment"]["keras"] == keras.__version__
     assert model.optimizer.iterations.numpy() == 18
-    assert sorted(os.listdir(out)) == ["best.keras", "curves.png", "final.keras", "log.csv", "results.json",
+    # the curves: the whole history, the test accuracy under its own name, titled by the model
+    assert drawn == [((record["history"] | {"val_accuracy": accuracies}, str(out / "curves.png")),
+                      {"title": "blobs_net"})]
+    assert sorted(os.listdir(out)) == ["best.keras", "final.keras", "log.csv", "results.json",
                                        "run.json"]  # the run's state removed once the run finished
     log = (out / "log.csv").read_text().splitlines()
     assert len(log) == 4 and log[0].startswith("epoch,") and log[-1].startswith("2,")
@@ -366,6 +373,23 @@ def test_fit_prints_nothing_at_verbose_zero_and_refuses_data_of_unknown_length_b
         training.fit(_dense_model(), unknown, test, config, str(tmp_path / "unknown"), verbose=0)
 
 
+def test_weights_that_become_non_finite_after_finite_step_losses_stop_the_run_as_a_divergence(tmp_path):
+    class Poison(keras.callbacks.Callback):  # after the second epoch's last step: its loss was finite
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == 12:
+                self.model.layers[-1].kernel.assign(np.full((4, 3), np.nan, "float32"))
+
+    config = training.TrainConfig(epochs=3, batch_size=8, lr=0.05, steps_per_execution=1)
+    with pytest.raises(training.TrainingDivergedError) as e:
+        training.fit(_dense_model(), _blobs(48), _blobs(30, seed=1), config, str(tmp_path), verbose=0,
+                     callbacks=[Poison()])
+    losses = re.search(r"losses of the finished epochs: \[([^\]]*)\]", str(e.value))[1].split(", ")
+    # the poisoned weights give a NaN validation loss at the epoch's end: no training step's loss was
+    assert str(e.value).startswith("Training stopped: the loss became NaN or infinite in epoch 2 (")
+    assert len(losses) == 1 and np.isfinite(float(losses[0])) and "Received: lr=0.05" in str(e.value)
+    assert f"the last good state is {tmp_path / 'backup' / 'epoch_0001'}, the best model" in str(e.value)
+
+
 def test_a_users_pydataset_is_read_in_its_own_order_every_epoch(tmp_path):
     x, labels = _blobs(48)
     asked = []
@@ -387,6 +411,18 @@ def test_a_users_pydataset_is_read_in_its_own_order_every_epoch(tmp_path):
     asked.append([])  # Keras reads a first batch or two for their structure before the first epoch
     record = training.fit(_dense_model(), Batches(), _blobs(30, seed=1), config, str(tmp_path), verbose=0)
     assert record["epochs_run"] == 2 and asked[-2:] == [list(range(6))] * 2, asked
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:  # asked for without the package: said before training
+        assert "tensorboard" not in os.listdir(tmp_path) and record["config"]["tensorboard"] is False
+        with pytest.raises(ValueError, match=r"^tensorboard=True needs the tensorboard package, which is not "
+                                             r"installed \(pip install tensorboard\)\. Received: tensorboard=True$"):
+            training.fit(_dense_model(), Batches(), _blobs(30, seed=1), dataclasses.replace(config, tensorboard=True),
+                         str(tmp_path / "tb"), verbose=0)
+    else:  # asked for, TensorBoard logs in the run's folder
+        training.fit(_dense_model(), Batches(), _blobs(30, seed=1), dataclasses.replace(config, tensorboard=True),
+                     str(tmp_path / "tb"), verbose=0)
+        assert os.listdir(tmp_path / "tb" / "tensorboard")
 
 
 def test_a_models_precision_and_auxiliary_weight_decide_the_resolved_config_of_its_run(tmp_path):

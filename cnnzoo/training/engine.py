@@ -8,6 +8,7 @@ training-curves PNG every run leaves behind.
 """
 
 import dataclasses
+import importlib.util
 import os
 import time
 
@@ -255,7 +256,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
         "model": model.name, "command": command, "config": dataclasses.asdict(config), "dataset": dataset_info or {},
         "precision_policy": precision_policy(model),
         "epochs_run": len(losses), "resumed_after_epoch": state.restored_epoch, "wall_time_s": round(wall, 2),
-        "train_examples_per_s": round(examples / wall, 1) if wall > 0 else None, "steps_per_execution_used": spe,
+        "train_examples_per_s": round(examples / wall, 1), "steps_per_execution_used": spe,
         "final_test_accuracy": accuracies[-1] if accuracies else None,
         "best_test_accuracy": max(accuracies) if accuracies else None, "history": hist, "epoch_wall_s": timer.times,
         "test_accuracy_per_epoch": accuracies, "monitor": objective.monitor, "best_monitor_value": state.best,
@@ -297,6 +298,9 @@ def _callbacks(engine_callbacks, train_ds, config, write_dir, run_name, callers,
     if hasattr(feed, "epoch_callback"):  # arrays on JAX / PyTorch: each epoch's order from (seed, epoch)
         callbacks.insert(0, feed.epoch_callback())
     if config.tensorboard:
+        if importlib.util.find_spec("tensorboard") is None:  # Keras's callback would fail at the first epoch's end
+            raise ValueError("tensorboard=True needs the tensorboard package, which is not installed (pip install "
+                             "tensorboard). Received: tensorboard=True")
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")))
     callbacks += list(callers)
     if os.environ.get(faults.ENV):
