@@ -307,9 +307,8 @@ def _dense_model(name="blobs_net"):
 def test_the_results_record_says_what_the_run_did(tmp_path, monkeypatch):
     import json
 
-    from cnnzoo.training.engine import resolve
-
     from cnnzoo.inspect import pictures
+    from cnnzoo.training.engine import resolve
 
     drawn = []
     monkeypatch.setattr(pictures, "plot_curves", lambda *args, **kwargs: drawn.append((args, kwargs)))
