@@ -69,15 +69,16 @@ lint: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -rs -n 2 -m slow --durations=10
 
-# The models, blocks, engine and detection on JAX and on PyTorch (tests/test_backends.py, tests/test_detection.py;
-# `make test` runs them on TensorFlow). The two backends run side by side, each in one process (JAX compiles each shape once a
-# process); XLA's backend optimization level 0 builds a model's initializers 3x faster on JAX here.
+# The models, blocks, engine, detection and the channels-first networks on JAX and on PyTorch (`make test` runs them
+# on TensorFlow, whose CPU kernels have no channels-first convolution). The two backends run side by side, each in one
+# process (JAX compiles each shape once a process); XLA's backend optimization level 0 builds a model's initializers
+# 3x faster on JAX here.
+BACKEND_TESTS := tests/test_backends.py tests/test_detection.py tests/test_data_format.py
 test-backends: $(TORCH_STAMP) $(JAX_STAMP)
 	mkdir -p .test-backends
-	KERAS_BACKEND=torch $(PY) -m pytest -q -rs -p no:xdist tests/test_backends.py tests/test_detection.py \
-		>.test-backends/torch.log 2>&1 & \
+	KERAS_BACKEND=torch $(PY) -m pytest -q -rs -p no:xdist $(BACKEND_TESTS) >.test-backends/torch.log 2>&1 & \
 	XLA_FLAGS=--xla_backend_optimization_level=0 KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:xdist \
-		tests/test_backends.py tests/test_detection.py >.test-backends/jax.log 2>&1; jax=$$?; wait $$!; torch=$$?; \
+		$(BACKEND_TESTS) >.test-backends/jax.log 2>&1; jax=$$?; wait $$!; torch=$$?; \
 	echo "== KERAS_BACKEND=jax"; tail -n 30 .test-backends/jax.log; echo "== KERAS_BACKEND=torch"; \
 	tail -n 30 .test-backends/torch.log; test $$jax -eq 0 -a $$torch -eq 0
 

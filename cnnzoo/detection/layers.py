@@ -95,8 +95,11 @@ class DetectionOutputs(keras.layers.Layer):
     """
 
     def __init__(self, classes, image_size, default_boxes, box_weights=SSD_BOX_WEIGHTS, score_threshold=0.01,
-                 iou_threshold=0.45, topk_candidates=400, detections_per_image=200, **kwargs):
+                 iou_threshold=0.45, topk_candidates=400, detections_per_image=200, data_format=None, **kwargs):
+        from cnnzoo.layers.conv_norm_act import check_data_format
+
         super().__init__(**kwargs)
+        self.data_format = check_data_format(data_format)  # of the maps it reads
         rank_lib.positive_int(classes, "classes")
         if classes < 2:
             raise ValueError(f"classes counts the background too, so it must be at least 2. "
@@ -130,8 +133,12 @@ class DetectionOutputs(keras.layers.Layer):
                              f"of its default boxes). Received: {len(shapes)} inputs")
         return shapes[:levels], shapes[levels:]
 
+    def _channels_last(self, shape):
+        shape = tuple(shape)
+        return shape if self.data_format == "channels_last" else (shape[0],) + shape[2:] + (shape[1],)
+
     def build(self, input_shape):
-        box_shapes, class_shapes = self._split(list(input_shape))
+        box_shapes, class_shapes = self._split([self._channels_last(s) for s in input_shape])
         grids = []
         for level, (b, c, per) in enumerate(zip(box_shapes, class_shapes, self.default_boxes.per_location()), 1):
             if len(b) != 4 or any(d is None for d in b[1:3]):
@@ -144,7 +151,10 @@ class DetectionOutputs(keras.layers.Layer):
         self.anchors = self.default_boxes.boxes(grids, self.image_size)
 
     def call(self, inputs):
-        box_maps, class_maps = self._split(list(inputs))
+        inputs = list(inputs)
+        if self.data_format == "channels_first":  # each location's boxes are read along the channel axis
+            inputs = [ops.transpose(x, (0, 2, 3, 1)) for x in inputs]
+        box_maps, class_maps = self._split(inputs)
         boxes = [ops.reshape(b, (-1, int(b.shape[1]) * int(b.shape[2]) * (int(b.shape[3]) // 4), 4))
                  for b in box_maps]
         logits = [ops.reshape(c, (-1, int(c.shape[1]) * int(c.shape[2]) * (int(c.shape[3]) // self.classes),
@@ -152,7 +162,7 @@ class DetectionOutputs(keras.layers.Layer):
         return ops.concatenate([ops.concatenate(boxes, axis=1), ops.concatenate(logits, axis=1)], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        box_shapes, _ = self._split(list(input_shape))
+        box_shapes, _ = self._split([self._channels_last(s) for s in input_shape])
         anchors = sum(int(s[1]) * int(s[2]) * (int(s[3]) // 4) for s in box_shapes)
         return (box_shapes[0][0], anchors, 4 + self.classes)
 
@@ -160,4 +170,5 @@ class DetectionOutputs(keras.layers.Layer):
         return {**super().get_config(), "classes": self.classes, "image_size": list(self.image_size),
                 "default_boxes": self.default_boxes.to_config(), "box_weights": list(self.box_weights),
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
-                "topk_candidates": self.topk_candidates, "detections_per_image": self.detections_per_image}
+                "topk_candidates": self.topk_candidates, "detections_per_image": self.detections_per_image,
+                "data_format": self.data_format}

@@ -34,7 +34,8 @@ class ConnectionTableConv(keras.layers.Layer):
         padding: ``"valid"`` or ``"same"``. Defaults to `"valid"`.
         use_bias: Defaults to `True`.
         kernel_initializer: Defaults to `"he_normal"`.
-        data_format: channels_last only. Defaults to `None`.
+        data_format: ``"channels_last"`` or ``"channels_first"``. Defaults to `None`:
+            `keras.config.image_data_format()`.
     """
 
     def __init__(self, table, kernel_size, strides=1, padding="valid", use_bias=True,
@@ -55,15 +56,19 @@ class ConnectionTableConv(keras.layers.Layer):
         rank_lib.check_positive_ints(kernel_size, "kernel_size")
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
-        if check_data_format(data_format) != "channels_last":
-            raise ValueError("ConnectionTableConv supports channels_last only. Received: data_format='channels_first'")
+        self.data_format = check_data_format(data_format)
         self.table = table
         self.kernel_size = kernel_size
         self.strides = strides
         self.padding = padding
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
-        self.data_format = "channels_last"
+        self._axis = -1 if self.data_format == "channels_last" else 1
+
+    def _with_channels(self, shape, channels):
+        shape = list(shape)
+        shape[self._axis] = channels
+        return tuple(shape)
 
     def _runs(self):
         """Consecutive output maps with the same fan-in: ``[(start, stop), ...]``."""
@@ -76,7 +81,7 @@ class ConnectionTableConv(keras.layers.Layer):
 
     def build(self, input_shape):
         rank = rank_lib.rank_of_shape(input_shape, f"ConnectionTableConv '{self.name}'")
-        channels = input_shape[-1]
+        channels = input_shape[self._axis]
         if max(max(row) for row in self.table) >= channels:
             raise ValueError(
                 f"table refers to input map {max(max(r) for r in self.table)} but the input has "
@@ -88,23 +93,23 @@ class ConnectionTableConv(keras.layers.Layer):
             conv = rank_lib.CONV[rank](
                 stop - start, self.kernel_size, strides=self.strides, padding=self.padding,
                 groups=stop - start, use_bias=self.use_bias,
-                kernel_initializer=self.kernel_initializer, name=f"conv{n + 1}",
+                kernel_initializer=self.kernel_initializer, data_format=self.data_format, name=f"conv{n + 1}",
             )
-            conv.build(tuple(input_shape[:-1]) + (len(indices),))
+            conv.build(self._with_channels(input_shape, len(indices)))
             self.convs.append(conv)
             self._indices.append(indices)
 
     def call(self, inputs):
         outputs = [
-            conv(ops.take(inputs, indices, axis=-1)) for conv, indices in zip(self.convs, self._indices)
+            conv(ops.take(inputs, indices, axis=self._axis)) for conv, indices in zip(self.convs, self._indices)
         ]
-        return ops.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
+        return ops.concatenate(outputs, axis=self._axis) if len(outputs) > 1 else outputs[0]
 
     def compute_output_shape(self, input_shape):
         if not self.built:
             self.build(input_shape)
-        shape = self.convs[0].compute_output_shape(tuple(input_shape[:-1]) + (len(self._indices[0]),))
-        return tuple(shape[:-1]) + (len(self.table),)
+        shape = self.convs[0].compute_output_shape(self._with_channels(input_shape, len(self._indices[0])))
+        return self._with_channels(shape, len(self.table))
 
     def get_config(self):
         config = super().get_config()

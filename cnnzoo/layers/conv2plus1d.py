@@ -14,7 +14,7 @@ parameter count matches the full 3D convolution: `midplanes`.
 import keras
 
 from cnnzoo.layers import rank as rank_lib
-from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
+from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings
 
 
@@ -44,7 +44,8 @@ class Conv2Plus1D(keras.layers.Layer):
         norm, activation: between the two convolutions. Defaults to `"batch"`, `"relu"`.
         use_bias: biases of the two convolutions. Defaults to `False`.
         kernel_initializer: Defaults to `"he_normal"`.
-        data_format: channels_last only. Defaults to `None`.
+        data_format: ``"channels_last"`` or ``"channels_first"``. Defaults to `None`:
+            `keras.config.image_data_format()`.
         norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 
@@ -67,8 +68,7 @@ class Conv2Plus1D(keras.layers.Layer):
                 raise ValueError(f"Conv2Plus1D takes {name}=1 only. Received: {name}={value!r}")
         rank_lib.positive_int(mid_filters, "mid_filters", allow_none=True)
         rank_lib.normalize_tuple(strides, 3, "strides")
-        if check_data_format(data_format) != "channels_last":
-            raise ValueError("Conv2Plus1D supports channels_last only. Received: data_format='channels_first'")
+        self.data_format = check_data_format(data_format)
         self.filters = filters
         self.mid_filters = mid_filters
         self.kernel_size = kernel_size
@@ -77,7 +77,6 @@ class Conv2Plus1D(keras.layers.Layer):
         self.activation = check_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
-        self.data_format = "channels_last"
 
     @staticmethod
     def block_kwargs(in_channels, filters, kernel_size, **unit):
@@ -89,18 +88,23 @@ class Conv2Plus1D(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 5:
-            raise ValueError(f"Conv2Plus1D '{self.name}' needs a 5D input (batch, T, H, W, C). "
+            raise ValueError(f"Conv2Plus1D '{self.name}' needs a 5D input (batch, T, H, W, C; channels first: "
+                             "batch, C, T, H, W). "
                              f"Received: input_shape={tuple(input_shape)}")
         st, sh, sw = rank_lib.normalize_tuple(self.strides, 3, "strides")
         k, p = self.kernel_size, self.kernel_size // 2
-        mid = self.mid_filters or midplanes(int(input_shape[-1]), self.filters, k)
+        mid = self.mid_filters or midplanes(int(channels_of(input_shape, self.data_format, f"Conv2Plus1D "
+                                                                                             f"'{self.name}'")),
+                                            self.filters, k)
         self.spatial = ConvNormAct(mid, (1, k, k), strides=(1, sh, sw), padding=(0, p, p), norm=self.norm,
                                    activation=self.activation, use_bias=self.use_bias,
                                    norm_epsilon=self.norm_epsilon, norm_momentum=self.norm_momentum,
-                                   kernel_initializer=self.kernel_initializer, name="spatial")
+                                   kernel_initializer=self.kernel_initializer, data_format=self.data_format,
+                                   name="spatial")
         self.temporal = ConvNormAct(self.filters, (k, 1, 1), strides=(st, 1, 1), padding=(p, 0, 0), norm=None,
                                     activation=None, use_bias=self.use_bias,
-                                    kernel_initializer=self.kernel_initializer, name="temporal")
+                                    kernel_initializer=self.kernel_initializer, data_format=self.data_format,
+                                    name="temporal")
         self.spatial.build(input_shape)
         self.temporal.build(self.spatial.compute_output_shape(input_shape))
 

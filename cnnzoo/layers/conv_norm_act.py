@@ -15,9 +15,11 @@ from cnnzoo.layers.normalization import (
 
 
 def check_data_format(data_format):
-    """Returns ``"channels_last"`` or ``"channels_first"``; None means channels_last."""
+    """Returns ``"channels_last"`` or ``"channels_first"``; None means ``keras.config.image_data_format()``, as
+    for Keras's own layers (the layer then records the layout it was built with).
+    """
     if data_format is None:
-        return "channels_last"
+        return keras.config.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             "data_format must be 'channels_last' or 'channels_first'. "
@@ -204,6 +206,8 @@ class ConvNormAct(keras.layers.Layer):
         if self.conv_layer is not None:
             pad_pairs = None  # a custom convolution pads itself
         else:
+            if conv_padding == "same":
+                conv_padding, pad_pairs = self._same_as_explicit(input_shape, kernel, strides, dilation)
             self._check_fits(input_shape, kernel, dilation, conv_padding, pad_pairs)
 
         shape = tuple(input_shape)
@@ -258,6 +262,19 @@ class ConvNormAct(keras.layers.Layer):
             epsilon=self.norm_epsilon,
             momentum=self.norm_momentum,
         )
+
+    def _same_as_explicit(self, input_shape, kernel, strides, dilation):
+        """``("same", None)``, or ``("valid", pad pairs)`` where 'same' would pad an axis by a negative amount (a
+        stride longer than the dilated kernel): TensorFlow's CPU 3D convolution then shifts its windows by that
+        amount, where 'same' means no padding (tests/test_layers.py found it)."""
+        dims = spatial_dims(input_shape, self.data_format)
+        if any(n is None for n in dims):
+            return "same", None
+        totals = [(-(-n // s) - 1) * s + d * (k - 1) + 1 - n for n, k, s, d in zip(dims, kernel, strides, dilation)]
+        if all(t >= 0 for t in totals):
+            return "same", None
+        pairs = tuple((max(t, 0) // 2, max(t, 0) - max(t, 0) // 2) for t in totals)
+        return "valid", None if all(p == (0, 0) for p in pairs) else pairs
 
     def _check_fits(self, input_shape, kernel, dilation, conv_padding, pad_pairs):
         if conv_padding in ("same", "causal"):

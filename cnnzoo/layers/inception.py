@@ -32,7 +32,7 @@ class InceptionModule(keras.layers.Layer):
         activation: as in `ConvNormAct`. Defaults to `"relu"`.
         use_bias: as in `ConvNormAct`. Defaults to `None`.
         kernel_initializer: Defaults to `"he_normal"`.
-        data_format: Defaults to `None` (channels_last).
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
         norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 

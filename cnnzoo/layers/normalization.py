@@ -165,13 +165,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         alpha: scale. Defaults to `1e-4`.
         beta: exponent. Defaults to `0.75`.
         k: additive constant. Defaults to `2.0`.
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
     """
 
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, data_format=None, **kwargs):
+        from cnnzoo.layers.conv_norm_act import check_data_format
         from cnnzoo.layers.rank import check_arguments
 
         check_arguments(LocalResponseNormalization.__init__, locals())
         super().__init__(**kwargs)
+        self.data_format = check_data_format(data_format)
         if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
             raise ValueError(f"size must be a positive odd int. Received: size={size!r}")
         self.size = size
@@ -180,6 +183,11 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.k = float(k)
 
     def call(self, inputs):
+        if self.data_format == "channels_first":  # the window runs along the last axis
+            return ops.moveaxis(self._normalize(ops.moveaxis(inputs, 1, -1)), -1, 1)
+        return self._normalize(inputs)
+
+    def _normalize(self, inputs):
         squared = ops.square(inputs)
         half = self.size // 2
         ndim = len(inputs.shape)
@@ -193,5 +201,5 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k, data_format=self.data_format)
         return config

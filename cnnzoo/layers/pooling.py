@@ -128,7 +128,7 @@ class Pooling(_WindowPooling):
         ceil_mode: round the output length up (needs ``"valid"`` or explicit
             padding and static spatial sizes). Defaults to `False`.
         rank: 1, 2, 3 or None (from the input). Defaults to `None`.
-        data_format: Defaults to `None` (channels_last).
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
     """
 
     def __init__(self, mode="max", pool_size=2, strides=None, padding="valid", rank=None, data_format=None,
@@ -217,7 +217,7 @@ class LPPooling(_WindowPooling):
             Defaults to `"valid"`.
         normalize: mean instead of sum inside the root. Defaults to `False`.
         rank: 1, 2, 3 or None (from the input). Defaults to `None`.
-        data_format: Defaults to `None` (channels_last).
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
     """
 
     def __init__(self, p=2.0, pool_size=2, strides=None, padding="valid", normalize=False, rank=None, data_format=None,
@@ -287,7 +287,7 @@ class GlobalPooling(keras.layers.Layer):
     Args:
         mode: ``"avg"`` or ``"max"``. Defaults to `"avg"`.
         keepdims: keep the spatial axes with size 1. Defaults to `False`.
-        data_format: Defaults to `None` (channels_last).
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
     """
 
     def __init__(self, mode="avg", keepdims=False, data_format=None, **kwargs):
@@ -330,18 +330,21 @@ class AdaptivePooling(keras.layers.Layer):
     Args:
         output_size: int or tuple of ``rank`` ints.
         mode: ``"avg"`` or ``"max"``. Defaults to `"avg"`.
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
     """
 
-    def __init__(self, output_size, mode="avg", **kwargs):
+    def __init__(self, output_size, mode="avg", data_format=None, **kwargs):
         super().__init__(**kwargs)
         rank_lib.check_positive_ints(output_size, "output_size")
         self.output_size = output_size
         self.mode = check_mode(mode)
+        self.data_format = check_data_format(data_format)
+        self._first_spatial = 1 if self.data_format == "channels_last" else 2
 
     def build(self, input_shape):
         rank = rank_lib.rank_of_shape(input_shape, f"AdaptivePooling '{self.name}'")
         self._out = rank_lib.normalize_tuple(self.output_size, rank, "output_size")
-        dims = tuple(input_shape[1:-1])
+        dims = spatial_dims(input_shape, self.data_format)
         if any(n is None for n in dims):
             raise ValueError(
                 f"AdaptivePooling '{self.name}' needs static spatial dimensions. "
@@ -352,7 +355,7 @@ class AdaptivePooling(keras.layers.Layer):
     def call(self, inputs):
         reduce = ops.max if self.mode == "max" else ops.mean
         x = inputs
-        for axis, (n, m) in enumerate(zip(self._dims, self._out), start=1):
+        for axis, (n, m) in enumerate(zip(self._dims, self._out), start=self._first_spatial):
             if n == m:
                 continue
             bins = []
@@ -366,26 +369,42 @@ class AdaptivePooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         rank = len(input_shape) - 2
-        out = rank_lib.normalize_tuple(self.output_size, rank, "output_size")
-        return (input_shape[0],) + tuple(out) + (input_shape[-1],)
+        out = tuple(rank_lib.normalize_tuple(self.output_size, rank, "output_size"))
+        if self.data_format == "channels_first":
+            return (input_shape[0], input_shape[1]) + out
+        return (input_shape[0],) + out + (input_shape[-1],)
 
     def get_config(self):
         config = super().get_config()
-        config.update(output_size=self.output_size, mode=self.mode)
+        config.update(output_size=self.output_size, mode=self.mode, data_format=self.data_format)
         return config
 
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
 class LastTimeStep(keras.layers.Layer):
-    """The last position of a ``(batch, length, channels)`` sequence: what a causal network has seen of all of it."""
+    """The last position of a ``(batch, length, channels)`` sequence (channels first: ``(batch, channels,
+    length)``): what a causal network has seen of all of it.
+
+    Args:
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
+    """
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = check_data_format(data_format)
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"LastTimeStep '{self.name}' needs a (batch, length, channels) input. "
-                             f"Received: input_shape={tuple(input_shape)}")
+            raise ValueError(f"LastTimeStep '{self.name}' needs a (batch, length, channels) input "
+                             f"((batch, channels, length) channels first). Received: input_shape={tuple(input_shape)}")
 
     def call(self, inputs):
-        return inputs[:, -1, :]
+        return inputs[:, -1, :] if self.data_format == "channels_last" else inputs[:, :, -1]
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])
+        return (input_shape[0], input_shape[-1] if self.data_format == "channels_last" else input_shape[1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(data_format=self.data_format)
+        return config

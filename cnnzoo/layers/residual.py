@@ -63,7 +63,7 @@ class ResidualBlock(keras.layers.Layer):
         use_bias: convolution biases. Defaults to `False`.
         kernel_initializer: Defaults to `"he_normal"`.
         rank: 1, 2, 3 or None (from the input). Defaults to `None`.
-        data_format: Defaults to `None` (channels_last).
+        data_format: Defaults to `None`: `keras.config.image_data_format()`.
         norm_epsilon, norm_momentum: as in `ConvNormAct`. Default to `None`.
     """
 

@@ -22,6 +22,7 @@ keras.applications. Composite blocks name their inner layers (``conv1``,
 ``stage2_block1/conv1/norm/gamma``.
 """
 
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -33,10 +34,11 @@ import keras
 import numpy as np
 
 from cnnzoo.layers import rank as rank_lib
+from cnnzoo.layers.conv_norm_act import check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm
 from cnnzoo.layers.pooling import AdaptivePooling, GlobalPooling
 from cnnzoo.registry import register_model
-from cnnzoo.shapes import check_channels_last
+from cnnzoo.shapes import check_layout
 from cnnzoo.weights import catalog, pretrained
 from cnnzoo.weights.copying import copy_weights
 from cnnzoo.weights.keras_files import load_keras_weights
@@ -68,6 +70,8 @@ class ModelArgs:
         width: channel multiplier, in (0, `MAX_WIDTH`].
         dropout: the head's dropout rate, in [0, 1).
         features_only: the model outputs its recorded stages instead.
+        data_format: ``"channels_last"`` or ``"channels_first"``; None (the default) follows
+            ``keras.config.image_data_format()``, as keras.applications' builders do.
     """
 
     include_top: bool = True
@@ -83,6 +87,7 @@ class ModelArgs:
     width: float = 1.0
     dropout: float = 0.0
     features_only: bool = False
+    data_format: typing.Optional[str] = None
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -106,6 +111,7 @@ class ModelArgs:
         check_activation(self.classifier_activation, "classifier_activation")
         check_norm(self.norm)
         check_activation(self.activation)
+        check_data_format(self.data_format)
 
 
 ARGS = tuple(f.name for f in dataclasses.fields(ModelArgs))
@@ -127,6 +133,8 @@ class Build:
         args: the validated `ModelArgs`.
         options: the family's own arguments (``build.options.stem``...).
         rank: 1, 2 or 3, from the input shape.
+        data_format: ``"channels_last"`` or ``"channels_first"``, resolved (every layer built inside
+            `build_model` takes it as its default: `layout`).
         outputs: the recorded stage outputs, ``{name: tensor}``.
         feature_info: their `FeatureInfo`.
         extra_outputs: named outputs besides the head's (GoogLeNet's auxiliary
@@ -138,6 +146,7 @@ class Build:
     args: ModelArgs
     options: types.SimpleNamespace
     rank: int
+    data_format: str = "channels_last"
     outputs: dict = dataclasses.field(default_factory=dict)
     feature_info: list = dataclasses.field(default_factory=list)
     extra_outputs: dict = dataclasses.field(default_factory=dict)
@@ -147,6 +156,20 @@ class Build:
         return scaled(channels, self.args.width, divisor)
 
     @property
+    def channel_axis(self):
+        """The channel axis of the model's tensors: -1 channels-last, 1 channels-first."""
+        return -1 if self.data_format == "channels_last" else 1
+
+    def spatial_shape(self, tensor):
+        """The spatial sizes of ``tensor`` (a model tensor, batch axis included)."""
+        shape = tuple(tensor.shape)
+        return shape[1:-1] if self.data_format == "channels_last" else shape[2:]
+
+    def channels(self, tensor):
+        """The channels of ``tensor`` (a model tensor)."""
+        return int(tensor.shape[self.channel_axis])
+
+    @property
     def unit(self):
         """``{"norm", "activation"}`` of the model, for its convolution units."""
         return dict(norm=self.args.norm, activation=self.args.activation)
@@ -154,7 +177,7 @@ class Build:
     def record(self, name, tensor, reduction):
         """Records a stage output for ``features_only`` and ``feature_info``."""
         self.outputs[name] = tensor
-        self.feature_info.append(FeatureInfo(name, int(tensor.shape[-1]), int(reduction)))
+        self.feature_info.append(FeatureInfo(name, self.channels(tensor), int(reduction)))
 
 
 def min_input_size(chain_for):
@@ -201,26 +224,31 @@ def _input_shape(args, default_shape):
     return tuple(None if d is None else int(d) for d in entries)
 
 
-def model_input(model_name, args, *, default_shape, min_size):
+def model_input(model_name, args, *, default_shape, min_size, data_format="channels_last"):
     """Makes the model input and reads its rank from the shape.
 
-    ``(L, C)`` gives rank 1, ``(H, W, C)`` rank 2, ``(T, H, W, C)`` rank 3.
+    ``(L, C)`` gives rank 1, ``(H, W, C)`` rank 2, ``(T, H, W, C)`` rank 3; channels first, ``(C, L)``,
+    ``(C, H, W)``, ``(C, T, H, W)``. ``default_shape`` is channels-last (a family's declared shape).
 
     Returns:
         ``(inputs, x, rank)``: the model's input(s), the tensor to build on, the rank.
     """
+    first = data_format == "channels_first"
+    if first:
+        default_shape = (default_shape[-1],) + tuple(default_shape[:-1])
     shape = _input_shape(args, default_shape)
+    forms = "(C, L) for 1D, (C, H, W) for 2D or (C, T, H, W)" if first else \
+        "(L, C) for 1D, (H, W, C) for 2D or (T, H, W, C)"
     if len(shape) - 1 not in rank_lib.RANKS:
-        raise ValueError(
-            f"{model_name} takes input_shape (L, C) for 1D, (H, W, C) for 2D or (T, H, W, C) for 3D. "
-            f"Received: input_shape={shape}"
-        )
-    if shape[-1] is None or shape[-1] < 1 or any(d is not None and d < 1 for d in shape):
+        raise ValueError(f"{model_name} takes input_shape {forms} for 3D (data_format={data_format!r}). "
+                         f"Received: input_shape={shape}")
+    channels, spatial = (shape[0], shape[1:]) if first else (shape[-1], shape[:-1])
+    if channels is None or channels < 1 or any(d is not None and d < 1 for d in shape):
         raise ValueError(f"input_shape must have positive sizes and known channels. Received: input_shape={shape}")
     if args.input_tensor is None:
-        check_channels_last(shape)  # (3, 224, 224) would build another network; the message says what to write
+        check_layout(shape, data_format)  # (3, 224, 224) channels-last would build another network
     rank = len(shape) - 1
-    if any(d is not None and d < min_size for d in shape[:-1]):
+    if any(d is not None and d < min_size for d in spatial):
         raise ValueError(
             f"{model_name} needs every spatial dimension >= {min_size} (for rank {rank}, the same "
             f"bound on each axis). Received: input_shape={shape}"
@@ -230,6 +258,20 @@ def model_input(model_name, args, *, default_shape, min_size):
         return (inputs[0] if len(inputs) == 1 else inputs), args.input_tensor, rank
     x = keras.Input(shape=shape, name="input")
     return x, x, rank
+
+
+@contextlib.contextmanager
+def layout(data_format):
+    """Builds in ``data_format``: inside, ``keras.config.image_data_format()`` is ``data_format``, so every layer
+    made with ``data_format=None`` (Keras's and cnnzoo's) takes it and records it in its config; the user's
+    setting is restored after.
+    """
+    before = keras.config.image_data_format()
+    keras.config.set_image_data_format(data_format)
+    try:
+        yield
+    finally:
+        keras.config.set_image_data_format(before)
 
 
 def global_pool_head(x, build):
@@ -280,7 +322,7 @@ def pooled_dense_head(pool_size, *, dropout_first, hidden=4096):
 # training. A family adds its own (`Family.pretrained_free`: ResNet's output_stride...).
 PRETRAINED_FREE = frozenset({
     "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-    "name", "dropout", "features_only",
+    "name", "dropout", "features_only", "data_format",
 })
 
 
@@ -457,8 +499,10 @@ class Family:
             "width": "channel multiplier.",
             "dropout": "before the classifier.",
             "features_only": "outputs the recorded stages (``model.feature_info``).",
+            "data_format": "``\"channels_last\"`` or ``\"channels_first\"``; None follows "
+                           "``keras.config.image_data_format()``.",
         }
-        for name in ("norm", "activation", "width", "dropout", "features_only", *exposed):
+        for name in ("norm", "activation", "width", "dropout", "features_only", "data_format", *exposed):
             value = defaults[name]
             text = self.docs.get(name) or common_docs.get(name, "")
             tail = f"Fixed to `{value!r}`." if name in fixed else f"Defaults to `{value!r}`."
@@ -509,24 +553,27 @@ def _construct(family, model_name, arguments):
     if family.prepare is not None:
         arguments = family.prepare(arguments)
     args = ModelArgs(**{a: arguments.pop(a) for a in ARGS})
-    build = Build(model_name, spec, args, types.SimpleNamespace(**arguments), rank=0)
+    build = Build(model_name, spec, args, types.SimpleNamespace(**arguments), rank=0,
+                  data_format=check_data_format(args.data_format))
     if family.check is not None:
         family.check(build)
-    inputs, x, build.rank = model_input(model_name, args, default_shape=registration.default_shape,
-                                        min_size=family.min_size_of(spec, build.options))
-    if build.rank not in registration.ranks:
-        raise ValueError(f"{model_name} is {registration.rank_error}. Received: input_shape={tuple(x.shape[1:])}")
-    x = family.trunk(x, build)
-    if args.features_only:
-        outputs = dict(build.outputs)
-    elif args.include_top:
-        outputs = family.head(x, build)
-        if build.extra_outputs:
-            outputs = {"main": outputs, **build.extra_outputs}
-    elif args.pooling is not None:
-        outputs = GlobalPooling(args.pooling, name="head_pool")(x)
-    else:
-        outputs = x
+    with layout(build.data_format):
+        inputs, x, build.rank = model_input(model_name, args, default_shape=registration.default_shape,
+                                            min_size=family.min_size_of(spec, build.options),
+                                            data_format=build.data_format)
+        if build.rank not in registration.ranks:
+            raise ValueError(f"{model_name} is {registration.rank_error}. Received: input_shape={tuple(x.shape[1:])}")
+        x = family.trunk(x, build)
+        if args.features_only:
+            outputs = dict(build.outputs)
+        elif args.include_top:
+            outputs = family.head(x, build)
+            if build.extra_outputs:
+                outputs = {"main": outputs, **build.extra_outputs}
+        elif args.pooling is not None:
+            outputs = GlobalPooling(args.pooling, name="head_pool")(x)
+        else:
+            outputs = x
     model = keras.Model(inputs, outputs, name=args.name or model_name)
     model.feature_info = list(build.feature_info)
     if build.extra_outputs and family.aux_loss_weight is not None:
@@ -553,11 +600,13 @@ def _check_pretrained_args(family, model_name, weight_set, explicit):
                          f"({defaults.get(name, 'unset')!r}) or build without weights. Received: {name}={value!r}")
 
 
-def _check_pretrained_input(model, model_name, weight_set):
+def _check_pretrained_input(model, model_name, weight_set, data_format):
     shape = tuple(model.inputs[0].shape[1:])
     rank = 3 if weight_set.preprocessing.kind == "video" else 2
-    if len(shape) - 1 != rank or shape[-1] != 3:
-        expected = "(T, H, W, 3)" if rank == 3 else "(H, W, 3)"
+    first = data_format == "channels_first"
+    if len(shape) - 1 != rank or shape[0 if first else -1] != 3:
+        expected = ("(3, T, H, W)" if rank == 3 else "(3, H, W)") if first else \
+            ("(T, H, W, 3)" if rank == 3 else "(H, W, 3)")
         raise ValueError(f"weights={weight_set.tag!r} of {model_name} take {expected} RGB inputs. "
                          f"Received: input_shape={shape}")
 
@@ -587,9 +636,12 @@ def build_model(family, model_name, args, kwargs):
         _check_pretrained_args(family, model_name, weight_set,
                                {k: v for k, v in explicit.items() if k != "weights"})
         model = _construct(family, model_name, arguments)
-        _check_pretrained_input(model, model_name, weight_set)
+        _check_pretrained_input(model, model_name, weight_set, check_data_format(arguments["data_format"]))
+        # the published network, channels-last as the files hold it (a layer's weights are the same in either layout:
+        # Keras's convolution kernels are, and its Flatten reads channels-first maps in channels-last order)
         reference_args = {**family.models[model_name].options, **_model_defaults(family, model_name),
-                          "classes": weight_set.num_classes, **family.pretrained_kwargs, **weight_set.builder_kwargs}
+                          "classes": weight_set.num_classes, **family.pretrained_kwargs, **weight_set.builder_kwargs,
+                          "data_format": "channels_last"}
         reference = pretrained.load_weight_set(_construct(family, model_name, reference_args), weight_set)
         copy_weights(reference, model, skip_head=True, what=f"weights={weight_set.tag!r}")
         model.pretrained = weight_set

@@ -67,24 +67,24 @@ def _check(build):
         )
 
 
-def _trainable_subsampling(x, activation, name):
+def _trainable_subsampling(x, build, name):
     """S2/S4: 2x2 average (the paper's sum, up to the learned coefficient) x coefficient + bias."""
-    channels = int(x.shape[-1])
+    activation, channels = build.args.activation, build.channels(x)
     x = Pooling("avg", 2, name=f"{name}_pool")(x)
     return ConvNormAct(channels, 1, groups=channels, norm=None, use_bias=True,
                        activation=activation, name=f"{name}_subsample")(x)
 
 
 def _trunk(x, build):
-    c1_padding = "same" if "same" in [_c1_padding(d) for d in x.shape[1:-1]] else "valid"
+    c1_padding = "same" if "same" in [_c1_padding(d) for d in build.spatial_shape(x)] else "valid"
     if build.options.variant == "paper":
         x = ConvNormAct(6, 5, padding=c1_padding, **build.unit, use_bias=True, name="stage1_conv")(x)
-        x = _trainable_subsampling(x, build.args.activation, "stage1")
+        x = _trainable_subsampling(x, build, "stage1")
         build.record("stage1", x, 2)
         x = ConnectionTableConv(LENET5_C3_TABLE, 5, name="stage2_conv")(x)
         act = make_activation(build.args.activation, name="stage2_act")
         x = x if act is None else act(x)
-        x = _trainable_subsampling(x, build.args.activation, "stage2")
+        x = _trainable_subsampling(x, build, "stage2")
         build.record("stage2", x, 4)
         return x
     pool = build.options.pool

@@ -151,7 +151,7 @@ def _trunk(x, build):
         build.record(f"stage{s}", x, reduction)
     if o.preact:
         if build.args.norm is not None:
-            x = make_norm(build.args.norm, int(x.shape[-1]), name="head_norm")(x)
+            x = make_norm(build.args.norm, build.channels(x), axis=build.channel_axis, name="head_norm")(x)
         act = make_activation(build.args.activation, name="head_act")
         if act is not None:
             x = act(x)

@@ -21,10 +21,10 @@ import keras
 from cnnzoo import registry
 from cnnzoo.detection.anchors import SSD300, DefaultBoxes
 from cnnzoo.detection.layers import DetectionOutputs, L2Normalization
-from cnnzoo.layers.conv_norm_act import ConvNormAct
+from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.models import vgg
-from cnnzoo.models.builder import Family, min_input_size, scaled
+from cnnzoo.models.builder import Family, layout, min_input_size, scaled
 
 # The extra blocks below fc7: (1x1 channels, 3x3 channels, stride, padding) (torchvision's SSD300).
 SSD300_EXTRAS = ((256, 512, 2, 1), (128, 256, 2, 1), (128, 256, 1, "valid"), (128, 256, 1, "valid"))
@@ -41,7 +41,8 @@ def detection_head(features, classes, default_boxes=None, *, image_size, **postp
     """SSD's head on feature maps: per level, a 3x3 box convolution and a 3x3 class convolution.
 
     Args:
-        features: the feature maps (Keras tensors ``(batch, H, W, C)``), finest first.
+        features: the feature maps (Keras tensors ``(batch, H, W, C)``, or ``(batch, C, H, W)`` where
+            ``keras.config.image_data_format()`` says channels first), finest first.
         classes: the classes, background (index 0) included.
         default_boxes: a `DefaultBoxes` with one level per feature map. Defaults to SSD's layout for
             that many levels: aspect ratios 2 and 3 on the middle levels, 2 on the first and last two,
@@ -75,13 +76,13 @@ def _extra_block(x, build, index, mid, out, stride, padding):
 
 
 def _vgg_trunk(x, build):
-    build.image_size = tuple(int(d) for d in x.shape[1:3])
+    build.image_size = tuple(int(d) for d in build.spatial_shape(x))
     for s, stage in enumerate(build.spec, start=1):
         for c, filters in enumerate(stage, start=1):
             x = ConvNormAct(build.scaled(filters), 3, padding="same", **build.unit, use_bias=True,
                             name=f"stage{s}_conv{c}")(x)
         if s == 4:
-            build.record("stage4", L2Normalization(20.0, name="stage4_l2norm")(x), 8)
+            build.record("stage4", L2Normalization(20.0, axis=build.channel_axis, name="stage4_l2norm")(x), 8)
         if s < 5:  # pool3 rounds up (38x38 conv4_3 maps at 300x300); pool5 becomes 3x3 / 1
             x = Pooling("max", 2, ceil_mode=s == 3, name=f"stage{s}_pool")(x)
         else:
@@ -147,7 +148,7 @@ SSD_VGG = Family(
     default_shape=(300, 300, 3),
     min_size=min_input_size(_geometry),
     ranks=(2,),
-    rank_error="a 2D detector: input_shape must be (H, W, C)",
+    rank_error="a 2D detector: input_shape must be (H, W, C), or (C, H, W) channels first",
     specs={"ssd300_vgg16": vgg.CONFIGS["vgg16"]},
     stages=lambda spec, options: tuple(f"stage{s}" for s in range(1, 11)),
     torchvision_rules=_torchvision_rules,
@@ -162,13 +163,14 @@ def ssd300_vgg16(*args, **kwargs):
 
 
 def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3, extra_levels=2,
-        default_boxes=None, backbone_weights=None, extra_width=256, name=None, **backbone_kwargs):
+        default_boxes=None, backbone_weights=None, extra_width=256, name=None, data_format=None, **backbone_kwargs):
     """An SSD detector on any cnnzoo backbone: its last ``levels`` stages, ``extra_levels`` extra blocks.
 
     Args:
         backbone: a registered model name (``"resnet18"``, ``"vgg16"``...).
         classes: the classes, background (index 0) included. Defaults to `91` (COCO's).
-        input_shape: ``(H, W, C)``, fixed (the anchors are laid out for it). Defaults to `(300, 300, 3)`.
+        input_shape: ``(H, W, C)`` (``(C, H, W)`` channels first), fixed (the anchors are laid out for it).
+            Defaults to `(300, 300, 3)`.
         levels: how many of the backbone's last stages get a head. Defaults to `3`.
         extra_levels: extra blocks below the last stage (1x1 then 3x3 / 2), each a level. Defaults to `2`.
         default_boxes: a `DefaultBoxes` with ``levels + extra_levels`` levels. Defaults to
@@ -177,6 +179,8 @@ def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3,
         extra_width: the channels of the extra blocks' 3x3 convolutions (their 1x1s have half).
             Defaults to `256`.
         name: the model's name. Defaults to ``"ssd_<backbone>"``.
+        data_format: ``"channels_last"`` or ``"channels_first"``; None follows
+            ``keras.config.image_data_format()``.
         **backbone_kwargs: more arguments of the backbone's builder (``width``, ``norm``...).
 
     Returns:
@@ -188,8 +192,12 @@ def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3,
     for key in ("features_only", "include_top", "weights", "input_shape", "classes"):
         if key in backbone_kwargs:
             raise ValueError(f"ssd() sets the backbone's {key} itself. Received: {key}={backbone_kwargs[key]!r}")
+    data_format = check_data_format(data_format)
+    first = data_format == "channels_first"
+    if first and tuple(input_shape) == (300, 300, 3):
+        input_shape = (3, 300, 300)
     base = registry.get_model(backbone, features_only=True, input_shape=input_shape, weights=backbone_weights,
-                              **backbone_kwargs)
+                              data_format=data_format, **backbone_kwargs)
     recorded = base.output  # {stage name: map}; Keras orders a dict's outputs by key, so take feature_info's order
     maps = [recorded[f.name] for f in base.feature_info] if isinstance(recorded, dict) else list(base.outputs)
     for arg, value, top in (("levels", levels, len(maps)), ("extra_levels", extra_levels, None)):
@@ -200,13 +208,17 @@ def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3,
     features = maps[-levels:]
     x = features[-1]
     unit = dict(norm=backbone_kwargs.get("norm", "batch"), activation="relu", kernel_initializer=_XAVIER)
-    first = len(base.feature_info) + 1
-    for i in range(extra_levels):
-        if min(int(d) for d in x.shape[1:3]) < 2:
-            raise ValueError(f"{backbone}'s last map is {tuple(x.shape[1:3])} at input_shape={tuple(input_shape)}: "
-                             f"too small for {extra_levels} extra levels. Give a larger input or fewer extra_levels")
-        x = ConvNormAct(scaled(extra_width // 2, 1), 1, name=f"stage{first + i}_conv1", **unit)(x)
-        x = ConvNormAct(extra_width, 3, strides=2, padding=1, name=f"stage{first + i}_conv2", **unit)(x)
-        features.append(x)
-    outputs = detection_head(features, classes, default_boxes, image_size=tuple(int(d) for d in input_shape[:2]))
+    first_extra = len(base.feature_info) + 1
+    spatial = (lambda t: tuple(t.shape[2:4])) if first else (lambda t: tuple(t.shape[1:3]))
+    with layout(data_format):
+        for i in range(extra_levels):
+            if min(int(d) for d in spatial(x)) < 2:
+                raise ValueError(f"{backbone}'s last map is {spatial(x)} at input_shape={tuple(input_shape)}: "
+                                 f"too small for {extra_levels} extra levels. Give a larger input or fewer "
+                                 "extra_levels")
+            x = ConvNormAct(scaled(extra_width // 2, 1), 1, name=f"stage{first_extra + i}_conv1", **unit)(x)
+            x = ConvNormAct(extra_width, 3, strides=2, padding=1, name=f"stage{first_extra + i}_conv2", **unit)(x)
+            features.append(x)
+        image_size = tuple(int(d) for d in (input_shape[1:3] if first else input_shape[:2]))
+        outputs = detection_head(features, classes, default_boxes, image_size=image_size)
     return keras.Model(base.inputs, outputs, name=name or f"ssd_{backbone}")

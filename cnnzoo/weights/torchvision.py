@@ -77,7 +77,8 @@ def cnnzoo_layer_path(rules, module):
 
 def _flattened_shape(model, dense_name):
     """The (H, W, C) shape a dense layer reads through a ``Flatten`` (shape-keeping layers such as
-    dropout may sit between), or None: PyTorch flattens (C, H, W), so that layer's rows are permuted.
+    dropout may sit between), or None: PyTorch flattens (C, H, W), so that layer's rows are permuted (Keras's
+    Flatten flattens (H, W, C) in either data format).
     """
     import keras
 
@@ -96,8 +97,11 @@ def _flattened_shape(model, dense_name):
         if layer is None:
             return None
         if isinstance(layer, keras.layers.Flatten):
-            shape = layer.input.shape
-            return tuple(shape[1:]) if len(shape) > 2 else None
+            shape = tuple(layer.input.shape)
+            if len(shape) <= 2:
+                return None
+            # Keras's Flatten reads a channels-first map in channels-last order too: the rows are the same
+            return shape[2:] + shape[1:2] if layer.data_format == "channels_first" else shape[1:]
         if not isinstance(layer, (keras.layers.Dropout, keras.layers.Activation)):
             return None
         tensor = layer.input
