@@ -266,7 +266,8 @@ class ConvNormAct(keras.layers.Layer):
     def _same_as_explicit(self, input_shape, kernel, strides, dilation):
         """``("same", None)``, or ``("valid", pad pairs)`` where 'same' would pad an axis by a negative amount (a
         stride longer than the dilated kernel): TensorFlow's CPU 3D convolution then shifts its windows by that
-        amount, where 'same' means no padding (tests/test_layers.py found it)."""
+        amount, where 'same' means no padding (tests/test_layers.py found it).
+        """
         dims = spatial_dims(input_shape, self.data_format)
         if any(n is None for n in dims):
             return "same", None
