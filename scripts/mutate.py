@@ -33,7 +33,7 @@ MODULES = {
     "cnnzoo/data/idx.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     "cnnzoo/data/cifar.py": ["tests/test_data.py", "tests/test_bad_input.py"],
     # the streamed arrays pipeline: its order, crops, flips, normalization, blocks and checks
-    "cnnzoo/data/pipeline.py": ["tests/test_data.py",
+    "cnnzoo/data/pipeline.py": ["tests/test_data.py", "tests/test_bad_input.py",
                                 "tests/test_training.py::test_epoch_counter_gives_each_epoch_its_own_reproducible_order",
                                 # with and without background threads (88 examples: the engine's other path)
                                 "tests/test_training.py::test_each_epoch_trains_on_its_own_order_with_one_iterator"
@@ -127,6 +127,8 @@ _KILL_POINTS = ("not killed by the fast tests: the run's name labels only the cr
 _ARRAY_FEED = ("not killed on TensorFlow, where mutmut runs: the arrays feed's callback that sets each epoch's order "
                "exists on JAX and PyTorch (ArrayBatches), checked by make test-backends")
 
+_OFFSET = "equivalent: another fixed offset of the pipeline's seed (the draws stay reproducible, and differ by seed)"
+
 # Why a mutant survives, by a fragment of its mutated line (the '+' side of its diff): "equivalent: ..." when no
 # behaviour changes, otherwise the reason no test kills it.
 NOTES = {
@@ -180,6 +182,14 @@ NOTES = {
                                             "layer of one name",
     'p.startswith(top + "XX/XX") for p in variables)': "equivalent: a head layer that exists has every variable a "
                                                       "torchvision tensor maps to (a Dense: kernel and bias)",
+    # the pipeline
+    "background = None": "equivalent without a GPU: None reads as False, the default there",
+    "epoch * n - tf.cast(start, tf.int64)": "equivalent: epoch * n - start keys every block of every epoch apart too "
+                                            "(a block starts below n)",
+    ".reshape((-2,) + store.shape[2:])": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    "MixUp(seed=seed - 3)": _OFFSET, "MixUp(seed=seed + 4)": _OFFSET, "CutMix(seed=seed - 4)": _OFFSET,
+    "CutMix(seed=seed + 5)": _OFFSET, "value_range=(0, 1), seed=seed - 2)": _OFFSET,
+    "value_range=(0, 1), seed=seed + 3)": _OFFSET,
     # the engine
     "self.times.append(round(time.perf_counter() - self.start, 3))": "equivalent: the precision of a reported time",
     '"wall_time_s": round(wall, 3)': "equivalent: the precision of a reported time",
@@ -238,8 +248,27 @@ NOTES = {
 
 # Why a mutant survives, for a change too common to tell apart by its line alone: (a fragment of its diff, which
 # names the mutant and shows its whole function; a fragment of "removed line(s) => mutated line").
+_VARIABLES = re.compile(r"=> self\.\w+ = tf\.Variable\((-1, dtype=tf\.int64|self\._order\(0\)|False),")
+_AFFINE = ("equivalent: either of two exact conversions computes these values (uint8 through Dequantize, or a cast, a "
+           "multiply and an add): only the speed differs")
 NOTES_IN_CONTEXT = {
     ("x__flattened_shape__", "continue => break"): "equivalent: no torchvision twin calls a layer more than once",
+    ("xǁEpochCounterǁ__init__", _VARIABLES): "equivalent: the counter's variables belong to no model (nothing trains, "
+                                             "saves or looks them up by name)",
+    ("xǁEpochCounterǁbegin", "tf.control_dependencies(None)"): "equivalent: a tf.data function runs its stateful ops "
+                                                               "in program order (automatic control dependencies)",
+    ("x_make_pipeline", "with tf.control_dependencies(None)"): "equivalent: a tf.data function runs its stateful ops "
+                                                               "in program order (automatic control dependencies)",
+    ("x__affine__", re.compile(r"=> uniform = (None|np\.all\((None|scale [!=]= scale\[[01]\])\) and "
+                               r"np\.all\((None|offset [!=]= offset\[[01]\])\))$")): _AFFINE,
+    ("x__affine__", re.compile(r"=> low, high = float\(offset\[[01]\]\), float\(offset\[[01]\] \+ 255\.0 \* "
+                               r"scale\[[01]\]\)$")): _AFFINE,
+    ("x__affine__", re.compile(r'mode="MIN_COMBINED"\) => .*max_range=high, (mode=None)?\)$')): _AFFINE,
+    ("x__affine__", re.compile(r"=> out = op\(out, value\[[01]\] if (\(np\.all\(value == value\[0\]\)\) and False|"
+                               r"np\.all\(None\)|np\.all\(value [!=]= value\[[01]\]\)) else")): _AFFINE,
+    ("x_default_background__", "return bool("): "not killed here: only where a GPU is visible does it differ (this "
+                                                "machine has none)",
+
     ("x_fit__", 'name=run_name, log_path=os.path.join(write_dir, "log.csv")) => log_path='): _KILL_POINTS,
     ("x_fit__", "feed=feeds[0].data) => )"): _ARRAY_FEED,
 }
@@ -360,7 +389,8 @@ def _note(changed, diff=""):
     change = " / ".join(line[1:].strip() for line in lines if line.startswith("-") and not line.startswith("---")) \
         + " => " + text
     for (context, fragment), note in NOTES_IN_CONTEXT.items():
-        if context in diff and fragment in change:
+        found = fragment.search(change) if isinstance(fragment, re.Pattern) else fragment in change
+        if context in diff and found:
             return note
     if _changed_flush(diff):
         return "equivalent: a print's flush changed (it only orders the message among other output)"

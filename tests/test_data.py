@@ -449,3 +449,102 @@ def test_cifar_binary_batches_are_found_when_no_pickles_are(tmp_path):
 def test_a_cifar_folder_without_batches_says_which_folders_were_looked_for(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no cifar-100-python/ or cifar-100-binary/ batches for the train"):
         cifar.read_cifar_split(str(tmp_path), "cifar100", "train")
+
+
+def _toy(n=16, size=8, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+    return data.Dataset("toy", "train", images, np.arange(n) % 4, 4, "test")
+
+
+def _epoch(pipe):
+    return [(np.asarray(x), np.asarray(y)) for x, y in pipe]
+
+
+@pytest.mark.parametrize("augment", [("mixup",), ("cutmix",), ("randaugment",)])
+def test_keras_random_augmentations_apply_reproducibly_from_the_seed_in_range_and_normalized_after(augment):
+    ds = _toy()
+    plain = _epoch(data.make_pipeline(ds, 8, training=True, seed=5))
+    first = _epoch(data.make_pipeline(ds, 8, training=True, seed=5, augment=augment))
+    again = _epoch(data.make_pipeline(ds, 8, training=True, seed=5, augment=augment))
+    other = _epoch(data.make_pipeline(ds, 8, training=True, seed=6, augment=augment))
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, other))  # another seed, other draws
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, plain))  # the layer ran
+    images = np.concatenate([x for x, _ in first])
+    assert images.min() >= 0.0 and images.max() <= 1.0 + 1e-6  # in RandAugment's and the mixers' [0, 1]
+    labels = np.concatenate([y for _, y in first])
+    np.testing.assert_allclose(labels.sum(axis=1), 1.0, rtol=1e-5)  # one-hot, or mixed: still sums to one
+    if augment != ("randaugment",):
+        assert (labels.max(axis=1) < 1.0).any()  # some labels mixed
+    # the normalization comes after them: (x - mean) / std of the same draws
+    normalized = _epoch(data.make_pipeline(ds, 8, training=True, seed=5, augment=augment, mean=-0.5, std=0.5))
+    for (x, y), (z, w) in zip(first, normalized):  # a scale of 2 and an offset of 1: neither is skipped
+        np.testing.assert_allclose(z, (x + 0.5) / 0.5, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(y, w)
+
+
+def test_mixup_and_cutmix_draw_apart_and_each_runs_when_asked():
+    ds = _toy()
+    both = _epoch(data.make_pipeline(ds, 8, training=True, seed=5, augment=("mixup", "cutmix")))
+    mixup = _epoch(data.make_pipeline(ds, 8, training=True, seed=5, augment=("mixup",)))
+    cutmix = _epoch(data.make_pipeline(ds, 8, training=True, seed=5, augment=("cutmix",)))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(both, mixup))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(both, cutmix))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(mixup, cutmix))
+
+
+def test_the_pipelines_defaults_are_its_documented_ones():
+    ds = _toy(size=12)
+    default = _epoch(data.make_pipeline(ds, 8, training=True, augment=("crop",)))
+    explicit = _epoch(data.make_pipeline(ds, 8, training=True, seed=0, augment=("crop",), crop_padding=4))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(default, explicit))
+    # an evaluation pipeline: no counter, no augmentation (even when asked), the examples in order
+    evaluation = data.make_pipeline(ds, 8, training=False, augment=("crop", "flip", "mixup"))
+    assert evaluation.epoch_counter is None
+    x = np.concatenate([b[0] for b in _epoch(evaluation)])
+    np.testing.assert_allclose(x, ds.images / 255.0, rtol=1e-6)
+    # drop_remainder given is taken as given
+    assert [len(y) for _, y in _epoch(data.make_pipeline(_toy(n=10), 4, training=False, drop_remainder=True))] \
+        == [4, 4]
+    assert [len(y) for _, y in _epoch(data.make_pipeline(_toy(n=10), 4, training=True, drop_remainder=False))] \
+        == [4, 4, 2]
+
+
+def test_flips_alone_are_exact_mirrors_never_shifted():
+    ds = _toy(n=8, size=6, channels=1)
+    (x, _), = _epoch(data.make_pipeline(ds, 8, training=True, seed=1, augment=("flip",), one_hot=False))
+    order = data.make_pipeline(ds, 8, training=True, seed=1).epoch_counter.order.numpy()
+    originals, seen = ds.images[order].astype(int), np.round(x * 255).astype(int)
+    mirrored = [np.array_equal(s, o[:, ::-1]) and not np.array_equal(s, o) for s, o in zip(seen, originals)]
+    kept = [np.array_equal(s, o) for s, o in zip(seen, originals)]
+    assert all(m or k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
+
+
+def test_a_fresh_pipeline_reads_epoch_zero_as_one_set_to_it_does():
+    ds = _toy()
+    fresh = data.make_pipeline(ds, 8, training=True, seed=3)
+    first_pass = _epoch(fresh)
+    again = data.make_pipeline(ds, 8, training=True, seed=3)
+    again.epoch_counter.set(0)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first_pass, _epoch(again)))
+    second_pass = _epoch(fresh)  # a new pass by itself: the next epoch, another order
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first_pass, second_pass))
+    set_twice = data.make_pipeline(ds, 8, training=True, seed=3)
+    set_twice.epoch_counter.set(1)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(second_pass, _epoch(set_twice)))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(second_pass, _epoch(set_twice)))  # then moves on
+
+
+def test_after_the_engines_callback_ends_a_pass_of_its_own_moves_on_again():
+    ds = _toy()
+    pipe = data.make_pipeline(ds, 8, training=True, seed=3)
+    callback = pipe.epoch_counter.callback()
+    callback.on_train_begin()
+    callback.on_epoch_begin(4)
+    driven = _epoch(pipe)
+    assert pipe.epoch_counter.variable.numpy() == 4
+    callback.on_train_end()
+    after = _epoch(pipe)  # no callback now: this pass begins epoch 5
+    assert pipe.epoch_counter.variable.numpy() == 5
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(driven, after))

@@ -101,8 +101,9 @@ class EpochCounter:
             def on_epoch_begin(self, epoch, logs=None):  # before the epoch's first batch is drawn
                 counter.set(epoch)
 
-            def on_train_end(self, logs=None):  # a later pass of its own moves on from here
-                counter.driven.assign(False)
+            def on_train_end(self, logs=None):  # a later pass of its own moves on from here (the epochs it
+                counter.driven.assign(False)        # set were read: none is pending)
+                counter.pending.assign(False)
 
         return SetEpoch()
 

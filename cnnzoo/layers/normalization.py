@@ -79,7 +79,7 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
             dtype=dtype,
         )
     if norm == "layer":
-        return keras.layers.LayerNormalization(
+        return LayerNormalization(
             axis=axis,
             epsilon=LAYER_NORM_EPSILON if epsilon is None else epsilon,
             gamma_initializer=gamma_initializer,
@@ -94,6 +94,24 @@ def make_norm(norm, channels, axis=-1, name=None, gamma_initializer="ones", dtyp
         name=name,
         dtype=dtype,
     )
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class LayerNormalization(keras.layers.LayerNormalization):
+    """``keras.layers.LayerNormalization`` over one channel axis anywhere, on every backend.
+
+    Keras 3.15 on PyTorch hands a single axis that is not the last to ``torch.nn.functional.layer_norm``, which
+    normalizes the last axes only, and fails (a channels-first TCN's ``(batch, channels, length)``). Here the channel
+    axis is moved last around Keras's own computation.
+    """
+
+    def call(self, inputs):
+        axes = [a % len(inputs.shape) for a in (self.axis if isinstance(self.axis, (list, tuple)) else [self.axis])]
+        if axes == [len(inputs.shape) - 1] or len(axes) != 1:
+            return super().call(inputs)
+        moved = ops.moveaxis(inputs, axes[0], -1)
+        outputs = ops.layer_normalization(moved, self.gamma, self.beta, -1, self.epsilon)
+        return ops.cast(ops.moveaxis(outputs, -1, axes[0]), self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
