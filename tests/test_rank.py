@@ -209,3 +209,21 @@ def test_check_arguments_types_each_argument_by_its_default():
 def test_check_arguments_refuses_by_name(arguments, kind, message):
     with _raises(kind, message):
         r.check_arguments(_block, dict(units=4, **arguments))
+
+
+def test_check_data_format_takes_either_layout_and_none_follows_keras():
+    import keras
+
+    assert r.check_data_format("channels_first") == "channels_first"
+    assert r.check_data_format("channels_last") == "channels_last"
+    before = keras.config.image_data_format()
+    try:
+        keras.config.set_image_data_format("channels_first")
+        assert r.check_data_format(None) == "channels_first"
+    finally:
+        keras.config.set_image_data_format(before)
+    assert r.check_data_format(None) == before
+    for bad in ("NCHW", "channels-first", 1):
+        with _raises(ValueError, f"data_format must be 'channels_last' or 'channels_first'. "
+                                 f"Received: data_format={bad!r}"):
+            r.check_data_format(bad)

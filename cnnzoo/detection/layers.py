@@ -96,10 +96,8 @@ class DetectionOutputs(keras.layers.Layer):
 
     def __init__(self, classes, image_size, default_boxes, box_weights=SSD_BOX_WEIGHTS, score_threshold=0.01,
                  iou_threshold=0.45, topk_candidates=400, detections_per_image=200, data_format=None, **kwargs):
-        from cnnzoo.layers.conv_norm_act import check_data_format
-
         super().__init__(**kwargs)
-        self.data_format = check_data_format(data_format)  # of the maps it reads
+        self.data_format = rank_lib.check_data_format(data_format)  # of the maps it reads
         rank_lib.positive_int(classes, "classes")
         if classes < 2:
             raise ValueError(f"classes counts the background too, so it must be at least 2. "

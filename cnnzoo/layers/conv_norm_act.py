@@ -12,20 +12,7 @@ from cnnzoo.layers.normalization import (
     make_activation,
     make_norm,
 )
-
-
-def check_data_format(data_format):
-    """Returns ``"channels_last"`` or ``"channels_first"``; None means ``keras.config.image_data_format()``, as
-    for Keras's own layers (the layer then records the layout it was built with).
-    """
-    if data_format is None:
-        return keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "data_format must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
-    return data_format
+from cnnzoo.layers.rank import check_data_format  # noqa: F401  (the blocks import it from here too)
 
 
 def spatial_dims(input_shape, data_format):

@@ -187,8 +187,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, data_format=None, **kwargs):
-        from cnnzoo.layers.conv_norm_act import check_data_format
-        from cnnzoo.layers.rank import check_arguments
+        from cnnzoo.layers.rank import check_arguments, check_data_format
 
         check_arguments(LocalResponseNormalization.__init__, locals())
         super().__init__(**kwargs)

@@ -251,3 +251,17 @@ def conv_output_length(n, kernel_size, stride, padding, dilation=1, ceil_mode=Fa
     if out > 1 and (out - 1) * stride >= n + before:
         out -= 1
     return out
+
+
+def check_data_format(data_format):
+    """Returns ``"channels_last"`` or ``"channels_first"``; None means ``keras.config.image_data_format()``, as
+    for Keras's own layers (the layer then records the layout it was built with).
+    """
+    if data_format is None:
+        return keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "data_format must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
