@@ -288,7 +288,9 @@ STATUS = (
     "forkserver): a fork of a process that had trained a model hung every mutant that trains one. Not measured to the "
     "end yet: `training/engine.py` (its mapped tests train small models, ~50 minutes a run here; a run stopped "
     "after a third of its mutants showed the survivors the tests added since were written for); `data/pipeline.py`'s "
-    "row is from before the tests added for its survivors.")
+    "row is from before the tests added for its survivors. The rows of `training/run_state.py` (16 timeouts), "
+    "`training/run_folder.py` (1) and `learn/numpy_ops.py` (99) were measured before the forkserver, when a mutant "
+    "that waited on a thread pool its parent had run timed out: their timeouts may be false kills, until re-run.")
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 
