@@ -21,7 +21,7 @@ import keras
 from cnnzoo import registry
 from cnnzoo.detection.anchors import SSD300, DefaultBoxes
 from cnnzoo.detection.layers import DetectionOutputs, L2Normalization
-from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
+from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format, spatial_dims
 from cnnzoo.layers.pooling import Pooling
 from cnnzoo.models import vgg
 from cnnzoo.models.builder import Family, layout, min_input_size, scaled
@@ -162,7 +162,7 @@ def ssd300_vgg16(*args, **kwargs):
     return SSD_VGG.build("ssd300_vgg16", args, kwargs)
 
 
-def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3, extra_levels=2,
+def ssd(backbone="resnet18", classes=91, input_shape=None, *, levels=3, extra_levels=2,
         default_boxes=None, backbone_weights=None, extra_width=256, name=None, data_format=None, **backbone_kwargs):
     """An SSD detector on any cnnzoo backbone: its last ``levels`` stages, ``extra_levels`` extra blocks.
 
@@ -170,7 +170,7 @@ def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3,
         backbone: a registered model name (``"resnet18"``, ``"vgg16"``...).
         classes: the classes, background (index 0) included. Defaults to `91` (COCO's).
         input_shape: ``(H, W, C)`` (``(C, H, W)`` channels first), fixed (the anchors are laid out for it).
-            Defaults to `(300, 300, 3)`.
+            Defaults to `None`: 300x300x3 in the model's layout.
         levels: how many of the backbone's last stages get a head. Defaults to `3`.
         extra_levels: extra blocks below the last stage (1x1 then 3x3 / 2), each a level. Defaults to `2`.
         default_boxes: a `DefaultBoxes` with ``levels + extra_levels`` levels. Defaults to
@@ -194,8 +194,8 @@ def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3,
             raise ValueError(f"ssd() sets the backbone's {key} itself. Received: {key}={backbone_kwargs[key]!r}")
     data_format = check_data_format(data_format)
     first = data_format == "channels_first"
-    if first and tuple(input_shape) == (300, 300, 3):
-        input_shape = (3, 300, 300)
+    if input_shape is None:
+        input_shape = (3, 300, 300) if first else (300, 300, 3)
     base = registry.get_model(backbone, features_only=True, input_shape=input_shape, weights=backbone_weights,
                               data_format=data_format, **backbone_kwargs)
     recorded = base.output  # {stage name: map}; Keras orders a dict's outputs by key, so take feature_info's order
@@ -209,11 +209,11 @@ def ssd(backbone="resnet18", classes=91, input_shape=(300, 300, 3), *, levels=3,
     x = features[-1]
     unit = dict(norm=backbone_kwargs.get("norm", "batch"), activation="relu", kernel_initializer=_XAVIER)
     first_extra = len(base.feature_info) + 1
-    spatial = (lambda t: tuple(t.shape[2:4])) if first else (lambda t: tuple(t.shape[1:3]))
     with layout(data_format):
         for i in range(extra_levels):
-            if min(int(d) for d in spatial(x)) < 2:
-                raise ValueError(f"{backbone}'s last map is {spatial(x)} at input_shape={tuple(input_shape)}: "
+            last = spatial_dims(x.shape, data_format)
+            if min(int(d) for d in last) < 2:
+                raise ValueError(f"{backbone}'s last map is {last} at input_shape={tuple(input_shape)}: "
                                  f"too small for {extra_levels} extra levels. Give a larger input or fewer "
                                  "extra_levels")
             x = ConvNormAct(scaled(extra_width // 2, 1), 1, name=f"stage{first_extra + i}_conv1", **unit)(x)
