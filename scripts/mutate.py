@@ -8,12 +8,14 @@ the committed tree, so the working tree is never touched.
 
     python scripts/mutate.py                 # every module, then docs/mutation.md
     python scripts/mutate.py cnnzoo/data/idx.py --keep /tmp/mutants    # one module, its mutants kept to inspect
+    python scripts/mutate.py cnnzoo/training/engine.py --retest     # its last run's survivors again, new tests in
 
 A survivor is explained in `NOTES` (matched by the mutated line's text): equivalent (no behaviour a user
 relies on changes) or why no test kills it yet. The score counts killed out of mutants minus equivalent ones.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -114,7 +116,13 @@ MODULES = {
             "test_the_nan_stop_remembers_that_it_stopped_the_run_and_the_divergence_says_what_was_kept",
             "test_weights_that_become_non_finite_after_finite_step_losses_stop_the_run_as_a_divergence",
             "test_epoch_counter_gives_each_epoch_its_own_reproducible_order",
-            "test_each_epoch_trains_on_its_own_order_with_one_iterator[48-True]")] + [
+            "test_each_epoch_trains_on_its_own_order_with_one_iterator[48-True]",
+            "test_seed_everything_makes_every_random_source_repeat_and_asks_tensorflow_for_determinism_only_when_told",
+            "test_a_run_monitored_by_a_loss_keeps_its_lowest_epoch_and_reports_no_accuracy",
+            "test_fit_prints_a_line_an_epoch_at_verbose_two",
+            "test_tensorboard_logs_into_the_run_folder",
+            "test_the_examples_per_second_are_the_runs_examples_over_its_wall_time",
+            "test_a_pipeline_read_before_the_run_trains_epoch_k_on_epoch_ks_order")] + [
         "tests/test_run_state.py::test_a_nan_after_good_epochs_keeps_the_last_good_state_and_the_best_model",
         "tests/test_run_state.py::test_divergence_in_the_first_epoch_says_nothing_was_saved_yet",
         "tests/test_run_folder.py::"
@@ -196,6 +204,15 @@ NOTES = {
     # the engine
     "self.times.append(round(time.perf_counter() - self.start, 3))": "equivalent: the precision of a reported time",
     '"wall_time_s": round(wall, 3)': "equivalent: the precision of a reported time",
+    '"wall_time_s": round(wall, )': "equivalent: the precision of a reported time",
+    "self.times.append(round(time.perf_counter() - self.start, None))": "equivalent: the precision of a reported time",
+    "self.times.append(round(time.perf_counter() - self.start, ))": "equivalent: the precision of a reported time",
+    'policy = getattr(model, "dtype_policy", )': "equivalent: every Keras model has a dtype policy",
+    'return getattr(policy, "name", ) or': "equivalent: every Keras dtype policy has a name",
+    "config = resolve(config, None)  # a no-op": "equivalent: compile_model takes a resolved config (its contract; fit "
+                                               "resolves it), which resolving again leaves as it is",
+    "config = resolve(config, )  # a no-op": "equivalent: compile_model takes a resolved config (its contract; fit "
+                                           "resolves it), which resolving again leaves as it is",
     "round(examples / wall, None)": "equivalent: the precision of a reported rate",
     "round(examples / wall, )": "equivalent: the precision of a reported rate",
     "round(examples / wall, 2)": "equivalent: the precision of a reported rate",
@@ -210,17 +227,16 @@ NOTES = {
                                        "test data is evaluated every epoch)",
     "hist.get(accuracy_key, ) if": "equivalent: a classifier's history always has its monitored accuracy (the test "
                                    "data is evaluated every epoch)",
-    "if (objective.higher_is_better) or True else None": "not killed by the fast tests: only a detector's run has no "
-                                                         "accuracy, checked by tests/test_detection.py's slow run",
-    "accuracies[-1] if (accuracies) or True": "not killed by the fast tests: only a detector's run has no accuracy, "
-                                              "checked by tests/test_detection.py's slow run",
-    "max(accuracies) if (accuracies) or True": "not killed by the fast tests: only a detector's run has no accuracy, "
-                                               "checked by tests/test_detection.py's slow run",
+    "hist.get(accuracy_key, []) if (accuracy_key) or True else []": "equivalent: without an accuracy key the "
+                                                                     "history's get(None, []) is [] too",
+    "pred = model(x, training=None)": "equivalent: a model called outside fit runs in inference mode (Keras's layers "
+                                      "read training=None as False there)",
+    "np.argmax(y, axis=+1) if len(y.shape) > 1": "equivalent: one-hot labels are (batch, classes): axis 1 is the last",
+    "np.argmax(pred, axis=+1) == labels": "equivalent: a classifier's predictions are (batch, classes): axis 1 is the "
+                                          "last",
     "feed=None)": _ARRAY_FEED,
     "feed=feeds[1].data)": _ARRAY_FEED,
     "config, write_dir, None, callbacks,": _KILL_POINTS,
-    "train_ds, config, None, run_name, callbacks,": "not killed here: TensorBoard is not installed in this "
-                                                   "environment, so no run here writes its logs",
     "table = None": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before the fork",
     "table.update(None)": "not killable by mutmut: the families' rules are built when cnnzoo is imported, before "
                           "the fork",
@@ -274,6 +290,16 @@ NOTES_IN_CONTEXT = {
 
     ("x_fit__", 'name=run_name, log_path=os.path.join(write_dir, "log.csv")) => log_path='): _KILL_POINTS,
     ("x_fit__", "feed=feeds[0].data) => )"): _ARRAY_FEED,
+    ("x_fit__", "=> run_name = None"): _KILL_POINTS,
+    ("x__callbacks__", re.compile(r"epoch_callback|=> callbacks\.insert\(")): _ARRAY_FEED,
+    ("x__callbacks__", re.compile(r"KillAtEpochEnd\(run_name\)\) => callbacks\.append\((None|faults\.KillAtEpochEnd"
+                                  r"\(None\))\)$")): _KILL_POINTS,
+    ("x_fit__", '=> name=None, log_path=os.path.join(write_dir, "log.csv"))'): _KILL_POINTS,
+    ("x_evaluate_accuracy__", "pred = model(x, training=False) => pred = model(x, )"):
+        "equivalent: a model called outside fit runs in inference mode (Keras's layers read a missing training as "
+        "False there)",
+    ("x_steps_per_execution_for__", "if steps_per_epoch <= wanted: => if steps_per_epoch < wanted:"):
+        "equivalent: an epoch of exactly the wanted steps is its own nearest divisor",
 }
 
 # What the report says above its table.
@@ -317,10 +343,11 @@ def _scratch():
     return folder
 
 
-def run_module(module, tests, mutmut, keep=None, resume=None):
+def run_module(module, tests, mutmut, keep=None, resume=None, only=None):
     """Mutates ``module`` against ``tests``; returns its record (counts and survivors with their diffs).
 
     ``resume``: the scratch folder of an interrupted run of this module (kept, and mutmut goes on where it stopped).
+    ``only``: run just these mutants (by name); the record then counts only them.
     """
     folder = resume or _scratch()
     try:
@@ -333,11 +360,13 @@ def run_module(module, tests, mutmut, keep=None, resume=None):
                    TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
         start = time.time()
         print(f"{module}: mutating in {folder} (an interrupted run goes on with --resume {folder})", flush=True)
-        run = subprocess.run([mutmut, "run"], cwd=folder, env=env, capture_output=True, text=True)
+        run = subprocess.run([mutmut, "run", *(only or [])], cwd=folder, env=env, capture_output=True, text=True)
         seconds = round(time.time() - start)
         listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=folder, env=env, capture_output=True,
                                  text=True).stdout
         statuses = dict(re.findall(r"^\s*(\S+): (.+)$", listing, re.M))
+        if only:
+            statuses = {name: status for name, status in statuses.items() if name in only}
         if not statuses:
             raise RuntimeError(f"mutmut found no mutants in {module}: {run.stdout[-2000:]}{run.stderr[-2000:]}")
         survivors = []
@@ -354,7 +383,9 @@ def run_module(module, tests, mutmut, keep=None, resume=None):
             shutil.copytree(os.path.join(folder, "mutants"), os.path.join(keep, module.replace("/", "_")),
                             dirs_exist_ok=True)
         record = {"module": module, "tests": tests, "mutants": len(statuses), "counts": counts, "seconds": seconds,
-                  "survivors": survivors}
+                  "survivors": survivors, "source_sha256": _sha256(os.path.join(folder, module)),
+                  # the mutants no mapped test ran, and the like: what --retest runs again besides the survivors
+                  "unchecked": {n: s for n, s in statuses.items() if s not in ("killed", "survived", "timeout")}}
     except BaseException:
         print(f"{module}: stopped; its mutants so far are kept in {folder}", file=sys.stderr, flush=True)
         raise
@@ -407,6 +438,32 @@ def _note(changed, diff=""):
     return "not yet explained"
 
 
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def retest(module, old, mutmut):
+    """``old`` (a finished run's record of ``module``) with its survivors and unchecked mutants run again against the
+    tests as they are now: tests are only ever added for survivors, so a mutant killed before stays killed (a change
+    to the module itself needs a whole run: its mutants are other ones)."""
+    if old.get("source_sha256") != _sha256(os.path.join(ROOT, module)):
+        raise SystemExit(f"{module} changed since its last run (or the run recorded no hash): its mutants are other "
+                         f"ones, so --retest cannot reuse that run. Run the module whole: python scripts/mutate.py "
+                         f"{module}")
+    again = {s["mutant"]: "survived" for s in old["survivors"]} | old.get("unchecked", {})
+    new = run_module(module, MODULES[module], mutmut, only=sorted(again))
+    counts = dict(old["counts"])
+    for name, status in again.items():
+        counts[status] -= 1
+    for status, n in new["counts"].items():
+        counts[status] = counts.get(status, 0) + n
+    return dict(old, tests=MODULES[module], counts=counts, survivors=new["survivors"], unchecked=new["unchecked"],
+                seconds=old["seconds"] + new["seconds"],
+                retested=old.get("retested", []) + [{"mutants": len(again), "seconds": new["seconds"],
+                                                     "killed": new["counts"]["killed"] + new["counts"]["timeout"]}])
+
+
 def score(record):
     """Killed out of the mutants that are not equivalent (timeouts and crashes count as killed: the mutant broke the
     run)."""
@@ -434,6 +491,12 @@ def _renote(records):
     return records
 
 
+def _retests(record):
+    """`` (survivors re-run: 40 in 300 s, 25 killed)`` for a record that was retested, else nothing."""
+    shown = [f"{t['mutants']} in {t['seconds']} s, {t['killed']} killed" for t in record.get("retested", [])]
+    return f" (survivors re-run: {'; '.join(shown)})" if shown else ""
+
+
 def write_report(records):
     lines = ["# Mutation testing", "",
              "Written by `make mutate` (`scripts/mutate.py`): each module mutated by mutmut against the fast tests "
@@ -448,7 +511,7 @@ def write_report(records):
         shown = f"{100 * score(r):.1f}%" if ran else "not measured"
         lines.append(f"| `{r['module']}` | {_shown_tests(r['tests'])} | {r['mutants']} | "
                      f"{r['counts']['killed']} | {r['counts']['survived']} | {r['counts']['timeout']} | "
-                     f"{r['mutants'] - ran} | {equivalent} | {shown} | {r['seconds']} s |")
+                     f"{r['mutants'] - ran} | {equivalent} | {shown} | {r['seconds']} s{_retests(r)} |")
     for r in records:
         lines += ["", f"## `{r['module']}`: the survivors", ""]
         if not r["survivors"]:
@@ -464,6 +527,9 @@ def main(argv=None):
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every one in MODULES)")
     parser.add_argument("--report-only", action="store_true", help="rewrite docs/mutation.md from docs/mutation.json")
     parser.add_argument("--keep", help="a folder to copy each module's mutants/ into (to inspect with mutmut show)")
+    parser.add_argument("--retest", action="store_true",
+                        help="run only the survivors (and unchecked mutants) of each module's last run again, against "
+                             "the tests as they are now (after tests were added for them)")
     parser.add_argument("--resume", metavar="FOLDER",
                         help="go on with an interrupted run of one module in its FOLDER (printed at the start)")
     args = parser.parse_args(argv)
@@ -486,8 +552,14 @@ def main(argv=None):
             json.dump(records, f, indent=1)
         write_report(records)
         return 0
+    missing = [m for m in args.modules or MODULES if args.retest and m not in previous]
+    if missing:
+        parser.error(f"--retest needs a finished run of each module in {RESULTS}. Received: {missing}")
     for module in args.modules or MODULES:
-        record = run_module(module, MODULES[module], mutmut, keep=args.keep, resume=args.resume)
+        if args.retest:
+            record = retest(module, previous[module], mutmut)
+        else:
+            record = run_module(module, MODULES[module], mutmut, keep=args.keep, resume=args.resume)
         previous[module] = record
         print(f"{module}: {record['mutants']} mutants, {record['counts']['killed']} killed, "
               f"{record['counts']['survived']} survived, score {100 * score(record):.1f}% ({record['seconds']} s)",

@@ -109,3 +109,24 @@ def synthetic_torchvision_state(spec, seed):
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
             state[key] = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
     return state
+
+
+def torchvision_model(name, **kwargs):
+    """A torchvision model with random weights and randomized BatchNorm statistics, in eval mode (the oracle of
+    tests/test_torchvision.py and the channels-first one of tests/test_data_format.py; needs torchvision)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    if name == "googlenet":
+        kwargs = {"aux_logits": False, "init_weights": True, "transform_input": False, **kwargs}
+    model = torchvision.models.get_model(name, **kwargs)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+    return model.eval()

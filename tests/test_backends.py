@@ -98,6 +98,73 @@ def test_a_training_step_reaches_every_weight_and_the_model_round_trips(case, tm
     np.testing.assert_array_equal(backend_cases.outputs(model, x), backend_cases.outputs(loaded, x))
 
 
+def _loss_and_gradients(loss_fn, tensors):
+    """``(loss, aux, gradients of loss with respect to each of tensors)`` on the running backend."""
+    if BACKEND == "jax":
+        import jax
+
+        (loss, aux), grads = jax.value_and_grad(loss_fn, argnums=tuple(range(len(tensors))), has_aux=True)(*tensors)
+        return loss, aux, list(grads)
+    if BACKEND == "torch":
+        import torch
+
+        tensors = [torch.as_tensor(t).detach().requires_grad_(True) for t in tensors]
+        loss, aux = loss_fn(*tensors)
+        return loss, aux, list(torch.autograd.grad(loss, tensors))
+    import tensorflow as tf
+
+    tensors = [tf.constant(t) for t in tensors]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        loss, aux = loss_fn(*tensors)
+    return loss, aux, tape.gradient(loss, tensors)
+
+
+@pytest.mark.parametrize("shape,scale,center", [((6, 5), True, True), ((4, 7, 3), True, False),
+                                                ((3, 5, 4, 6), True, True), ((2, 3, 4, 5, 3), False, True)])
+def test_batch_norm_kernel_of_this_backend_matches_keras_in_training(shape, scale, center):
+    """cnnzoo's BatchNormalization (the backend's kernel in training: TensorFlow's fused op, JAX's closed-form
+    gradient, Keras's own ops elsewhere) against Keras's layer: outputs, gradients with respect to the input and
+    the weights, and the moving statistics after two training steps, then inference."""
+    from cnnzoo import backends
+    from cnnzoo.layers.normalization import BatchNormalization
+
+    # the kernel is there where it pays (the speed this test does not time depends on it)
+    assert (backends.batch_norm_training() is not None) == (BACKEND in ("tensorflow", "jax"))
+    rng = np.random.default_rng(0)
+    layers = [cls(momentum=0.9, epsilon=1e-5, scale=scale, center=center)
+              for cls in (BatchNormalization, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.build(shape)
+    values = [rng.uniform(0.5, 2, shape[-1]).astype("float32") for _ in layers[0].weights]
+    for layer in layers:
+        for v, value in zip(layer.weights, values):
+            v.assign(value if "variance" in v.path or "gamma" in v.path else value - 1)
+    results = []
+    for layer in layers:
+        outs = []
+        trainable = [keras.ops.convert_to_numpy(v) for v in layer.trainable_variables]
+        moving = [keras.ops.convert_to_numpy(v) for v in layer.non_trainable_variables]
+        for step in range(2):
+            x = (np.random.default_rng(step).standard_normal(shape) * 3 + 1).astype("float32")
+
+            def loss_fn(x, *weights):
+                y, new_moving = layer.stateless_call(list(weights), moving, x, training=True)
+                return keras.ops.sum(y * keras.ops.cos(x)), (y, new_moving)
+
+            _, (y, moving), grads = _loss_and_gradients(loss_fn, [x, *trainable])
+            moving = [keras.ops.convert_to_numpy(v) for v in moving]
+            outs += [keras.ops.convert_to_numpy(t) for t in (y, *grads)]
+        outs += moving
+        y, _ = layer.stateless_call(trainable, moving, x, training=False)
+        outs.append(keras.ops.convert_to_numpy(y))
+        results.append(outs)
+    assert len(results[0]) == len(results[1]) == 2 * (2 + len(layers[0].trainable_variables)) + 3
+    for mine, theirs in zip(*results):
+        np.testing.assert_allclose(mine, theirs, rtol=2e-4, atol=2e-4)
+    assert not np.allclose(results[0][-3], values[-2] - 1)  # the moving mean did move
+
+
 @other_backend
 def test_lp_pooling_trains_through_all_zero_windows():
     """The p-th root's gradient at 0 is infinite; cnnzoo's LPPooling keeps it finite on every backend."""

@@ -161,3 +161,34 @@ def test_converted_twins_compute_torchvisions_recorded_logits_channels_first(nam
     logits = keras.ops.convert_to_numpy(model(np.moveaxis(x, -1, 1), training=False))[0]
     expected = np.asarray(case["logits"], "float32")
     assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-5
+
+
+# one twin of each kind of block and head (tests/test_torchvision.py runs every twin channels-last; the deeper ones
+# repeat these blocks): the flatten heads with and without BatchNorm, basic and bottleneck blocks, groups and width,
+# Inception, and the three video stems and blocks
+LAYOUT_TWINS = ["alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2",
+                "googlenet", "r3d_18", "mc3_18", "r2plus1d_18"]
+
+
+@runs_channels_first
+@pytest.mark.parametrize("name", LAYOUT_TWINS)
+def test_twins_compute_torchvisions_function_channels_first(name):
+    """The torchvision oracle (tests/test_torchvision.py, channels-last on TensorFlow) channels-first: torchvision's
+    own model with random weights and BatchNorm statistics, converted by name into a channels-first twin, at an odd
+    size (ceil-mode pools, adaptive pooling of uneven bins), given the same NCHW / NCTHW input."""
+    torch = pytest.importorskip("torch", reason="the oracle needs the optional extra: pip install torch==2.14.1 "
+                                                "torchvision==0.29.1")
+    pytest.importorskip("torchvision", reason="pip install torch==2.14.1 torchvision==0.29.1")
+    from helpers import torchvision_model
+
+    from cnnzoo.weights.torchvision import load_torchvision_state
+
+    tmodel = torchvision_model(name)
+    shape = (3, 3, 43, 45) if len(cnnzoo.model_info(name).input_shape) == 4 else (3, 67, 65)
+    model = cnnzoo.get_model(name, input_shape=shape, classifier_activation=None, data_format="channels_first")
+    assert load_torchvision_state(name, model, tmodel.state_dict()) == []
+    x = np.random.default_rng(len(name)).standard_normal((1,) + shape).astype("float32")
+    with torch.no_grad():
+        expected = tmodel(torch.from_numpy(x)).numpy()
+    logits = keras.ops.convert_to_numpy(model(x, training=False))
+    assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-5

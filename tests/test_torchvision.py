@@ -24,6 +24,7 @@ import cnnzoo  # noqa: E402
 from cnnzoo.weights import catalog, get_weights, read_state_dict, register_weights, unregister_weights  # noqa: E402
 from cnnzoo.weights import torchvision as tv_map  # noqa: E402
 from cnnzoo.weights.torchvision import load_torchvision_state  # noqa: E402
+from helpers import torchvision_model as _torchvision_model  # noqa: E402
 
 RTOL = 1e-5  # relative to the largest logit: float32 rounding, nothing more
 VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
@@ -32,23 +33,6 @@ CLASSIFIERS = [n for n in tv_map.torchvision_twins() if cnnzoo.model_info(n).tas
 CASES = [(name, [(224, 224, 3), (97, 97, 3)]) for name in CLASSIFIERS if name not in VIDEO] + [
     (name, [(4, 112, 112, 3), (3, 57, 61, 3)]) for name in VIDEO
 ]
-
-
-def _torchvision_model(name, **kwargs):
-    """A torchvision model with random weights and randomized BatchNorm statistics, in eval mode."""
-    torch.manual_seed(0)
-    if name == "googlenet":
-        kwargs = {"aux_logits": False, "init_weights": True, "transform_input": False, **kwargs}
-    model = torchvision.models.get_model(name, **kwargs)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
-    return model.eval()
 
 
 def _torch_logits(model, x):

@@ -142,6 +142,7 @@ def test_steps_per_execution_moves_to_a_divisor_of_the_epoch():
     assert steps_per_execution_for(8, 3) == 4 and steps_per_execution_for(7, 3) == 3  # a tie; no divisor
     assert steps_per_execution_for(5, 32) == 5 and steps_per_execution_for(97, 1) == 1
     assert steps_per_execution_for(1031, 32) == 32  # a prime: none within a factor of two
+    assert steps_per_execution_for(5, 3) == 5  # within a factor of two: 5 of 3 (the nearest divisor is the epoch)
     with pytest.raises(ValueError, match="steps_per_execution must be a positive int. Received: steps_per_execution=0"):
         training.TrainConfig(steps_per_execution=0)
 
@@ -281,6 +282,30 @@ def test_train_config_takes_the_edges_of_each_range_and_none_where_its_default_i
 
 
 @pytest.mark.keras_free
+def test_seed_everything_makes_every_random_source_repeat_and_asks_tensorflow_for_determinism_only_when_told(
+        monkeypatch):
+    import random
+
+    import tensorflow as tf
+
+    asked = []
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: asked.append(True))
+
+    def draws():
+        return (random.random(), float(np.random.random()),
+                float(keras.ops.convert_to_numpy(keras.random.uniform((), seed=keras.random.SeedGenerator()))))
+
+    training.seed_everything(3)
+    first = draws()
+    training.seed_everything(3)
+    assert draws() == first
+    training.seed_everything(4)
+    assert all(a != b for a, b in zip(draws(), first))
+    assert asked == []
+    training.seed_everything(3, deterministic=True)
+    assert asked == [True] and draws() == first
+
+
 def test_the_default_verbosity_is_a_bar_on_a_terminal_and_a_line_per_epoch_in_a_file(monkeypatch):
     from cnnzoo.training.config import default_verbosity
 
@@ -565,3 +590,190 @@ def test_the_auxiliary_loss_weight_is_the_familys_and_one_for_a_model_no_family_
     assert resolve(training.TrainConfig(), model).mixed_precision is False
     assert resolve(training.TrainConfig(mixed_precision=True), model).mixed_precision is True
     assert resolve(training.TrainConfig(), model).aux_loss_weight is None  # one output: nothing to weigh
+
+
+def test_a_run_monitored_by_a_loss_keeps_its_lowest_epoch_and_reports_no_accuracy(tmp_path, monkeypatch):
+    """The engine follows its objective's direction (a detector's: the lowest validation loss), whatever the task."""
+    from cnnzoo.training import engine
+    from cnnzoo.training.objectives import Objective
+
+    from cnnzoo.inspect import pictures
+
+    drawn = []
+    monkeypatch.setattr(pictures, "plot_curves", lambda history, *args, **kwargs: drawn.append(history))
+    monkeypatch.setattr(engine, "objective_for",
+                        lambda model, config: Objective(keras.losses.MeanSquaredError(), [], "val_loss", False, None))
+    (x, labels), (tx, tlabels) = _blobs(48), _blobs(30, seed=1)
+    train, test = (x, np.eye(3, dtype="float32")[labels]), (tx, np.eye(3, dtype="float32")[tlabels])
+    config = training.TrainConfig(epochs=3, batch_size=8, lr=0.5, optimizer="sgd", schedule="constant")
+    out = tmp_path / "run"
+    record = training.fit(_dense_model(), train, test, config, str(out), verbose=0)
+    losses = record["history"]["val_loss"]
+    assert record["monitor"] == "val_loss" and record["best_monitor_value"] == min(losses)
+    assert record["best_epoch"] == losses.index(min(losses)) + 1 and losses[-1] != max(losses)
+    assert record["final_test_accuracy"] is None and record["best_test_accuracy"] is None
+    assert record["test_accuracy_per_epoch"] == [] and drawn == [record["history"]]  # no accuracy curve drawn
+    best = cnnzoo.load_model(out / "best.keras")
+    assert float(keras.ops.mean(keras.losses.mean_squared_error(test[1], best.predict(tx, verbose=0)))) == \
+        pytest.approx(min(losses), rel=1e-4)
+
+
+def test_fit_prints_a_line_an_epoch_at_verbose_two(tmp_path, capsys):
+    config = training.TrainConfig(epochs=2, batch_size=8, steps_per_execution=1)
+    training.fit(_dense_model(), _blobs(16), _blobs(8, seed=1), config, str(tmp_path / "run"), verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "val_accuracy" in out
+
+
+def test_tensorboard_logs_into_the_run_folder(tmp_path, monkeypatch):
+    """With the package installed (pretended here: CI has none), TensorBoard writes under the run's folder."""
+    import importlib.util
+
+    made = []
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self, log_dir):
+            super().__init__()
+            made.append(log_dir)
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorboard"
+                        else find_spec(name, *a))
+    monkeypatch.setattr(keras.callbacks, "TensorBoard", Recorder)
+    config = training.TrainConfig(epochs=1, batch_size=8, tensorboard=True)
+    training.fit(_dense_model(), _blobs(16), _blobs(8, seed=1), config, str(tmp_path / "run"), verbose=0)
+    assert made == [str(tmp_path / "run" / "tensorboard")]
+
+
+def test_the_examples_per_second_are_the_runs_examples_over_its_wall_time(tmp_path, monkeypatch):
+    import time as real_time
+
+    from cnnzoo.training import engine
+
+    class Clock:  # the engine's clock: 7 s a reading, so that the quotient is far from the product
+        now = 0.0
+
+        def perf_counter(self):
+            Clock.now += 7.0
+            return Clock.now
+
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+    monkeypatch.setattr(engine, "time", Clock())
+    config = training.TrainConfig(epochs=2, batch_size=8, steps_per_execution=1)
+    record = training.fit(_dense_model(), _blobs(48), _blobs(8, seed=1), config, str(tmp_path / "run"), verbose=0)
+    assert record["wall_time_s"] >= 7.0
+    assert record["train_examples_per_s"] == pytest.approx(2 * 6 * 8 / record["wall_time_s"], abs=0.05)
+
+
+def test_a_pipeline_read_before_the_run_trains_epoch_k_on_epoch_ks_order(tmp_path):
+    """A user may look at a pipeline before training (a pass moves its counter on by itself); the engine drives
+    the counter, so the run's epochs read epochs 0, 1, ... all the same."""
+    write_mnist(tmp_path, n=16)
+    ds = data.load_arrays("mnist", "train", data_dir=str(tmp_path))
+    pipe = data.make_pipeline(ds, 8, training=True, seed=4)
+    for _ in pipe:  # a preview: epoch 0 read
+        pass
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    config = training.TrainConfig(epochs=2, batch_size=8, steps_per_execution=1)
+    training.fit(model, pipe, data.make_pipeline(ds, 8, training=False), config, str(tmp_path / "run"), verbose=0)
+    assert int(pipe.epoch_counter.variable.numpy()) == 1  # the run's last epoch; by itself it would be at 2
+
+
+def _two_headed_model():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, {"main": keras.layers.Dense(3, activation="softmax", name="main")(inputs),
+                                "aux1": keras.layers.Dense(3, activation="softmax", name="aux1")(inputs)})
+
+
+@pytest.mark.parametrize("ema", [True, False])
+def test_compile_model_makes_the_configured_optimizer_schedule_weighted_losses_and_step(ema):
+    from cnnzoo.training.engine import compile_model
+
+    model = _two_headed_model()
+    config = training.TrainConfig(epochs=4, lr=0.1, schedule="step", milestones=(2,), gamma=0.5, optimizer="sgd",
+                                  momentum=0.8, nesterov=True, ema=ema, ema_momentum=0.95, aux_loss_weight=0.3,
+                                  jit_compile=False, steps_per_execution=3)
+    compile_model(model, config, steps_per_epoch=10)
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.nesterov and optimizer.momentum == 0.8
+    assert optimizer.use_ema is ema and (not ema or optimizer.ema_momentum == 0.95)
+    rates = []
+    for step in (0, 20, 21, 39):
+        optimizer.iterations.assign(step)
+        rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+    assert rates == pytest.approx([0.1, 0.1, 0.05, 0.05])  # halved after epoch 2's first step (Keras: step <= boundary)
+    assert model.steps_per_execution == 3 and model.jit_compile is False
+    x, labels = _blobs(12)
+    y = np.eye(3, dtype="float32")[labels]
+    logs = model.evaluate(x, {"main": y, "aux1": y}, return_dict=True, verbose=0)
+    predicted = model.predict(x, verbose=0)
+    main, aux = (float(np.mean(keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(y, predicted[k]))))
+                 for k in ("main", "aux1"))
+    assert logs["loss"] == pytest.approx(main + 0.3 * aux, rel=1e-5)  # the main head weighs 1, the other 0.3
+    assert "main_accuracy" in logs and "aux1_accuracy" not in logs
+    compile_model(model, dataclasses.replace(config, jit_compile=True), steps_per_epoch=10)
+    assert model.jit_compile is True
+    for jit in (True, False):  # a model of one output alike
+        single = _dense_model()
+        compile_model(single, dataclasses.replace(config, jit_compile=jit), steps_per_epoch=10)
+        assert single.jit_compile is jit and single.steps_per_execution == 3
+        assert isinstance(single.optimizer, keras.optimizers.SGD) and single.optimizer.use_ema is ema
+
+
+def test_the_training_arrays_are_shuffled_from_the_configs_seed_and_the_test_arrays_are_not(tmp_path):
+    """Two runs of one seed train alike, another seed otherwise; the test arrays are read in their order."""
+    start = _dense_model()
+    weights = start.get_weights()
+    seen = []
+
+    def run(seed, name):
+        model = _dense_model()
+        model.set_weights(weights)
+        config = training.TrainConfig(epochs=1, batch_size=8, lr=0.5, optimizer="sgd", schedule="constant",
+                                      seed=seed, steps_per_execution=1)
+        training.fit(model, _blobs(48), _blobs(16, seed=1), config, str(tmp_path / name), verbose=0)
+        return model.get_weights()
+
+    first, again, other = run(1, "a"), run(1, "b"), run(2, "c")
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.allclose(a, b) for a, b in zip(first, other))
+    unshuffled = _dense_model()
+    unshuffled.set_weights(weights)
+    x, labels = _blobs(48)
+    unshuffled.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    unshuffled.fit(x, np.eye(3)[labels], batch_size=8, shuffle=False, epochs=1, verbose=0)
+    assert not all(np.allclose(a, b) for a, b in zip(first, unshuffled.get_weights()))
+    from cnnzoo.training import engine
+
+    train_feed, test_feed = engine._feeds(_dense_model(), _blobs(48), _blobs(16, seed=1), resolve_config(),
+                                          num_classes=3)
+    order = np.concatenate([np.argmax(y, 1) for _, y in test_feed.data])
+    np.testing.assert_array_equal(order, _blobs(16, seed=1)[1])
+
+
+def resolve_config():
+    return training.TrainConfig(batch_size=8)
+
+
+@pytest.mark.parametrize("train_ds, test_ds, name", [("images", ([0.0], [0]), "train_ds"),
+                                                     (([[0.0] * 4], [0]), 7, "test_ds")])
+def test_fit_refuses_data_it_cannot_read_naming_the_argument(train_ds, test_ds, name, tmp_path):
+    config = training.TrainConfig(epochs=1, batch_size=8)
+    with pytest.raises(TypeError, match=rf"^{name} must be "):
+        training.fit(_dense_model(), train_ds, test_ds, config, str(tmp_path / "run"), verbose=0)
+
+
+def test_a_two_headed_run_reports_and_draws_its_main_heads_accuracy(tmp_path, monkeypatch):
+    from cnnzoo.inspect import pictures
+
+    drawn = []
+    monkeypatch.setattr(pictures, "plot_curves", lambda history, *args, **kwargs: drawn.append(history))
+    config = training.TrainConfig(epochs=2, batch_size=8, lr=0.05, aux_loss_weight=0.3, steps_per_execution=1)
+    record = training.fit(_two_headed_model(), _blobs(16), _blobs(8, seed=1), config, str(tmp_path / "run"),
+                          verbose=0)
+    accuracies = record["history"]["val_main_accuracy"]
+    assert record["monitor"] == "val_main_accuracy" and record["test_accuracy_per_epoch"] == accuracies
+    assert drawn == [record["history"] | {"val_accuracy": accuracies}]  # drawn as the accuracy of the run
+    assert record["config"]["aux_loss_weight"] == 0.3

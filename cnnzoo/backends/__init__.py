@@ -3,9 +3,10 @@
 cnnzoo's layers use Keras 3 APIs only; a layer may ask this module for a faster
 kernel of the running Keras backend and falls back to Keras's own computation
 when there is none, so every model still runs on every backend, with the same
-numbers. One kernel so far: TensorFlow's fused batch norm for training
-(Keras 3 normalizes with separate ops on TensorFlow; benchmarks/README.md has
-the measurement that made it worth it).
+numbers. One kernel so far, batch norm for training: TensorFlow's fused op, and
+on JAX a closed-form gradient (Keras 3 normalizes with separate ops, which each
+backend differentiates op by op; benchmarks/README.md has the measurements that
+made each worth it).
 """
 
 import keras
@@ -21,4 +22,8 @@ def batch_norm_training():
         from cnnzoo.backends import tensorflow
 
         return tensorflow.batch_norm_training
+    if keras.backend.backend() == "jax":
+        from cnnzoo.backends import jax
+
+        return jax.batch_norm_training
     return None

@@ -83,8 +83,11 @@ def _cnnzoo_case(case):
     if case["precision"] == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     shape, batch = tuple(case["shape"]), case["batch_size"]
+    data_format = case.get("data_format", "channels_last")
+    if data_format == "channels_first":  # the case's shape is channels-last
+        shape = (shape[-1],) + shape[:-1]
     build_start = time.perf_counter()
-    model = cnnzoo.get_model(case["model"], input_shape=shape, classes=1000)
+    model = cnnzoo.get_model(case["model"], input_shape=shape, classes=1000, data_format=data_format)
     build_s = time.perf_counter() - build_start
     macs = cnnzoo.summary(model).macs
     rng = np.random.default_rng(0)
@@ -249,7 +252,8 @@ def table(records):
         memory = f"{r['peak_memory_bytes'] / 2**30:.1f} GiB" if r.get("peak_memory_bytes") else "-"
         mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else "-"
         jit = r.get("jit_compile")
-        framework = r["framework"] + (f", jit_compile={jit}" if r["runner"] == "cnnzoo" and jit != "auto" else "")
+        framework = r["framework"] + (f", jit_compile={jit}" if r["runner"] == "cnnzoo" and jit != "auto" else "") \
+            + (", channels_first" if r.get("data_format") == "channels_first" else "")
         lines.append(f"| {framework} | {r['model']} | {r['mode']} | {r['batch_size']} | {r['precision']} | "
                      f"{r['examples_per_s']:,.0f} | {r['ratio_to_cnnzoo']:.2f} | {r['first_step_s']:.1f} s | "
                      f"{memory} | {mfu} |")
@@ -274,6 +278,9 @@ def build_parser(parser=None):
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="the cnnzoo model's compiled step (Keras's jit_compile: XLA on JAX and TensorFlow, "
                              "torch.compile on PyTorch)")
+    parser.add_argument("--data-format", choices=("channels_last", "channels_first"), default=None,
+                        help="the cnnzoo model's layout (default: keras.config.image_data_format()); the twin runs "
+                             "channels-last memory either way, as PyTorch users run it")
     parser.add_argument("--out", default=None, help="write results.json and results.md into this folder")
     return parser
 
@@ -285,7 +292,8 @@ def cases_for(args):
     common = dict(model=args.model, mode=args.mode, batch_size=args.batch_size, precision=args.precision,
                   shape=list(input_shape_of(args.model, args.input_size)), steps=args.steps, warmup=args.warmup)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-    cases = [dict(common, runner="cnnzoo", backend=keras.backend.backend(), jit_compile=jit)]
+    data_format = getattr(args, "data_format", None) or keras.config.image_data_format()
+    cases = [dict(common, runner="cnnzoo", backend=keras.backend.backend(), jit_compile=jit, data_format=data_format)]
     if args.peer == "torchvision":
         cases.append(dict(common, runner="torchvision", compile=False))
         if args.compile:
