@@ -109,6 +109,18 @@ def test_convolution_is_cross_correlation_with_a_flipped_kernel():
     np.testing.assert_allclose(npo.convolve(image, sobel), -npo.conv_direct(image, sobel))  # antisymmetric kernel
 
 
+def test_convolution_takes_its_bias_dilation_and_groups():
+    """Against np.convolve channel by channel: two groups of one channel each, the kernel dilated by 2."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 9, 2))
+    kernel = rng.normal(size=(2, 1, 2))  # (k, channels per group, filters)
+    bias = np.array([0.5, -2.0])
+    out = npo.convolve(x, kernel, bias, dilation=2, groups=2)
+    for g in range(2):
+        dilated = np.array([kernel[0, 0, g], 0.0, kernel[1, 0, g]])
+        np.testing.assert_allclose(out[0, :, g], np.convolve(x[0, :, g], dilated, mode="valid") + bias[g])
+
+
 @HYPOTHESIS
 @given(case=conv_cases(allow_groups=False))
 def test_col2im_is_the_transpose_of_im2col(case):
@@ -171,6 +183,13 @@ def _keras_pool(case):
 
 @HYPOTHESIS
 @given(case=pool_cases())
+# every mode with each padding, overlapping windows, whatever the random draws reach (five under mutation testing)
+@example(case=dict(rank=2, size=(3, 3), strides=(2, 2), padding="same", n=5, mode="max"))
+@example(case=dict(rank=2, size=(3, 3), strides=(2, 2), padding="valid", n=5, mode="max"))
+@example(case=dict(rank=2, size=(3, 2), strides=(2, 1), padding="same", n=5, mode="avg"))
+@example(case=dict(rank=2, size=(3, 2), strides=(2, 1), padding="valid", n=5, mode="avg"))
+@example(case=dict(rank=2, size=(3, 3), strides=(2, 2), padding="same", n=5, mode="l2"))
+@example(case=dict(rank=1, size=(2,), strides=(1,), padding="valid", n=4, mode="l2"))
 def test_pooling_and_its_backward_equal_keras(case):
     x = tf.constant(np.random.default_rng(3).normal(size=(2,) + (case["n"],) * case["rank"] + (3,)), tf.float32)
     layer = _keras_pool(case)
@@ -185,6 +204,34 @@ def test_pooling_and_its_backward_equal_keras(case):
     args = dict(mode=case["mode"], pool_size=case["size"], strides=case["strides"], padding=case["padding"])
     np.testing.assert_allclose(npo.pool(x.numpy(), **args), np.asarray(out), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(npo.pool_backward(dout.numpy(), x.numpy(), **args), np.asarray(dx), rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_defaults_to_two_by_two_max_pooling_and_l2_sends_nothing_through_an_all_zero_window():
+    x = np.random.default_rng(5).normal(size=(2, 4, 6, 3))
+    expected = x.reshape(2, 2, 2, 3, 2, 3).max(axis=(2, 4))
+    np.testing.assert_array_equal(npo.pool(x), expected)
+    dout = np.random.default_rng(6).normal(size=expected.shape)
+    np.testing.assert_array_equal(npo.pool_backward(dout, x), npo.pool_backward(dout, x, "max", 2, 2, "valid"))
+    assert np.count_nonzero(npo.pool_backward(dout, x)) == dout.size  # one input per window takes its gradient
+    zero = np.zeros((1, 2, 2, 1))
+    grad = npo.pool_backward(np.ones((1, 1, 1, 1)), zero, "l2", 2)
+    assert np.all(np.isfinite(grad)) and not grad.any()  # the norm's gradient at 0 is taken as 0, not 0 / 0
+    # explicit padding: the average counts the padded zeros (PyTorch's count_include_pad), and so does its gradient
+    ones = np.ones((1, 4, 4, 1))
+    np.testing.assert_array_equal(npo.pool(ones, "avg", 2, 2, padding=1)[0, :, :, 0],
+                                  [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+    np.testing.assert_array_equal(npo.pool_backward(np.ones((1, 3, 3, 1)), ones, "avg", 2, 2, padding=1),
+                                  np.full((1, 4, 4, 1), 0.25))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(mode="median"), r"^mode must be one of \('max', 'avg', 'l2'\)\. Received: mode='median'$"),
+    (dict(pool_size=0), r"^pool_size must be a positive int or 2 of them\. Received: pool_size=0$"),
+    (dict(strides=(1, 2, 3)), r"^strides must be a positive int or 2 of them\. Received: strides=\(1, 2, 3\)$")])
+def test_pooling_refuses_a_bad_argument_by_name(kwargs, message):
+    for op in (lambda x: npo.pool(x, **kwargs), lambda x: npo.pool_backward(np.ones((1, 2, 2, 1)), x, **kwargs)):
+        with pytest.raises(ValueError, match=message):
+            op(np.ones((1, 4, 4, 1)))
 
 
 def test_max_pooling_adds_invariance_to_small_shifts():
@@ -387,6 +434,8 @@ def test_a_pools_options_after_its_size_are_read():
     (mx,) = cnnzoo.learn.arithmetic.parse_layers("pool 3 max same", 2)
     assert (avg.kind, avg.padding, avg.strides) == ("avg", "valid", (3, 3))
     assert (mx.kind, mx.padding) == ("max", "same")
+    (conv,) = cnnzoo.learn.arithmetic.parse_layers("conv 3 8 same Valid", 2)  # the last padding said wins, any case
+    assert conv.padding == "valid"
 
 
 @pytest.mark.parametrize("input_shape, layers, message", [
