@@ -141,14 +141,13 @@ def main(argv=None):
         case = dict(model=model, batch_size=args.batch_size, xla_flags=args.xla_flags, kernel=not args.no_kernel)
         records.append(_run(case))
         print(_table(records[-1:]).splitlines()[-1], flush=True)
-    text = _table(records)
-    print(text)
+    command = " ".join(["python benchmarks/compile_cost.py"] + (argv or sys.argv[1:]))
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump(records, f, indent=1)
-        with open(os.path.join(args.out, "results.md"), "w") as f:
-            f.write(f"`{' '.join(['python benchmarks/compile_cost.py'] + (argv or sys.argv[1:]))}`\n\n{text}\n")
+        from cnnzoo.bench.harness import write_report
+
+        write_report(records, args.out, lambda rs: f"`{command}`\n\n{_table(rs)}")
+    else:
+        print(_table(records))
     return 0
 
 

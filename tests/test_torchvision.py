@@ -20,11 +20,12 @@ torch = pytest.importorskip("torch", reason="the torchvision oracle tests need t
                                             "pip install torch==2.14.1 torchvision==0.29.1")
 torchvision = pytest.importorskip("torchvision", reason="pip install torch==2.14.1 torchvision==0.29.1")
 
+from helpers import torchvision_model as _torchvision_model  # noqa: E402
+
 import cnnzoo  # noqa: E402
 from cnnzoo.weights import catalog, get_weights, read_state_dict, register_weights, unregister_weights  # noqa: E402
 from cnnzoo.weights import torchvision as tv_map  # noqa: E402
 from cnnzoo.weights.torchvision import load_torchvision_state  # noqa: E402
-from helpers import torchvision_model as _torchvision_model  # noqa: E402
 
 RTOL = 1e-5  # relative to the largest logit: float32 rounding, nothing more
 VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")

@@ -88,7 +88,10 @@ def test_schedules_and_weight_decay_exclusions():
     assert float(cosine(0)) == pytest.approx(0.01) and float(cosine(9)) == pytest.approx(0.1)
     assert float(cosine(99)) < 0.01
     step = training.make_schedule("step", 0.1, epochs=10, steps_per_epoch=10, milestones=(5, 8))
-    assert [round(float(step(s)), 6) for s in (0, 49, 51, 81)] == [0.1, 0.1, 0.01, 0.001]
+    # epoch 5's first step (step 50) already at 0.01, as PyTorch's MultiStepLR stepped every epoch
+    assert [round(float(step(s)), 6) for s in (0, 49, 50, 79, 80)] == [0.1, 0.1, 0.01, 0.01, 0.001]
+    warm = training.make_schedule("step", 0.1, epochs=10, steps_per_epoch=10, warmup_epochs=2, milestones=(5,))
+    assert [round(float(warm(s)), 6) for s in (0, 19, 49, 50)] == [0.005, 0.1, 0.1, 0.01]
     with pytest.raises(ValueError, match="schedule.*Received: schedule='poly'"):
         training.make_schedule("poly", 0.1, 1, 1)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
@@ -594,10 +597,9 @@ def test_the_auxiliary_loss_weight_is_the_familys_and_one_for_a_model_no_family_
 
 def test_a_run_monitored_by_a_loss_keeps_its_lowest_epoch_and_reports_no_accuracy(tmp_path, monkeypatch):
     """The engine follows its objective's direction (a detector's: the lowest validation loss), whatever the task."""
+    from cnnzoo.inspect import pictures
     from cnnzoo.training import engine
     from cnnzoo.training.objectives import Objective
-
-    from cnnzoo.inspect import pictures
 
     drawn = []
     monkeypatch.setattr(pictures, "plot_curves", lambda history, *args, **kwargs: drawn.append(history))
@@ -700,10 +702,10 @@ def test_compile_model_makes_the_configured_optimizer_schedule_weighted_losses_a
     assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.nesterov and optimizer.momentum == 0.8
     assert optimizer.use_ema is ema and (not ema or optimizer.ema_momentum == 0.95)
     rates = []
-    for step in (0, 20, 21, 39):
+    for step in (0, 19, 20, 39):
         optimizer.iterations.assign(step)
         rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
-    assert rates == pytest.approx([0.1, 0.1, 0.05, 0.05])  # halved after epoch 2's first step (Keras: step <= boundary)
+    assert rates == pytest.approx([0.1, 0.1, 0.05, 0.05])  # halved from epoch 2's first step (step 20)
     assert model.steps_per_execution == 3 and model.jit_compile is False
     x, labels = _blobs(12)
     y = np.eye(3, dtype="float32")[labels]
@@ -726,7 +728,6 @@ def test_the_training_arrays_are_shuffled_from_the_configs_seed_and_the_test_arr
     """Two runs of one seed train alike, another seed otherwise; the test arrays are read in their order."""
     start = _dense_model()
     weights = start.get_weights()
-    seen = []
 
     def run(seed, name):
         model = _dense_model()

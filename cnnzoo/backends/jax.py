@@ -35,7 +35,8 @@ def _forward(x, scale, offset, epsilon):
 
 def _backward(epsilon, residuals, cotangents):
     """The gradient in closed form (Ioffe & Szegedy 2015, eq. after Algorithm 1), including the cotangents of the
-    batch statistics (zero in a training step, where they only feed the moving averages)."""
+    batch statistics (zero in a training step, where they only feed the moving averages).
+    """
     centered, inv, scale = residuals
     dy, dmean, dvariance = cotangents
     axes = tuple(range(centered.ndim - 1))

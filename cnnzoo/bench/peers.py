@@ -321,14 +321,12 @@ def run(args):
         except ImportError:
             raise ValueError("--peer torchvision needs torch and torchvision: pip install torch torchvision") from None
     records = with_utilisation([run_isolated(c) for c in cases_for(args)], args.peak_tflops)
-    text = table(records)
-    print(text)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump(records, f, indent=1)
-        with open(os.path.join(args.out, "results.md"), "w") as f:
-            f.write(text + "\n")
+        from cnnzoo.bench.harness import write_report
+
+        write_report(records, args.out, table)
+    else:
+        print(table(records))
     return 1 if any("error" in r for r in records) else 0
 
 

@@ -61,7 +61,10 @@ def make_schedule(kind, lr, epochs, steps_per_epoch, warmup_epochs=0, milestones
     elif kind == "cosine":
         schedule = keras.optimizers.schedules.CosineDecay(lr, total)
     else:
-        boundaries = [int(m * steps_per_epoch) - warmup for m in milestones]
+        # Keras's PiecewiseConstantDecay keeps a value up to and including its boundary, and the optimizer asks for
+        # step k before its k-th update: the milestone epoch's first step already takes the new rate (PyTorch's
+        # MultiStepLR, stepped each epoch)
+        boundaries = [int(m * steps_per_epoch) - warmup - 1 for m in milestones]
         values = [lr * gamma**i for i in range(len(boundaries) + 1)]
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     return WarmupSchedule(schedule, warmup, lr) if warmup else schedule
