@@ -201,6 +201,10 @@ NOTES = {
     "xp = np.pad(x.astype(None),": "equivalent: astype(None) is float64, as astype(float)",
     "flat = window.reshape(n, -2, c)": "equivalent: NumPy's reshape reads any negative size as the one to infer",
     "safe = np.where(norm > 0, norm, 2.0)": "equivalent: an all-zero window's gradient is zero divided by 1 or by 2",
+    "xp = np.pad(x, [(0, 0), *pairs, (0, 1)])": "equivalent: a zero channel padded after the last is never read (each "
+                                                "group reads its own channels)",
+    ".reshape(cols.shape[:-1] + (-2,))": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    ".reshape(x.shape[0], -2)": "equivalent: NumPy's reshape reads any negative size as the one to infer",
     # the pipeline
     "background = None": "equivalent without a GPU: None reads as False, the default there",
     "epoch * n - tf.cast(start, tf.int64)": "equivalent: epoch * n - start keys every block of every epoch apart too "

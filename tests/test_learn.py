@@ -82,11 +82,18 @@ def _case_arrays(case, seed=0):
 
 SAME_STRIDE_3 = dict(rank=3, groups=1, channels=1, filters=1, kernel=(1, 1, 1), strides=(1, 1, 3),
                     dilation=(1, 1, 1), padding="same", size=3)  # the case TF's float64 Conv3D gets wrong
+# 'same' padding with groups and a dilation, and with strides: whatever the random draws reach (five under mutation)
+SAME_GROUPS_DILATED = dict(rank=2, groups=2, channels=2, filters=4, kernel=(3, 2), strides=(1, 1), dilation=(2, 1),
+                           padding="same", size=6)
+SAME_STRIDED = dict(rank=2, groups=1, channels=2, filters=3, kernel=(3, 3), strides=(2, 1), dilation=(1, 1),
+                    padding="same", size=5)
 
 
 @HYPOTHESIS
 @given(case=conv_cases())
 @example(case=SAME_STRIDE_3)
+@example(case=SAME_GROUPS_DILATED)
+@example(case=SAME_STRIDED)
 def test_direct_and_im2col_convolution_equal_keras(case):
     x, kernel, bias = _case_arrays(case)
     read = _read_by_the_rule(x.astype("float32"), case["kernel"], case["strides"], case["dilation"], case["padding"])
@@ -107,6 +114,51 @@ def test_convolution_is_cross_correlation_with_a_flipped_kernel():
     sobel = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).reshape(3, 3, 1, 1)
     image = np.random.default_rng(0).normal(size=(1, 6, 6, 1))
     np.testing.assert_allclose(npo.convolve(image, sobel), -npo.conv_direct(image, sobel))  # antisymmetric kernel
+
+
+def test_the_ops_default_to_stride_one_valid_padding_no_dilation_one_group_and_keep_float32():
+    rng = np.random.default_rng(2)
+    x, kernel = rng.normal(size=(2, 6, 5, 2)), rng.normal(size=(3, 2, 2, 4))
+    explicit = dict(strides=1, padding="valid", dilation=1)
+    out = npo.conv_direct(x, kernel, None, groups=1, **explicit)
+    assert out.shape == (2, 4, 4, 4)
+    np.testing.assert_allclose(npo.conv_direct(x, kernel), out)
+    np.testing.assert_allclose(npo.conv_im2col(x, kernel), out)
+    dout = rng.normal(size=out.shape)
+    for mine, theirs in zip(npo.conv_backward(dout, x, kernel), npo.conv_backward(dout, x, kernel, groups=1, **explicit)):
+        np.testing.assert_allclose(mine, theirs)
+    cols, sizes = npo.im2col(x, (3, 2))
+    assert list(sizes) == [4, 4] and cols.shape == (2, 4, 4, 12)
+    np.testing.assert_allclose(npo.col2im(cols, x.shape, (3, 2)), npo.col2im(cols, x.shape, (3, 2), **explicit))
+    assert npo.output_size(7, 3, 1, 0, 0) == npo.output_size(7, 3, 1, 0, 0, dilation=1) == 5
+    # float32 in, float32 out (NumPy's result type of the inputs), as the float64 checks above are float64
+    x32, k32, d32 = x.astype("float32"), kernel.astype("float32"), dout.astype("float32")
+    assert npo.conv_direct(x32, k32).dtype == npo.conv_im2col(x32, k32).dtype == np.float32
+    assert [g.dtype for g in npo.conv_backward(d32, x32, k32)] == [np.float32] * 3
+    assert npo.im2col(x32, 3)[0].dtype == npo.col2im(npo.im2col(x32, 3)[0], x32.shape, 3).dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kernel_size=0), r"^kernel_size must be a positive int or 2 of them\. Received: kernel_size=0$"),
+    (dict(strides=(1, 2, 3)), r"^strides must be a positive int or 2 of them\. Received: strides=\(1, 2, 3\)$"),
+    (dict(dilation=-1), r"^dilation must be a positive int or 2 of them\. Received: dilation=-1$"),
+    (dict(kernel_size=7), r"^the kernel does not fit the padded input\. Received: input shape \(4, 4, 1\), "
+                          r"kernel_size=\(7, 7\), padding='valid'$"),
+    (dict(padding=((1, 1),)), r"padding.*Received: padding=\(\(1, 1\),\)")])
+def test_im2col_refuses_a_bad_geometry_by_name(kwargs, message):
+    kwargs = {"kernel_size": 3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        npo.im2col(np.ones((1, 4, 4, 1)), **kwargs)
+
+
+def test_explicit_padding_takes_a_pair_per_axis():
+    x = np.arange(16.0).reshape(1, 4, 4, 1)
+    cols, sizes = npo.im2col(x, 1, padding=((1, 0), (0, 2)))
+    assert list(sizes) == [5, 6]
+    np.testing.assert_array_equal(cols[0, ..., 0], np.pad(x[0, ..., 0], ((1, 0), (0, 2))))
+    cols, sizes = npo.im2col(x, 1, padding=(1, 0))  # an int per axis pads both sides
+    assert list(sizes) == [6, 4]
+    np.testing.assert_array_equal(cols[0, ..., 0], np.pad(x[0, ..., 0], ((1, 1), (0, 0))))
 
 
 def test_convolution_takes_its_bias_dilation_and_groups():
@@ -144,6 +196,8 @@ def test_im2col_rows_are_the_receptive_fields():
 @HYPOTHESIS
 @given(case=conv_cases())
 @example(case=SAME_STRIDE_3)
+@example(case=SAME_GROUPS_DILATED)
+@example(case=SAME_STRIDED)
 def test_convolution_backward_equals_autodiff(case):
     x, kernel, bias = _case_arrays(case)
     layer = _keras_conv(case, kernel, bias)
