@@ -455,6 +455,9 @@ def test_the_arithmetic_counts_are_exact_ints_and_a_pool_has_no_weights_to_count
     conv, pool = rows
     assert all(type(v) is int for r in rows for v in (r.params, r.macs, r.unshared_params, r.dense_params))
     assert conv.padding == ((1, 1), (0, 0)) and pool.padding == ((0, 1), (0, 0))
+    # 'same' splits the total padding as TensorFlow does: the odd one after
+    (same,) = conv_arithmetic((8, 9, 3), "conv 5x4 8 same")
+    assert same.padding == ((2, 2), (1, 2)) and same.output_shape == (8, 9, 8)
     assert all(type(v) is int for r in rows for pair in r.padding for v in pair)
     assert [r.input_shape for r in rows] == [(9, 12, 4), (5, 8, 8)]
     assert (pool.params, pool.macs, pool.unshared_params, pool.dense_params) == (0, 0, 0, 0)
