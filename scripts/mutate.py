@@ -205,6 +205,8 @@ NOTES = {
                                                 "group reads its own channels)",
     ".reshape(cols.shape[:-1] + (-2,))": "equivalent: NumPy's reshape reads any negative size as the one to infer",
     ".reshape(x.shape[0], -2)": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    "dx = col2im(dcols.reshape(None), x.shape,": "equivalent: reshape(None) keeps the shape, and col2im reshapes each "
+                                                 "position's columns to its window itself",
     # the pipeline
     "background = None": "equivalent without a GPU: None reads as False, the default there",
     "epoch * n - tf.cast(start, tf.int64)": "equivalent: epoch * n - start keys every block of every epoch apart too "
@@ -310,6 +312,10 @@ NOTES_IN_CONTEXT = {
     ("x_evaluate_accuracy__", "pred = model(x, training=False) => pred = model(x, )"):
         "equivalent: a model called outside fit runs in inference mode (Keras's layers read a missing training as "
         "False there)",
+    ("x_conv_", re.compile(r"=> (dcols|dkernel|out) = np\.zeros(_like)?\(.*(dtype=None\)|, \)|"
+                           r"result_type\((x|kernel|dout)(, )?\)\))$")):
+        "not killed: only inputs of two dtypes tell it apart (the result then takes the wider one; the tests give "
+        "one dtype, float64 or float32)",
     ("x_steps_per_execution_for__", "if steps_per_epoch <= wanted: => if steps_per_epoch < wanted:"):
         "equivalent: an epoch of exactly the wanted steps is its own nearest divisor",
 }
@@ -323,12 +329,13 @@ STATUS = (
     "child per mutant and a child that waits for a thread pool its parent ran would time out falsely. A survivor is "
     "either equivalent (no behaviour a user can observe changes; the reason is given) or listed with why no test "
     "kills it. Each mutant runs in a process forked from a server that imported the tests but ran none (mutmut's "
-    "forkserver): a fork of a process that had trained a model hung every mutant that trains one. Not measured to the "
-    "end yet: `training/engine.py` (its mapped tests train small models, ~50 minutes a run here; a run stopped "
-    "after a third of its mutants showed the survivors the tests added since were written for); `data/pipeline.py`'s "
-    "row is from before the tests added for its survivors. The rows of `training/run_state.py` (16 timeouts), "
-    "`training/run_folder.py` (1) and `learn/numpy_ops.py` (99) were measured before the forkserver, when a mutant "
-    "that waited on a thread pool its parent had run timed out: their timeouts may be false kills, until re-run.")
+    "forkserver): a fork of a process that had trained a model hung every mutant that trains one. A row whose time "
+    "says 'survivors re-run' had its survivors (and its mutants no test ran) run again with `--retest` "
+    "after tests were added for them: "
+    "tests are only added, so a mutant killed before stays killed. `data/pipeline.py`'s row is from before the tests "
+    "added for its survivors and before the forkserver (a whole run, ~50 minutes here, is due); the rows of "
+    "`training/run_state.py`, `training/run_folder.py`, `learn/numpy_ops.py` and `learn/arithmetic.py` were measured "
+    "again under the forkserver (run_state's 16 timeouts of before were false: none now).")
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 
