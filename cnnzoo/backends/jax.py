@@ -5,7 +5,7 @@ normalization), and JAX differentiates each of them: the backward pass then hold
 elementwise kernels than the closed form needs. XLA compiles one kernel per distinct fused computation, so
 a network whose layers all differ in shape pays for each of them: measured on this project's CPU (JAX 0.10.2),
 GoogLeNet's training step compiled in 21 s of CPU time and ResNet-50's in 9 s; with this kernel, 17 s and 7 s
-(benchmarks/README.md, "GoogLeNet's first step on JAX").
+(benchmarks/README.md, "GoogLeNet's first training step on JAX").
 """
 
 import functools
