@@ -246,6 +246,35 @@ def test_a_tensor_for_a_variable_the_layer_lacks_and_a_head_of_other_classes_are
     assert len(assignments) == len(model.weights) - 2
 
 
+def test_every_tensor_is_read_and_each_problem_told_once_however_the_state_dict_is_broken():
+    """A broken state dict's error names every problem in it, whatever comes first: a key of no parameter, a
+    parameter no layer has, one tensor twice under two spellings; the first twelve of a kind are shown, the rest
+    counted."""
+    from helpers import synthetic_torchvision_state
+
+    from cnnzoo.weights.torchvision import torchvision_assignments
+
+    with open(RECORDED) as f:
+        state = synthetic_torchvision_state(json.load(f)["resnet18"]["state"], 0)
+    model = cnnzoo.resnet18(input_shape=(64, 64, 3))
+    kernel = state["layer1.0.conv1.weight"]
+    broken = {"fc": np.zeros(3, "float32"),  # a rule's module name as a whole key: no parameter part
+              "conv1.weight_orig": np.zeros(3, "float32"),  # weight normalisation's parameter: no Keras variable
+              "layer1.0.conv1.weight": kernel, "layer1.00.conv1.weight": kernel}  # the same layer spelled twice
+    broken.update((k, v) for k, v in state.items() if k not in broken)
+    with pytest.raises(ValueError) as e:
+        torchvision_assignments("resnet18", model, broken)
+    assert str(e.value).endswith("nothing was loaded. 2 torchvision tensors no cnnzoo layer takes: fc, "
+                                 "conv1.weight_orig; 1 shapes that differ: layer1.00.conv1.weight -> "
+                                 "stage1_block1/conv1/conv/kernel: set twice")  # and nothing after them left unread
+    for extras, shown in ((12, "extra11.weight"), (13, "extra11.weight, ... (1 more)")):
+        unmapped = {f"extra{i}.weight": kernel for i in range(extras)}
+        with pytest.raises(ValueError) as e:
+            torchvision_assignments("resnet18", model, {**unmapped, **state})
+        assert str(e.value).endswith(f"{extras} torchvision tensors no cnnzoo layer takes: extra0.weight, "
+                                     + ", ".join(f"extra{i}.weight" for i in range(1, 11)) + f", {shown}")
+
+
 # ---- the catalog ----
 
 def test_every_torchvision_twin_has_its_published_weights():

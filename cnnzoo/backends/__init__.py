@@ -26,4 +26,8 @@ def batch_norm_training():
         from cnnzoo.backends import jax
 
         return jax.batch_norm_training
+    if keras.backend.backend() == "torch":
+        from cnnzoo.backends import torch
+
+        return torch.batch_norm_training
     return None
