@@ -165,6 +165,45 @@ def test_batch_norm_kernel_of_this_backend_matches_keras_in_training(shape, scal
     assert not np.allclose(results[0][-3], values[-2] - 1)  # the moving mean did move
 
 
+@pytest.mark.parametrize("shape,kernel,strides,padding,dilation,groups,by_kernel", [
+    ((2, 9, 8, 6), 3, 1, "same", 1, 1, True), ((2, 9, 8, 6), 3, 2, "valid", 1, 3, True),
+    ((2, 10, 9, 4), 4, 2, "same", 1, 1, False),  # 'same' pads 3 on the second axis: one side more, Keras's path
+    ((1, 11, 10, 4), (3, 1), 1, "same", 2, 2, True), ((2, 5, 7, 7, 4), (3, 1, 3), (1, 2, 2), "same", 1, 1, True),
+    ((1, 6, 9, 8, 4), 2, 1, "valid", (1, 2, 1), 4, True)])
+def test_convolution_kernel_of_this_backend_matches_keras(shape, kernel, strides, padding, dilation, groups,
+                                                          by_kernel, monkeypatch):
+    """cnnzoo's Conv2D/Conv3D (the backend's kernel where it has one: PyTorch's, without Keras's layout copies)
+    against Keras's layer with the same weights: outputs and gradients with respect to the input and the weights,
+    for strides, dilation, groups, 'valid' and both kinds of 'same' (the kernel leaves a one-sided one to Keras)."""
+    from cnnzoo import backends
+    from cnnzoo.layers import convolution
+
+    rank = len(shape) - 2
+    kernel_of_backend, used = backends.convolution(), []
+    assert (kernel_of_backend is not None) == (BACKEND == "torch")
+    if kernel_of_backend is not None:
+        monkeypatch.setattr(backends, "convolution", lambda: lambda *a: used.append(kernel_of_backend(*a)) or used[-1])
+    arguments = dict(strides=strides, padding=padding, dilation_rate=dilation, groups=groups)
+    mine = {2: convolution.Conv2D, 3: convolution.Conv3D}[rank](12, kernel, **arguments)
+    theirs = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}[rank](12, kernel, **arguments)
+    rng = np.random.default_rng(0)
+    for layer in (mine, theirs):
+        layer.build(shape)
+    weights = [rng.standard_normal(w.shape).astype("float32") for w in mine.weights]
+    x = rng.standard_normal(shape).astype("float32")
+    results = []
+    for layer in (mine, theirs):
+        def loss_fn(x, *weights):
+            y, _ = layer.stateless_call(list(weights), [], x)
+            return keras.ops.sum(y * keras.ops.sin(y)), y
+
+        _, y, grads = _loss_and_gradients(loss_fn, [x, *weights])
+        results.append([keras.ops.convert_to_numpy(t) for t in (y, *grads)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert [u is not None for u in used] == ([] if kernel_of_backend is None else [by_kernel])
+
+
 @other_backend
 def test_lp_pooling_trains_through_all_zero_windows():
     """The p-th root's gradient at 0 is infinite; cnnzoo's LPPooling keeps it finite on every backend."""

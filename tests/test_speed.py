@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import ROOT
 
-from cnnzoo.bench import peers
+from cnnzoo.bench import harness, peers
 from cnnzoo.training import backend_defaults
 from cnnzoo.training.config import TrainConfig
 
@@ -73,6 +73,17 @@ def test_utilisation_is_flops_over_the_devices_peak():
     assert infer == pytest.approx(expected / 3)
     text = peers.table(records)
     assert "5,000" in text and "0.80" in text and "failed: no result" in text and "16.0 GiB" in text
+    assert text.endswith("\n\nMFU on NVIDIA H200: over 989.00 TFLOP/s (datasheet).")
+    # a CPU has no datasheet row: its measured matmul rate is the peak, and the table says so
+    cpu = dict(cnnzoo_record, device="cpu", precision="fp32", examples_per_s=10.0, step_s=25.6)
+    assert peers.with_utilisation([dict(cpu)])[0]["mfu"] is None  # nothing measured: no MFU rather than a guess
+    cpu = peers.with_utilisation([cpu], cpu_peak_flops=2e11)[0]
+    assert cpu["mfu"] == pytest.approx(6 * 4_089_184_256 * 10.0 / 2e11)
+    assert peers.with_utilisation([dict(cpu)], peak_tflops=1.0, cpu_peak_flops=2e11)[0]["peak_source"] == "--peak-tflops"
+    text = peers.table([cpu])
+    assert "| 10.0 |" in text and text.endswith("MFU on cpu: over 0.20 TFLOP/s (measured float32 matmul).")
+    detail = {}
+    assert harness.matmul_peak(sizes=(64, 128), repeats=2, detail=detail, library="numpy") == max(detail.values()) > 0
 
 
 BLOCK_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None  # as if not installed: its import fails\n"
@@ -136,11 +147,13 @@ def test_bench_a_model_on_jax_without_tensorflow(tmp_path):
     block = BLOCK_TENSORFLOW
     case = dict(runner="cnnzoo", model="lenet5", mode="train", batch_size=4, precision="fp32", shape=[32, 32, 1],
                 steps=2, warmup=1)
-    code = block + ("import json\nfrom cnnzoo.bench.peers import run_case\n"
-                    f"print(json.dumps(run_case({case!r})))\n"
+    code = block + ("import json\nfrom cnnzoo.bench.peers import measure_cpu_peak, run_case, table, with_utilisation\n"
+                    f"record = with_utilisation([run_case({case!r})], cpu_peak_flops=measure_cpu_peak())[0]\n"
+                    "print(table([record]))\nprint(json.dumps(record))\n"
                     f"assert not {LOADED_TENSORFLOW}\n")
     env = dict(os.environ, KERAS_BACKEND="jax")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     record = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
     assert record["examples_per_s"] > 0 and record["macs"] > 0 and "jax" in record["framework"]
+    assert 0 < record["mfu"] < 1 and record["peak_source"] == "measured float32 matmul"  # the CPU's peak, measured

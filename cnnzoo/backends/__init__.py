@@ -3,10 +3,11 @@
 cnnzoo's layers use Keras 3 APIs only; a layer may ask this module for a faster
 kernel of the running Keras backend and falls back to Keras's own computation
 when there is none, so every model still runs on every backend, with the same
-numbers. One kernel so far, batch norm for training: TensorFlow's fused op, and
-on JAX a closed-form gradient (Keras 3 normalizes with separate ops, which each
-backend differentiates op by op; benchmarks/README.md has the measurements that
-made each worth it).
+numbers. Two kernels so far: batch norm for training (TensorFlow's fused op,
+on JAX a closed-form gradient, on PyTorch its fused op: Keras 3 normalizes with
+separate ops, which each backend differentiates op by op), and on PyTorch a
+channels-last convolution without Keras's layout copies. benchmarks/README.md
+has the measurements that made each worth it.
 """
 
 import keras
@@ -30,4 +31,15 @@ def batch_norm_training():
         from cnnzoo.backends import torch
 
         return torch.batch_norm_training
+    return None
+
+
+def convolution():
+    """``fn(inputs, kernel, strides, padding, dilation_rate) -> outputs or None`` for channels-last ``inputs``
+    and a Keras kernel, or None. The function returns None for a case it leaves to Keras.
+    """
+    if keras.backend.backend() == "torch":
+        from cnnzoo.backends import torch
+
+        return torch.convolution
     return None

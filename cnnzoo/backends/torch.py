@@ -27,3 +27,29 @@ def batch_norm_training(x, scale, offset, epsilon):
     y = torch.nn.functional.batch_norm(x.movedim(-1, 1), mean, variance, scale, offset, training=True,
                                        momentum=1.0, eps=epsilon)
     return y.movedim(1, -1), mean, variance * ((count - 1) / count)
+
+
+def convolution(inputs, kernel, strides, padding, dilation_rate):
+    """Convolution of channels-last ``inputs`` (rank 1 to 3) with a Keras kernel ``(*k, in / groups, out)``, or None
+    where it does not apply ('same' padding that would pad one side more than the other: Keras's own path).
+
+    Keras 3.15's PyTorch convolution copies a channels-last input to a contiguous channels-first tensor and then
+    back to PyTorch's ``channels_last`` memory format for oneDNN and cuDNN, two copies per convolution and two
+    more for its gradient; the channels-first view of a channels-last tensor already is that memory format.
+    (Keras's 1D convolution does not come here: see `cnnzoo.layers.convolution`.)
+    """
+    rank = inputs.ndim - 2
+    pads = []
+    for n, k, s, d in zip(inputs.shape[1:-1], kernel.shape[:rank], strides, dilation_rate):
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0) if padding == "same" else 0
+        if total % 2:
+            return None
+        pads.append(total // 2)
+    convolve = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)[rank - 1]
+    # PyTorch's channels_last memory for both, as Keras hands them over: free for the input (a view of it already,
+    # unless a strided view came in), a small copy for the kernel
+    layout = {1: torch.contiguous_format, 2: torch.channels_last, 3: torch.channels_last_3d}[rank]
+    outputs = convolve(inputs.movedim(-1, 1).contiguous(memory_format=layout),
+                       kernel.permute(rank + 1, rank, *range(rank)).contiguous(memory_format=layout), None,
+                       tuple(strides), tuple(pads), tuple(dilation_rate), inputs.shape[-1] // kernel.shape[-2])
+    return outputs.movedim(1, -1)

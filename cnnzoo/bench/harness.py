@@ -118,23 +118,30 @@ def machine_name():
             + (f", GPUs {gpus}" if gpus else "") + f", TF {tf.__version__}")
 
 
-def matmul_peak(sizes=(1024, 2048, 4096), repeats=5, detail=None):
-    """Measured fp32 matmul throughput (FLOP/s) of the default device: the best size's median.
+def matmul_peak(sizes=(1024, 2048, 4096), repeats=5, detail=None, library="tensorflow"):
+    """Measured fp32 matmul throughput (FLOP/s): the best size's median.
 
-    ``detail``, a dict, receives each size's FLOP/s.
+    ``library``: ``"tensorflow"`` (its default device), or ``"numpy"`` (NumPy's BLAS on the CPU; imports no
+    TensorFlow). ``detail``, a dict, receives each size's FLOP/s.
     """
-    import tensorflow as tf
+    if library == "numpy":
+        import numpy as np
 
-    f = tf.function(lambda a, b: tf.matmul(a, b))
+        rng = np.random.default_rng(0)
+        make, multiply = (lambda n: rng.standard_normal((n, n), dtype=np.float32)), np.matmul
+    else:
+        import tensorflow as tf
+
+        f = tf.function(lambda a, b: tf.matmul(a, b))
+        make, multiply = (lambda n: tf.random.normal((n, n))), (lambda a, b: f(a, b).numpy())
     best = 0.0
     for n in (sizes,) if isinstance(sizes, int) else sizes:
-        a = tf.random.normal((n, n))
-        b = tf.random.normal((n, n))
-        f(a, b).numpy()
+        a, b = make(n), make(n)
+        multiply(a, b)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            f(a, b).numpy()
+            multiply(a, b)
             times.append(time.perf_counter() - start)
         flops = 2 * n**3 / statistics.median(times)
         if detail is not None:

@@ -13,7 +13,9 @@ that logs its loss does); the first step's time (build + compile + step) is repo
 
 Model FLOP utilisation (MFU) counts 2 x MACs per example for inference and 3 x that for a training step
 (MACs from `cnnzoo.summary`, the same network for the twin), over the device's peak rate for the precision:
-`PEAK_TFLOPS` (datasheet dense rates), or ``--peak-tflops``.
+`PEAK_TFLOPS` (datasheet dense rates), or ``--peak-tflops``. A CPU has no datasheet row: its peak is this
+machine's float32 matrix-multiply rate, measured with NumPy's BLAS before the cases run (what a convolution
+lowered to a matrix multiply could reach here); the table says which peak it used.
 """
 
 import argparse
@@ -127,9 +129,12 @@ def _peak_memory(backend):
             import torch
 
             return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] if tf.config.list_logical_devices("GPU") \
+            else None
     except Exception:  # a CPU device keeps no statistics
         return None
-    return None
 
 
 def _device_name(backend):
@@ -142,9 +147,12 @@ def _device_name(backend):
             import torch
 
             return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu") if gpus else "cpu"
     except Exception:
         return None
-    return "cpu"
 
 
 def _torchvision_case(case):
@@ -226,22 +234,41 @@ def run_isolated(case, timeout=900):
     return json.loads(lines[-1])
 
 
-def with_utilisation(records, peak_tflops=None):
-    """Adds MFU to each record (the twin's MACs are its cnnzoo model's) and the ratio to the first record."""
+def with_utilisation(records, peak_tflops=None, cpu_peak_flops=None):
+    """Adds MFU to each record (the twin's MACs are its cnnzoo model's) and the ratio to the first record.
+
+    ``cpu_peak_flops``: the peak of a record whose device is the CPU (a measured rate, `measure_cpu_peak`).
+    """
     macs = next((r["macs"] for r in records if r.get("macs")), None)
     base = next((r for r in records if "error" not in r), None)
     for r in records:
         if "error" in r:
             continue
         flops_per_example = 2 * (macs or 0) * (3 if r["mode"] == "train" else 1)
-        peak = peak_flops(r.get("device"), r["precision"], peak_tflops)
+        peak, source = peak_flops(r.get("device"), r["precision"], peak_tflops), "datasheet"
+        if peak_tflops:
+            source = "--peak-tflops"
+        elif peak is None and r.get("device") == "cpu" and cpu_peak_flops:
+            peak, source = cpu_peak_flops, "measured float32 matmul"
+        r["peak_flops"], r["peak_source"] = (peak, source) if peak else (None, None)
         r["mfu"] = flops_per_example * r["examples_per_s"] / peak if peak and macs else None
         r["ratio_to_cnnzoo"] = r["examples_per_s"] / base["examples_per_s"] if base else None
     return records
 
 
+def measure_cpu_peak():
+    """This CPU's float32 matrix-multiply rate (FLOP/s, NumPy's BLAS on every core): the MFU peak of CPU cases."""
+    from cnnzoo.bench.harness import matmul_peak
+
+    return matmul_peak(sizes=(1024, 2048), repeats=3, library="numpy")
+
+
+def _rate(examples_per_s):
+    return f"{examples_per_s:,.0f}" if examples_per_s >= 100 else f"{examples_per_s:.1f}"
+
+
 def table(records):
-    """A Markdown table of the records."""
+    """A Markdown table of the records, then the peak each MFU is over."""
     lines = ["| runner | model | mode | batch | precision | examples/s | ratio | first step | peak memory | MFU |",
              "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in records:
@@ -255,8 +282,12 @@ def table(records):
         framework = r["framework"] + (f", jit_compile={jit}" if r["runner"] == "cnnzoo" and jit != "auto" else "") \
             + (", channels_first" if r.get("data_format") == "channels_first" else "")
         lines.append(f"| {framework} | {r['model']} | {r['mode']} | {r['batch_size']} | {r['precision']} | "
-                     f"{r['examples_per_s']:,.0f} | {r['ratio_to_cnnzoo']:.2f} | {r['first_step_s']:.1f} s | "
+                     f"{_rate(r['examples_per_s'])} | {r['ratio_to_cnnzoo']:.2f} | {r['first_step_s']:.1f} s | "
                      f"{memory} | {mfu} |")
+    peaks = sorted({(r["device"], r["peak_flops"], r["peak_source"]) for r in records if r.get("peak_flops")},
+                   key=str)
+    lines += [""] * bool(peaks) + [f"MFU on {device}: over {flops / 1e12:,.2f} TFLOP/s ({source})."
+                                   for device, flops, source in peaks]
     return "\n".join(lines)
 
 
@@ -320,7 +351,9 @@ def run(args):
             import torchvision  # noqa: F401
         except ImportError:
             raise ValueError("--peer torchvision needs torch and torchvision: pip install torch torchvision") from None
-    records = with_utilisation([run_isolated(c) for c in cases_for(args)], args.peak_tflops)
+    records = [run_isolated(c) for c in cases_for(args)]
+    cpu = any(r.get("device") == "cpu" for r in records) and not args.peak_tflops
+    records = with_utilisation(records, args.peak_tflops, measure_cpu_peak() if cpu else None)
     if args.out:
         from cnnzoo.bench.harness import write_report
 

@@ -291,7 +291,9 @@ class _Recorder:
 
 
 def _opens(layer):
-    return type(layer).__module__.startswith("cnnzoo.") and type(layer).__name__ not in _OPAQUE
+    # cnnzoo's Conv2D/Conv3D are Keras's with another kernel (cnnzoo.layers.convolution): analysed as Keras's
+    return (type(layer).__module__.startswith("cnnzoo.") and type(layer).__name__ not in _OPAQUE
+            and not isinstance(layer, compat.BaseConv))
 
 
 def summary(model_or_name, input_shape=None, print_fn=None):

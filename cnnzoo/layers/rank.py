@@ -7,9 +7,12 @@ class of its rank instead of keeping a copy per rank.
 
 import keras
 
+from cnnzoo.layers import convolution
+
 RANKS = (1, 2, 3)
 
-CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+# 2D and 3D: Keras's layers with the backend's kernel where cnnzoo has one (cnnzoo.layers.convolution)
+CONV = {1: keras.layers.Conv1D, 2: convolution.Conv2D, 3: convolution.Conv3D}
 MAX_POOL = {
     1: keras.layers.MaxPooling1D,
     2: keras.layers.MaxPooling2D,

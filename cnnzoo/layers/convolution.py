@@ -1,0 +1,34 @@
+"""Keras's convolution layers, with the backend's convolution kernel where `cnnzoo.backends` has one.
+
+The same layers, arguments, configuration and weights as ``keras.layers.Conv2D/3D`` (a model's
+architecture fingerprint and its weight files do not change); a channels-last call asks
+`cnnzoo.backends.convolution` for a kernel and falls back to Keras's own ``ops.conv`` where there is none
+(TensorFlow, JAX) or the kernel leaves the case to Keras. 1D convolutions stay Keras's: its ``Conv1D`` calls
+``ops.conv`` itself (for its causal padding), and no 1D network here was measured to need the kernel.
+"""
+
+import keras
+from keras import ops
+
+from cnnzoo import backends
+
+
+class _BackendConvolution:
+    def convolution_op(self, inputs, kernel):
+        fast = backends.convolution() if self.data_format == "channels_last" else None
+        if fast is not None:
+            outputs = fast(ops.convert_to_tensor(inputs), ops.convert_to_tensor(kernel), self.strides, self.padding,
+                           self.dilation_rate)
+            if outputs is not None:
+                return outputs
+        return super().convolution_op(inputs, kernel)
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class Conv2D(_BackendConvolution, keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` with the backend's kernel."""
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class Conv3D(_BackendConvolution, keras.layers.Conv3D):
+    """``keras.layers.Conv3D`` with the backend's kernel."""
