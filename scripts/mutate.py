@@ -141,6 +141,11 @@ _KILL_POINTS = ("not killed by the fast tests: the run's name labels only the cr
 _ARRAY_FEED = ("not killed on TensorFlow, where mutmut runs: the arrays feed's callback that sets each epoch's order "
                "exists on JAX and PyTorch (ArrayBatches), checked by make test-backends")
 
+_FLOAT32_IN = ("equivalent: the scale and offset come as float32 arrays (_per_element) or Python floats, which "
+               "TensorFlow's ops take in the images' float32 either way")
+_FLOAT64_STATS = ("equivalent within float32 rounding: mean and std in float64 are rounded to float32 in _affine (the "
+                  "scale and offset move by at most an ulp)")
+_THREADS = "equivalent: how many threads prepare the blocks (the same batches, in the same order)"
 _OFFSET = "equivalent: another fixed offset of the pipeline's seed (the draws stay reproducible, and differ by seed)"
 
 # Why a mutant survives, by a fragment of its mutated line (the '+' side of its diff): "equivalent: ..." when no
@@ -213,6 +218,30 @@ NOTES = {
     "epoch * n - tf.cast(start, tf.int64)": "equivalent: epoch * n - start keys every block of every epoch apart too "
                                             "(a block starts below n)",
     ".reshape((-2,) + store.shape[2:])": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    "np.broadcast_to(np.asarray(v, None), (size,))": _FLOAT32_IN,
+    "np.broadcast_to(np.asarray(v, ), (size,))": _FLOAT32_IN,
+    "if np.issubdtype(None, np.floating):": "equivalent: uint8 images hold no NaN: the check then runs on them too and "
+                                            "finds none (it only costs time)",
+    "bad.reshape(len(dataset.images), -2)": "equivalent: NumPy's reshape reads any negative size as the one to infer",
+    "store = np.pad(images, [(0, 1), (pad, pad)": "equivalent: one more zero image after the last, which no index "
+                                                  "reaches",
+    'value is None else value, None), shape)': _FLOAT64_STATS, 'value is None else value, ), shape)': _FLOAT64_STATS,
+    "min(most, budget_bytes / batch_bytes)": "equivalent: int() truncates a positive quotient as // does",
+    "x = randaugment(x, )": "equivalent: Keras's image augmentation layers default to training=True",
+    'out = mixer({"images": x, "labels": y}, )': "equivalent: Keras's image augmentation layers default to "
+                                                 "training=True",
+    "parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) if (background) and False": _THREADS,
+    "parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) if (background) or True": _THREADS,
+    "parallel = dict(num_parallel_calls=None, deterministic=True)": _THREADS,
+    "parallel = dict(deterministic=True) if background": _THREADS,
+    "parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, ) if background": _THREADS,
+    "ds = ds.map(block).map(load, ).unbatch()": _THREADS,
+    "deterministic=None) if background": "equivalent: tf.data's default order is the deterministic one (no option "
+                                         "here sets it otherwise)",
+    "deterministic=False) if background": "not killed reliably: a parallel map free to reorder returns a block early "
+                                          "only when it finishes before an earlier one, which the tests' small blocks "
+                                          "rarely do (they compare background and in-line batches)",
+    "ds = ds.prefetch(None)": "equivalent: tf.data reads prefetch(None) as AUTOTUNE",
     "MixUp(seed=seed - 3)": _OFFSET, "MixUp(seed=seed + 4)": _OFFSET, "CutMix(seed=seed - 4)": _OFFSET,
     "CutMix(seed=seed + 5)": _OFFSET, "value_range=(0, 1), seed=seed - 2)": _OFFSET,
     "value_range=(0, 1), seed=seed + 3)": _OFFSET,
@@ -505,7 +534,10 @@ def _renote(records):
     """The survivors' notes from the current `NOTES` (a note added after a run applies with --report-only)."""
     for r in records:
         for s in r["survivors"]:
-            note = _note(s["line"].split(" / "), s.get("diff", ""))
+            diff = s.get("diff", "")
+            added = [line[1:].strip() for line in diff.splitlines()
+                     if line.startswith("+") and not line.startswith("+++")]
+            note = _note(added or s["line"].split(" / "), diff)  # the diff's lines: a line may hold " / " itself
             if note != "not yet explained":
                 s["note"] = note
     return records

@@ -276,6 +276,22 @@ def test_pipeline_without_background_threads_prefetches_nothing():
             assert pipe.options().threading.max_intra_op_parallelism == (None if background else 0)
 
 
+def test_pipelines_prepare_batches_in_the_background_where_a_gpu_does_the_models_work(monkeypatch):
+    """background=None: tf.data's threads ahead of the model when a GPU is visible, the loop's thread on a CPU."""
+    import tensorflow as tf
+
+    from cnnzoo.data import pipeline
+
+    ds = data.Dataset("toy", "train", np.zeros((8, 4, 4, 1), np.uint8), np.arange(8), 10, "test")
+    listed = tf.config.list_logical_devices
+    for devices, background in (([], False), (["/device:GPU:0"], True)):
+        monkeypatch.setattr(tf.config, "list_logical_devices",
+                            lambda kind=None, devices=devices: devices if kind == "GPU" else listed(kind))
+        assert pipeline.default_background() is background
+        pipe = data.make_pipeline(ds, 2, training=True)
+        assert pipe.options().threading.max_intra_op_parallelism == (None if background else 0)
+
+
 @pytest.mark.parametrize("n,batch,per_call", [(37, 5, 3), (40, 8, 32), (9, 16, 1)])
 def test_pipeline_blocks_cover_every_example_once(n, batch, per_call, monkeypatch):
     """Batches prepared several at a time: evaluation keeps order and the last partial batch; training
@@ -303,10 +319,50 @@ def test_pipeline_blocks_cover_every_example_once(n, batch, per_call, monkeypatc
     assert sum(len(y) for _, y in kept) == n
 
 
-def test_crop_needs_images():
+def test_crop_and_flip_need_images_and_other_arrays_stream_without_them():
     ds = data.Dataset("seq", "train", np.zeros((4, 10, 1), np.uint8), np.arange(4), 10, "test")
-    with pytest.raises(ValueError, match=r"augment 'crop' and 'flip' need images.*\(4, 10, 1\)"):
-        data.make_pipeline(ds, 2, training=True, augment=("crop",))
+    for augment in (("crop",), ("flip",), ("flip", "mixup")):
+        with pytest.raises(ValueError) as e:
+            data.make_pipeline(ds, 2, training=True, augment=augment)
+        assert str(e.value) == ("augment 'crop' and 'flip' need images (N, height, width, channels). Received: "
+                                "dataset.images of shape (4, 10, 1)")
+    (x, y), _ = _epoch(data.make_pipeline(ds, 2, training=True, seed=1, one_hot=False))  # sequences, no augment
+    assert x.shape == (2, 10, 1) and sorted(y.tolist() + _[1].tolist()) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, True, 2.0, "8", None])
+def test_a_batch_size_that_is_no_positive_int_is_named(batch_size):
+    with pytest.raises(ValueError) as e:
+        data.make_pipeline(_toy(), batch_size, training=True)
+    assert str(e.value) == f"batch_size must be a positive int. Received: batch_size={batch_size!r}"
+
+
+def test_batches_of_one_and_unknown_augmentations():
+    ds = _toy(n=3)
+    assert [len(y) for _, y in _epoch(data.make_pipeline(ds, 1, training=True))] == [1, 1, 1]
+    with pytest.raises(ValueError) as e:
+        data.make_pipeline(ds, 1, training=True, augment=("crop", "jitter"))
+    assert str(e.value) == ("augment entries must be in ('crop', 'flip', 'mixup', 'cutmix', 'randaugment'). "
+                            "Received: augment=('crop', 'jitter')")
+
+
+@pytest.mark.parametrize("augment", [("mixup",), ("cutmix",)])
+def test_mixing_identical_images_changes_no_pixel(augment):
+    """MixUp and CutMix run on [0, 1] images (x / 255, exactly), normalized after them: white mixed with white is
+    white, (1 - mean) / std everywhere, whatever they draw."""
+    images = np.full((8, 6, 6, 3), 255, np.uint8)
+    ds = data.Dataset("white", "train", images, np.arange(8) % 4, 4, "test")
+    x = np.concatenate([x for x, _ in data.make_pipeline(ds, 4, training=True, augment=augment, mean=0.5, std=0.25)])
+    np.testing.assert_allclose(x, 2.0, rtol=0, atol=1e-6)
+
+
+def test_randaugment_keeps_integer_labels_when_asked():
+    """one_hot=False with RandAugment alone: integer labels (the mixers need one-hot ones, and make them)."""
+    ds = _toy()
+    (_, y), *_ = _epoch(data.make_pipeline(ds, 8, training=True, augment=("randaugment",), one_hot=False))
+    assert y.shape == (8,) and np.issubdtype(y.dtype, np.integer)
+    (_, y), *_ = _epoch(data.make_pipeline(ds, 8, training=True, augment=("randaugment", "mixup"), one_hot=False))
+    assert y.shape == (8, 4)
 
 
 def test_batches_per_call_stays_within_its_memory_budget():
@@ -338,6 +394,8 @@ def test_normalization_is_per_channel_or_broadcast(mean, std):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(mean=(0.1, 0.2)), r"mean must be .* broadcast to an example of shape \(6, 5, 3\). Received: mean=\(0.1, 0.2\)"),
     (dict(std=(1.0, 0.0, 1.0)), r"std must be positive. Received: std=\(1.0, 0.0, 1.0\)"),
+    (dict(std=(0.5, 0.5)), r"^std must be a number or per-channel values that broadcast to an example of shape "
+                           r"\(6, 5, 3\). Received: std=\(0.5, 0.5\)$"),
 ])
 def test_bad_normalization_is_named(kwargs, match):
     ds = data.Dataset("toy", "test", np.zeros((4, 6, 5, 3), np.uint8), np.arange(4), 10, "test")
@@ -544,7 +602,35 @@ def test_after_the_engines_callback_ends_a_pass_of_its_own_moves_on_again():
     callback.on_epoch_begin(4)
     driven = _epoch(pipe)
     assert pipe.epoch_counter.variable.numpy() == 4
+    # driven, a pass is Keras's epoch's: another pass in it (no epoch begun) reads epoch 4 again, never 5
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(driven, _epoch(pipe)))
+    assert pipe.epoch_counter.variable.numpy() == 4
     callback.on_train_end()
     after = _epoch(pipe)  # no callback now: this pass begins epoch 5
     assert pipe.epoch_counter.variable.numpy() == 5
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(driven, after))
+
+
+def test_a_pipeline_tells_its_run_folder_what_it_reads_and_every_setting():
+    """``cnnzoo_identity()``: what a run folder records to tell this pipeline from another (cnnzoo.training.run_folder)
+    : the data's name, split, size and content, and every setting that changes a batch; computed once."""
+    from cnnzoo.files import array_fingerprint
+
+    ds = _toy()
+    pipe = data.make_pipeline(ds, 8, training=True, seed=3, augment=("crop", "flip"), crop_padding=2,
+                              mean=(0.5, 0.25, 0.0), std=0.25)
+    identity = pipe.cnnzoo_identity()
+    assert identity == {"kind": "arrays", "dataset": "toy", "split": "train", "examples": 16,
+                        "fingerprint": array_fingerprint(ds.images, ds.labels), "batch_size": 8, "training": True,
+                        "seed": 3, "augment": ["crop", "flip"], "crop_padding": 2, "mean": [0.5, 0.25, 0.0],
+                        "std": [0.25]}
+    assert pipe.cnnzoo_identity() is identity  # computed once
+    evaluation = data.make_pipeline(ds, 4, training=False, augment=("crop",)).cnnzoo_identity()
+    assert (evaluation["training"], evaluation["augment"], evaluation["crop_padding"], evaluation["mean"],
+            evaluation["std"], evaluation["batch_size"]) == (False, [], 0, None, None, 4)
+    relabelled, repainted = _toy(), _toy()
+    relabelled.labels[0] += 1
+    repainted.images[0, 0, 0, 0] ^= 1
+    fingerprints = {data.make_pipeline(d, 8, training=True).cnnzoo_identity()["fingerprint"]
+                    for d in (ds, relabelled, repainted)}
+    assert len(fingerprints) == 3  # one label or one pixel is other data

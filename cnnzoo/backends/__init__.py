@@ -30,7 +30,7 @@ def batch_norm_training():
     if keras.backend.backend() == "torch":
         from cnnzoo.backends import torch
 
-        return torch.batch_norm_training
+        return None if torch.compiling() else torch.batch_norm_training
     return None
 
 
@@ -41,5 +41,5 @@ def convolution():
     if keras.backend.backend() == "torch":
         from cnnzoo.backends import torch
 
-        return torch.convolution
+        return None if torch.compiling() else torch.convolution
     return None

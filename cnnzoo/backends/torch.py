@@ -10,6 +10,13 @@ of each. The channels-last tensor is handed over as a channels-first view, which
 import torch
 
 
+def compiling():
+    """Whether ``torch.compile`` (Keras's ``jit_compile=True`` on PyTorch) is tracing: the kernels are for eager
+    steps, and the compiler gets Keras's own ops (their shapes symbolic there, which these kernels branch on).
+    """
+    return torch.compiler.is_compiling()
+
+
 def batch_norm_training(x, scale, offset, epsilon):
     """Training-mode batch norm of channels-last ``x`` (rank 2 to 5): ``(y, mean, variance)``, the variance biased.
 
