@@ -362,10 +362,10 @@ STATUS = (
     "forkserver): a fork of a process that had trained a model hung every mutant that trains one. A row whose time "
     "says 'survivors re-run' had its survivors (and its mutants no test ran) run again with `--retest` "
     "after tests were added for them: "
-    "tests are only added, so a mutant killed before stays killed. `data/pipeline.py`'s row is from before the tests "
-    "added for its survivors and before the forkserver (a whole run, ~50 minutes here, is due); the rows of "
-    "`training/run_state.py`, `training/run_folder.py`, `learn/numpy_ops.py` and `learn/arithmetic.py` were measured "
-    "again under the forkserver (run_state's 16 timeouts of before were false: none now).")
+    "tests are only added, so a mutant killed before stays killed. Every row with a timeout or a retest was "
+    "measured under the forkserver (run_state's 16 timeouts of before it were false: none now); the rows of "
+    "`data/idx.py`, `data/cifar.py`, `weights/checkpoint_files.py`, `training/config.py` and `layers/rank.py` are "
+    "from before it, with no timeout among their kills.")
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 

@@ -7,7 +7,7 @@ through `cnnzoo.training.fit`, batch 128 (the seconds are cumulative at the end 
 |---|---|---|---|---|
 | tensorflow | off | 32 | (2.3 s an epoch, `make demo`) | XLA measured 1.7-5x slower here (shared/REFERENCE.md 4) |
 | jax | on (jit) | 32 | 6.3 / 11.3 | off: 21.7 / 40.1, 3.6x slower |
-| torch | off | 1 | 4.6 / 9.0 | Keras refuses steps_per_execution > 1 on torch; torch.compile not measured |
+| torch | off | 1 | 4.6 / 9.0 | Keras refuses steps_per_execution > 1 on torch; torch.compile measured slower (below) |
 
 Precision is chosen per device kind (`default_precision`), a user's explicit choice always winning:
 
@@ -24,6 +24,13 @@ Precision is chosen per device kind (`default_precision`), a user's explicit cho
 - Other GPUs: float32 (no bf16 matrix units; float16 would need loss scaling: not measured).
 
 GPU steps per execution and compiled steps: not measured on a GPU; the CPU ones apply.
+
+PyTorch, measured against torchvision on the same torch (this CPU, 2026-12-05, ResNet-50 training at batch 8,
+112x112, fp32, `cnnzoo bench resnet50 --peer torchvision`; benchmarks/README.md, "The PyTorch backend"): Keras's
+own ops ran at 0.65x torchvision's eager step; channels-first 0.62x; ``jit_compile=True`` (torch.compile) 0.55x
+with a 67 s first step. Kept: eager steps and channels-last. Adopted instead: cnnzoo's PyTorch kernels for batch
+norm and convolutions (`cnnzoo.backends`, always on in eager steps): 0.76x. cuDNN autotuning on a GPU: not
+measured (no device), not set.
 """
 
 import dataclasses
