@@ -145,6 +145,8 @@ _FLOAT32_IN = ("equivalent: the scale and offset come as float32 arrays (_per_el
                "TensorFlow's ops take in the images' float32 either way")
 _FLOAT64_STATS = ("equivalent within float32 rounding: mean and std in float64 are rounded to float32 in _affine (the "
                   "scale and offset move by at most an ulp)")
+_OWN_DTYPE = ("equivalent: the values in their own dtype are the same numbers (float32 widens to float64 exactly, "
+              "and Python's 1 equals 1.0 where a run folder compares them)")
 _THREADS = "equivalent: how many threads prepare the blocks (the same batches, in the same order)"
 _OFFSET = "equivalent: another fixed offset of the pipeline's seed (the draws stay reproducible, and differ by seed)"
 
@@ -242,6 +244,11 @@ NOTES = {
                                           "only when it finishes before an earlier one, which the tests' small blocks "
                                           "rarely do (they compare background and in-line batches)",
     "ds = ds.prefetch(None)": "equivalent: tf.data reads prefetch(None) as AUTOTUNE",
+    "if model.optimizer is not None or not model.optimizer.built:": "equivalent: an optimizer built already is built "
+        "again, and Keras makes its slots anew, which the state's load then fills (tests/test_run_state.py resumes a "
+        "model in place and checks the slots its next step reads)",
+    "else np.asarray(value, None).ravel().tolist()": _OWN_DTYPE,
+    "else np.asarray(value, ).ravel().tolist()": _OWN_DTYPE,
     "MixUp(seed=seed - 3)": _OFFSET, "MixUp(seed=seed + 4)": _OFFSET, "CutMix(seed=seed - 4)": _OFFSET,
     "CutMix(seed=seed + 5)": _OFFSET, "value_range=(0, 1), seed=seed - 2)": _OFFSET,
     "value_range=(0, 1), seed=seed + 3)": _OFFSET,

@@ -333,6 +333,17 @@ def test_the_state_is_written_inside_its_folder_and_resumes_the_optimizer_too(tm
     assert momentum and np.any(momentum[0] != 0)
     for saved, restored in zip(momentum, [np.asarray(v) for v in fresh.optimizer.variables if "momentum" in v.path]):
         np.testing.assert_array_equal(restored, saved)
+    # the model that wrote it resumes in place too, its optimizer built already (fit called again in a notebook
+    # after an interrupt): its slots are loaded as they are, not made a second time
+    model.optimizer.iterations.assign(0)
+    for slot in model.optimizer.momentums:
+        slot.assign(np.zeros(slot.shape, "float32"))
+    in_place = RunState(str(backup), monitor="loss")
+    in_place.set_model(model)
+    in_place.on_train_begin()
+    assert in_place.restored_epoch == 3 and int(model.optimizer.iterations.numpy()) == 7
+    for saved, restored in zip(momentum, model.optimizer.momentums, strict=True):  # the slots the next step reads
+        np.testing.assert_array_equal(np.asarray(restored), saved)
 
 
 def test_a_write_a_kill_left_half_done_is_neither_resumed_from_nor_reported(tmp_path, capsys):
