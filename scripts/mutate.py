@@ -371,8 +371,9 @@ STATUS = (
     "after tests were added for them: "
     "tests are only added, so a mutant killed before stays killed. Every row with a timeout or a retest was "
     "measured under the forkserver (run_state's 16 timeouts of before it were false: none now); the rows of "
-    "`data/idx.py`, `data/cifar.py`, `weights/checkpoint_files.py`, `training/config.py` and `layers/rank.py` are "
-    "from before it, with no timeout among their kills.")
+    "`data/cifar.py`, `weights/checkpoint_files.py`, `training/config.py` and `layers/rank.py` are from before it, "
+    "with no timeout among their kills (`data/idx.py`'s is from `make mutate MODULES=cnnzoo/data/idx.py` on a fresh "
+    "clone).")
 
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped", "segfault", "not checked")
 
