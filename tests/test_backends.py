@@ -120,7 +120,7 @@ def _loss_and_gradients(loss_fn, tensors):
     return loss, aux, tape.gradient(loss, tensors)
 
 
-@pytest.mark.parametrize("shape,scale,center", [((6, 5), True, True), ((4, 7, 3), True, False),
+@pytest.mark.parametrize("shape,scale,center", [((6, 5), True, True), ((1, 5), True, True), ((4, 7, 3), True, False),
                                                 ((3, 5, 4, 6), True, True), ((2, 3, 4, 5, 3), False, True)])
 def test_batch_norm_kernel_of_this_backend_matches_keras_in_training(shape, scale, center):
     """cnnzoo's BatchNormalization (the backend's kernel in training: TensorFlow's fused op, JAX's closed-form

@@ -1,9 +1,10 @@
-"""PyTorch kernels for `cnnzoo.backends`: batch norm for training through PyTorch's own fused op.
+"""PyTorch kernels for `cnnzoo.backends`: batch norm for training through PyTorch's own fused op, and
+convolutions of channels-last tensors without Keras's layout copies.
 
 Keras 3 computes a training-mode batch norm on PyTorch from separate ops (``torch.mean``, ``torch.var``, the
 normalization), each differentiated by autograd: the forward and backward passes launch several reductions and
 elementwise kernels per layer where ``torch.nn.functional.batch_norm`` (what torchvision's networks run) does one
-of each. The channels-last tensor is handed over as a channels-first view, which PyTorch reads as its
+of each. Both kernels hand the channels-last tensor over as a channels-first view, which PyTorch reads as its
 ``channels_last`` memory format: nothing is copied. Measured in benchmarks/README.md ("The PyTorch backend").
 """
 
