@@ -159,6 +159,9 @@ def resolve_model(model, weights=None):
 
 def _resolve(model, weights, labels):
     """``(keras model, class names or None, preparer)`` for a model name, a ``.keras`` path or a Keras model."""
+    from cnnzoo.training.backend_defaults import use_compilation_cache
+
+    use_compilation_cache()  # JAX: the next prediction in a new process loads the compiled step
     net = resolve_model(model, weights)
     weight_set = getattr(net, "pretrained", None)
     if weight_set is None and weights is not None and not isinstance(model, (str, os.PathLike)):

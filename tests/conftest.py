@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# JAX's compiled steps are not kept in ~/.keras by the tests (tests/test_training.py checks the cache in a folder of
+# its own)
+os.environ.setdefault("CNNZOO_COMPILATION_CACHE", "off")
 
 # Where the optional torchvision extra is installed (test_torchvision.py), torch and torchvision
 # must be imported before TensorFlow: the other order crashes the interpreter on this project's machines.

@@ -109,7 +109,7 @@ def test_the_command_and_the_python_call_train_the_same_weights_bit_for_bit(tmp_
     assert not np.array_equal(np.asarray(other.model.weights[0]), np.asarray(result.model.weights[0]))
 
 
-def test_finetune_takes_arrays_and_datasets_and_predict_takes_arrays_and_folders(tmp_path):
+def test_finetune_takes_arrays_and_datasets_and_predict_takes_arrays_and_folders(tmp_path, monkeypatch):
     images, labels = idx.read_idx_split(SAMPLE_MNIST, "train")
     keep = labels < 3
     x, y = images[keep][:60], labels[keep][:60]
@@ -119,7 +119,12 @@ def test_finetune_takes_arrays_and_datasets_and_predict_takes_arrays_and_folders
     assert result.class_names == ["zero", "one", "two"] and result.saved_model is None
     assert result.preprocessing["scale"] == 255.0 and 0.0 <= result.validation_accuracy <= 1.0
     assert set(result.per_class_accuracy) == {"zero", "one", "two"}
+    from cnnzoo.training import backend_defaults
+
+    asked = []  # prediction keeps its compiled step between processes too (on JAX; tests/test_training.py)
+    monkeypatch.setattr(backend_defaults, "use_compilation_cache", lambda backend=None: asked.append(backend))
     tops = cnnzoo.predict(result.model, x[:2], top_k=2, labels=list(result.class_names))
+    assert asked == [None]
     assert len(tops) == 2 and all(len(t) == 2 and t[0][1] >= t[1][1] for t in tops)
     # a prepared tf.data dataset needs validation data; integer labels need the class names
     import tensorflow as tf

@@ -166,21 +166,24 @@ def test_batch_norm_kernel_of_this_backend_matches_keras_in_training(shape, scal
 
 
 @pytest.mark.parametrize("shape,kernel,strides,padding,dilation,groups,by_kernel", [
-    ((2, 9, 8, 6), 3, 1, "same", 1, 1, True), ((2, 9, 8, 6), 3, 2, "valid", 1, 3, True),
-    ((2, 10, 9, 4), 4, 2, "same", 1, 1, False),  # 'same' pads 3 on the second axis: one side more, Keras's path
-    ((1, 11, 10, 4), (3, 1), 1, "same", 2, 2, True), ((2, 5, 7, 7, 4), (3, 1, 3), (1, 2, 2), "same", 1, 1, True),
-    ((1, 6, 9, 8, 4), 2, 1, "valid", (1, 2, 1), 4, True)])
+    ((2, 9, 8, 6), 3, 1, "same", 1, 1, "torch"), ((2, 9, 8, 6), 3, 2, "valid", 1, 3, "torch"),
+    ((2, 10, 9, 4), 4, 2, "same", 1, 1, ""),  # 'same' pads 3 on the second axis: one side more, Keras's path
+    ((1, 11, 10, 4), (3, 1), 1, "same", 2, 2, "torch"), ((2, 5, 7, 7, 4), (3, 1, 3), (1, 2, 2), "same", 1, 1, "torch"),
+    ((1, 6, 9, 8, 4), 2, 1, "valid", (1, 2, 1), 4, "torch"),
+    ((2, 7, 5, 6), 1, 1, "same", 1, 1, "torch jax"), ((2, 3, 7, 5, 6), 1, 1, "valid", 1, 1, "torch jax"),  # pointwise
+    ((2, 7, 5, 6), 1, 2, "valid", 1, 1, "torch"), ((2, 7, 5, 6), 1, 1, "valid", 1, 2, "torch")])
 def test_convolution_kernel_of_this_backend_matches_keras(shape, kernel, strides, padding, dilation, groups,
                                                           by_kernel, monkeypatch):
-    """cnnzoo's Conv2D/Conv3D (the backend's kernel where it has one: PyTorch's, without Keras's layout copies)
-    against Keras's layer with the same weights: outputs and gradients with respect to the input and the weights,
-    for strides, dilation, groups, 'valid' and both kinds of 'same' (the kernel leaves a one-sided one to Keras)."""
+    """cnnzoo's Conv2D/Conv3D (the backend's kernel where it has one: PyTorch's, without Keras's layout copies; on
+    JAX's CPU a pointwise convolution as a matrix product) against Keras's layer with the same weights: outputs and
+    gradients with respect to the input and the weights, for strides, dilation, groups, 'valid' and both kinds of
+    'same' (the kernel leaves a one-sided one to Keras), and which cases each kernel takes."""
     from cnnzoo import backends
     from cnnzoo.layers import convolution
 
     rank = len(shape) - 2
     kernel_of_backend, used = backends.convolution(), []
-    assert (kernel_of_backend is not None) == (BACKEND == "torch")
+    assert (kernel_of_backend is not None) == (BACKEND in ("torch", "jax"))
     if kernel_of_backend is not None:
         monkeypatch.setattr(backends, "convolution", lambda: lambda *a: used.append(kernel_of_backend(*a)) or used[-1])
     arguments = dict(strides=strides, padding=padding, dilation_rate=dilation, groups=groups)
@@ -201,7 +204,7 @@ def test_convolution_kernel_of_this_backend_matches_keras(shape, kernel, strides
         results.append([keras.ops.convert_to_numpy(t) for t in (y, *grads)])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    assert [u is not None for u in used] == ([] if kernel_of_backend is None else [by_kernel])
+    assert [u is not None for u in used] == ([] if kernel_of_backend is None else [BACKEND in by_kernel.split()])
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile (Keras's jit_compile=True on PyTorch)")

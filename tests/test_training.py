@@ -1,6 +1,7 @@
 """The training engine: divergence, schedules, weight decay, the epoch-keyed pipeline."""
 
 import dataclasses
+import json
 import os
 import re
 
@@ -778,3 +779,82 @@ def test_a_two_headed_run_reports_and_draws_its_main_heads_accuracy(tmp_path, mo
     assert record["monitor"] == "val_main_accuracy" and record["test_accuracy_per_epoch"] == accuracies
     assert drawn == [record["history"] | {"val_accuracy": accuracies}]  # drawn as the accuracy of the run
     assert record["config"]["aux_loss_weight"] == 0.3
+
+
+_CACHED_FIT = """
+import json, os, sys
+import jax, numpy as np, keras
+from cnnzoo import training
+hits = []
+jax.monitoring.register_event_listener(lambda event, **kw: hits.append(event) if event.endswith("cache_hits") else None)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+y = np.eye(3, dtype="float32")[np.arange(16) % 3]
+training.fit(model, (x, y), (x, y), training.TrainConfig(epochs=1, batch_size=8, lr=0.1), sys.argv[1], verbose=0)
+print(json.dumps({"dir": jax.config.jax_compilation_cache_dir, "hits": len(hits)}))
+"""
+
+
+def test_a_second_jax_process_loads_the_compiled_steps_of_the_first(tmp_path):
+    """`backend_defaults.use_compilation_cache`, as `fit` calls it: the first run's compiled steps land in
+    ``$KERAS_HOME/cnnzoo/jax_compilation_cache`` and a second process running the same steps loads them (cache
+    hits) instead of compiling them again."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KERAS_BACKEND="jax", KERAS_HOME=str(tmp_path / "keras_home"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")  # JAX keeps only compiles over 1 s by default
+    env.pop("CNNZOO_COMPILATION_CACHE", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    folder = str(tmp_path / "keras_home" / "cnnzoo" / "jax_compilation_cache")
+    runs = []
+    for k in range(2):
+        out = subprocess.run([sys.executable, "-c", _CACHED_FIT, str(tmp_path / f"run{k}")], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert [r["dir"] for r in runs] == [folder, folder] and os.listdir(folder)
+    assert runs[0]["hits"] == 0 and runs[1]["hits"] >= 3  # the training, evaluation and prediction steps at least
+
+
+def test_the_compilation_cache_keeps_the_users_own_and_can_be_turned_off(monkeypatch, tmp_path):
+    jax = pytest.importorskip("jax")
+    from jax._src import compilation_cache
+
+    from cnnzoo.training import backend_defaults
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("CNNZOO_COMPILATION_CACHE", raising=False)
+    default = str(tmp_path / "cnnzoo" / "jax_compilation_cache")
+    assert backend_defaults.compilation_cache_dir() == default
+    for off in ("off", "0", "False", " no ", "", "none"):
+        monkeypatch.setenv("CNNZOO_COMPILATION_CACHE", off)
+        assert backend_defaults.compilation_cache_dir() is None, off
+    monkeypatch.setenv("CNNZOO_COMPILATION_CACHE", "~/xla")
+    assert backend_defaults.compilation_cache_dir() == os.path.expanduser("~/xla")
+    assert backend_defaults.use_compilation_cache("tensorflow") is None
+    assert backend_defaults.use_compilation_cache("torch") is None
+    before = jax.config.jax_compilation_cache_dir, jax.config.jax_enable_compilation_cache
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv("CNNZOO_COMPILATION_CACHE", "off")
+        assert backend_defaults.use_compilation_cache("jax") is None and jax.config.jax_compilation_cache_dir is None
+        monkeypatch.delenv("CNNZOO_COMPILATION_CACHE")
+        jax.config.update("jax_enable_compilation_cache", False)  # JAX's own switch, turned off by the user
+        assert backend_defaults.use_compilation_cache("jax") is None and jax.config.jax_compilation_cache_dir is None
+        jax.config.update("jax_enable_compilation_cache", True)
+        assert backend_defaults.use_compilation_cache("jax") == default == jax.config.jax_compilation_cache_dir
+        assert os.path.isdir(default)
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))  # the user's own is kept
+        assert backend_defaults.use_compilation_cache("jax") == str(tmp_path / "mine")
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine")
+        (tmp_path / "home_file").write_text("")
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv("CNNZOO_COMPILATION_CACHE", str(tmp_path / "home_file" / "cache"))  # cannot be made
+        with pytest.warns(UserWarning, match="CNNZOO_COMPILATION_CACHE.*writable folder"):
+            assert backend_defaults.use_compilation_cache("jax") is None
+        assert jax.config.jax_compilation_cache_dir is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before[0])
+        jax.config.update("jax_enable_compilation_cache", before[1])
+        compilation_cache.reset_cache()

@@ -5,9 +5,10 @@ kernel of the running Keras backend and falls back to Keras's own computation
 when there is none, so every model still runs on every backend, with the same
 numbers. Two kernels so far: batch norm for training (TensorFlow's fused op,
 on JAX a closed-form gradient, on PyTorch its fused op: Keras 3 normalizes with
-separate ops, which each backend differentiates op by op), and on PyTorch a
-channels-last convolution without Keras's layout copies. benchmarks/README.md
-has the measurements that made each worth it.
+separate ops, which each backend differentiates op by op), and convolutions: on
+PyTorch a channels-last one without Keras's layout copies, on JAX's CPU a
+pointwise one as a matrix product. benchmarks/README.md has the measurements that
+made each worth it.
 """
 
 import keras
@@ -42,4 +43,11 @@ def convolution():
         from cnnzoo.backends import torch
 
         return None if torch.compiling() else torch.convolution
+    if keras.backend.backend() == "jax":
+        import jax as _jax
+
+        if _jax.default_backend() == "cpu":  # measured on CPUs only
+            from cnnzoo.backends import jax
+
+            return jax.convolution
     return None

@@ -198,6 +198,7 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     from cnnzoo.training import distribute
 
     config = resolve(config, model)  # compiled step and steps per execution for this backend, the model's defaults
+    backend_defaults.use_compilation_cache()  # JAX: a resumed or repeated run loads its compiled step
     strategy = strategy or distribute.default_strategy()
     chief = distribute.is_chief()
     # Only the chief writes: the others log into a scratch folder of their own.
