@@ -207,6 +207,40 @@ def test_convolution_kernel_of_this_backend_matches_keras(shape, kernel, strides
     assert [u is not None for u in used] == ([] if kernel_of_backend is None else [BACKEND in by_kernel.split()])
 
 
+@pytest.mark.parametrize("shape,pool,strides,padding", [
+    ((2, 9, 11, 5), 3, 2, "valid"), ((2, 8, 8, 4), 3, 1, "same"), ((1, 7, 7, 3), 2, 2, "valid"),
+    ((2, 10, 9, 3), 3, 2, "same"), ((2, 9, 8, 3), (3, 2), (2, 1), "valid"), ((3, 11, 4), 3, 2, "same"),
+    ((1, 5, 7, 6, 2), 3, (1, 2, 2), "same")])
+def test_max_pooling_kernel_of_this_backend_matches_keras(shape, pool, strides, padding, monkeypatch):
+    """cnnzoo's MaxPooling1D/2D/3D (on JAX's CPU, the gradient of slices) against Keras's layer: outputs and the
+    gradient with respect to the input, where every window has ties (small integers): each window's gradient goes to
+    its first maximum, as XLA's and PyTorch's do."""
+    from cnnzoo import backends
+    from cnnzoo.layers import convolution
+
+    rank = len(shape) - 2
+    kernel_of_backend, used = backends.max_pool(), []
+    assert (kernel_of_backend is not None) == (BACKEND == "jax")
+    if kernel_of_backend is not None:
+        monkeypatch.setattr(backends, "max_pool", lambda: lambda *a: used.append(1) or kernel_of_backend(*a))
+    arguments = dict(pool_size=pool, strides=strides, padding=padding)
+    mine = {1: convolution.MaxPooling1D, 2: convolution.MaxPooling2D, 3: convolution.MaxPooling3D}[rank](**arguments)
+    theirs = {1: keras.layers.MaxPooling1D, 2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}[rank](
+        **arguments)
+    x = np.random.default_rng(0).integers(0, 3, shape).astype("float32")
+    results = []
+    for layer in (mine, theirs):
+        def loss_fn(x):
+            y = layer(x)
+            return keras.ops.sum(y * keras.ops.cos(y + keras.ops.arange(y.shape[-1], dtype="float32"))), y
+
+        _, y, grads = _loss_and_gradients(loss_fn, [x])
+        results.append([keras.ops.convert_to_numpy(t) for t in (y, *grads)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert results[0][1].sum() != 0 and len(used) == (BACKEND == "jax")
+
+
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile (Keras's jit_compile=True on PyTorch)")
 def test_a_compiled_pytorch_step_uses_keras_ops_and_takes_the_eager_steps_values():
     """The PyTorch kernels are for eager steps: under torch.compile (shapes symbolic, which they branch on) the layers

@@ -7,8 +7,9 @@ numbers. Two kernels so far: batch norm for training (TensorFlow's fused op,
 on JAX a closed-form gradient, on PyTorch its fused op: Keras 3 normalizes with
 separate ops, which each backend differentiates op by op), and convolutions: on
 PyTorch a channels-last one without Keras's layout copies, on JAX's CPU a
-pointwise one as a matrix product. benchmarks/README.md has the measurements that
-made each worth it.
+pointwise one as a matrix product; on JAX's CPU, max pooling with a gradient
+of slices instead of XLA's scatter. benchmarks/README.md has the measurements
+that made each worth it.
 """
 
 import keras
@@ -50,4 +51,18 @@ def convolution():
             from cnnzoo.backends import jax
 
             return jax.convolution
+    return None
+
+
+def max_pool():
+    """``fn(inputs, pool_size, strides, padding) -> outputs`` for channels-last ``inputs`` (``padding`` 'valid' or
+    'same'; sizes and strides as tuples), or None: Keras's ``ops.max_pool``.
+    """
+    if keras.backend.backend() == "jax":
+        import jax as _jax
+
+        if _jax.default_backend() == "cpu":  # measured on CPUs only
+            from cnnzoo.backends import jax
+
+            return jax.max_pool
     return None

@@ -1,4 +1,5 @@
-"""JAX kernels: batch norm for training with its gradient in closed form; pointwise convolutions as matrix products.
+"""JAX kernels: batch norm for training with its gradient in closed form; pointwise convolutions as matrix products;
+max pooling with a gradient of slices.
 
 Keras 3 computes a training-mode batch norm on JAX from separate ops (``jnp.mean``, ``jnp.var``, the
 normalization), and JAX differentiates each of them: the backward pass then holds more reductions and
@@ -13,6 +14,13 @@ transposed copies of the input and the output gradient; as a product both gradie
 Measured on this project's CPU (batch 8 @224, fp32, a Keras training step): ResNet-50's step 4.26 -> 3.13 s,
 GoogLeNet's 1.59 -> 1.49 s (benchmarks/README.md, "Pointwise convolutions on JAX's CPU"). Not measured on a GPU,
 so used on CPUs only (`cnnzoo.backends.convolution`).
+
+Max pooling's gradient is XLA's ``select_and_scatter``, which XLA's CPU compiler expands into index arithmetic and a
+scatter, slow to run. `max_pool` pools one axis at a time (a k x k window is k along one axis, then k along the
+other) and routes each axis's gradient with k strided slices, comparisons and pads: the same gradient, to the first
+maximum of each window in row-major order as XLA and PyTorch route it. Measured on this project's CPU (GoogLeNet's
+13 pools, batch 8 @224, a Keras training step): 1.47 -> 1.16 s a step, the same compile time (benchmarks/README.md).
+CPUs only, as the convolution.
 """
 
 import functools
@@ -30,6 +38,72 @@ def convolution(inputs, kernel, strides, padding, dilation_rate):
     if any(k != 1 for k in kernel.shape[:rank]) or any(s != 1 for s in strides) or kernel.shape[-2] != inputs.shape[-1]:
         return None  # a spatial kernel, a stride, or groups
     return jax.lax.dot_general(inputs, kernel.reshape(kernel.shape[-2:]), (((rank + 1,), (0,)), ((), ())))
+
+
+def _same_pads(dims, pool_size, strides):
+    pads = []
+    for n, k, s in zip(dims, pool_size, strides):
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))  # as XLA's 'SAME' (and Keras's): the extra one after
+    return pads
+
+
+def _pool_axis(u, axis, k, s):
+    window, stride = [1] * u.ndim, [1] * u.ndim
+    window[axis], stride[axis] = k, s
+    return jax.lax.reduce_window(u, jnp.array(-jnp.inf, u.dtype), jax.lax.max, window, stride, "VALID")
+
+
+def _route(u, v, dv, axis, k, s):
+    """The gradient of ``v``, ``u``'s max pool along ``axis`` (window k, stride s, 'valid'), sent to each window's first
+    maximum: for each window offset j, the strided slice of ``u`` at j that equals ``v`` and no earlier offset did.
+    """
+    out, zero = v.shape[axis], jnp.zeros((), dv.dtype)
+    taken = total = None
+    for j in range(k):
+        hit = jax.lax.slice_in_dim(u, j, j + (out - 1) * s + 1, s, axis) == v
+        if taken is not None:
+            hit = hit & ~taken
+        taken = hit if taken is None else taken | hit
+        pads = [(0, 0, 0)] * u.ndim
+        pads[axis] = (j, u.shape[axis] - j - (out - 1) * s - 1, s - 1)  # back to the window's place, s apart
+        placed = jax.lax.pad(jnp.where(hit, dv, zero), zero, pads)
+        total = placed if total is None else total + placed
+    return total
+
+
+def max_pool(inputs, pool_size, strides, padding):
+    """Max pooling of channels-last ``inputs`` (rank 1 to 3; ``padding`` 'valid' or 'same'), as ``keras.ops.max_pool``,
+    with the gradient of `_route` along each axis.
+    """
+    rank = inputs.ndim - 2
+    pool_size, strides = tuple(pool_size), tuple(strides)
+    pads = _same_pads(inputs.shape[1:-1], pool_size, strides) if padding == "same" else [(0, 0)] * rank
+    axes = range(1, rank + 1)
+
+    def stages(x):
+        u = jax.lax.pad(x, jnp.array(-jnp.inf, x.dtype), [(0, 0, 0), *[(b, a, 0) for b, a in pads], (0, 0, 0)])
+        done = [u]
+        for axis in reversed(axes):  # the last axis first, so that the first axis decides first (row-major order)
+            done.append(_pool_axis(done[-1], axis, pool_size[axis - 1], strides[axis - 1]))
+        return done
+
+    @jax.custom_vjp
+    def pool(x):
+        return stages(x)[-1]
+
+    def forward(x):
+        done = stages(x)
+        return done[-1], done
+
+    def backward(done, dy):
+        for i, axis in enumerate(axes):  # the first axis was pooled last
+            dy = _route(done[-2 - i], done[-1 - i], dy, axis, pool_size[axis - 1], strides[axis - 1])
+        start = (0, *[b for b, _ in pads], 0)
+        return (jax.lax.slice(dy, start, tuple(b + n for b, n in zip(start, inputs.shape))),)
+
+    pool.defvjp(forward, backward)
+    return pool(inputs)
 
 
 def _statistics(x):

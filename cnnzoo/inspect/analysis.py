@@ -291,9 +291,10 @@ class _Recorder:
 
 
 def _opens(layer):
-    # cnnzoo's Conv2D/Conv3D are Keras's with another kernel (cnnzoo.layers.convolution): analysed as Keras's
+    # cnnzoo's Conv2D/3D and MaxPooling1D/2D/3D are Keras's with another kernel (cnnzoo.layers.convolution):
+    # analysed as Keras's
     return (type(layer).__module__.startswith("cnnzoo.") and type(layer).__name__ not in _OPAQUE
-            and not isinstance(layer, compat.BaseConv))
+            and not isinstance(layer, (compat.BaseConv, compat.BasePooling)))
 
 
 def summary(model_or_name, input_shape=None, print_fn=None):

@@ -11,13 +11,9 @@ from cnnzoo.layers import convolution
 
 RANKS = (1, 2, 3)
 
-# 2D and 3D: Keras's layers with the backend's kernel where cnnzoo has one (cnnzoo.layers.convolution)
+# Keras's layers with the backend's kernel where cnnzoo has one (cnnzoo.layers.convolution; Conv1D stays Keras's)
 CONV = {1: keras.layers.Conv1D, 2: convolution.Conv2D, 3: convolution.Conv3D}
-MAX_POOL = {
-    1: keras.layers.MaxPooling1D,
-    2: keras.layers.MaxPooling2D,
-    3: keras.layers.MaxPooling3D,
-}
+MAX_POOL = {1: convolution.MaxPooling1D, 2: convolution.MaxPooling2D, 3: convolution.MaxPooling3D}
 AVG_POOL = {
     1: keras.layers.AveragePooling1D,
     2: keras.layers.AveragePooling2D,
