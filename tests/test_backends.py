@@ -207,6 +207,62 @@ def test_convolution_kernel_of_this_backend_matches_keras(shape, kernel, strides
     assert [u is not None for u in used] == ([] if kernel_of_backend is None else [BACKEND in by_kernel.split()])
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_inception_modules_batch_norms_as_one_compute_what_each_branchs_own_does(training, monkeypatch):
+    """In training, an Inception module normalizes its four branches with their four batch norms side by side, and
+    computes branches 2 and 3's 1x1 reductions as one convolution and one batch norm
+    (`normalization.merged_batch_norm`: fewer kernels of distinct shapes to compile): the same outputs, gradients with
+    respect to the input and every weight, and moving statistics of each branch's layer as when each layer computes
+    its own channels. Inference is computed branch by branch, as before."""
+    from cnnzoo.layers import inception, normalization
+
+    merged = []
+    def spy(*args):
+        merged.append(normalization.merged_batch_norm(*args))
+        return merged[-1]
+
+    results = []
+    for together in (True, False):
+        monkeypatch.setattr(inception, "merged_batch_norm", spy if together else lambda *a: None)
+        keras.utils.set_random_seed(4)
+        module = inception.InceptionModule(5, 3, 6, 2, 4, 3, kernel_size_5x5=3, norm_epsilon=1e-3, norm_momentum=0.8)
+        module.build((2, 7, 6, 4))
+        rng = np.random.default_rng(1)
+        for w in module.non_trainable_weights:  # moving statistics away from their start
+            w.assign(rng.uniform(0.5, 1.5, w.shape).astype("float32"))
+        start = [keras.ops.convert_to_numpy(w) for w in module.non_trainable_weights]
+        x = rng.standard_normal((2, 7, 6, 4)).astype("float32")
+
+        def loss_fn(x, *weights):
+            y, moving = module.stateless_call(list(weights), [w.value for w in module.non_trainable_weights], x,
+                                              training=training)
+            return keras.ops.sum(y * keras.ops.sin(y)), (y, moving)
+
+        _, (y, moving), grads = _loss_and_gradients(loss_fn, [x, *[w.value for w in module.trainable_weights]])
+        results.append([keras.ops.convert_to_numpy(t) for t in (y, *grads, *moving)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert len(merged) == 2 * training and None not in merged  # the merged paths ran, compared with the branches'
+    moving = results[0][-len(start):]
+    assert all(np.allclose(m, s) != training for m, s in zip(moving, start))  # each moved in training, only then
+
+
+def test_batch_norms_of_different_settings_are_not_merged():
+    from cnnzoo.layers import normalization
+
+    x = keras.ops.ones((2, 3, 3, 5))
+    a, b = normalization.make_norm("batch", 2), normalization.make_norm("batch", 3, epsilon=1e-3)
+    c = normalization.make_norm("batch", 3)
+    for layer, channels in ((a, 2), (b, 3), (c, 3)):
+        layer.build((2, 3, 3, channels))
+    assert normalization.merged_batch_norm([a, b], x, training=True) is None  # two epsilons
+    assert normalization.merged_batch_norm([a, b], x, training=False) is None
+    assert normalization.merged_batch_norm([a, c, c], x, training=False) is None  # 8 channels for an input of 5
+    assert normalization.merged_batch_norm([a, c], x, training=False) is not None
+    c.trainable = False
+    assert normalization.merged_batch_norm([a, c], x, training=False) is None  # one frozen, one not
+
+
 @pytest.mark.parametrize("shape,pool,strides,padding", [
     ((2, 9, 11, 5), 3, 2, "valid"), ((2, 8, 8, 4), 3, 1, "same"), ((1, 7, 7, 3), 2, 2, "valid"),
     ((2, 10, 9, 3), 3, 2, "same"), ((2, 9, 8, 3), (3, 2), (2, 1), "valid"), ((3, 11, 4), 3, 2, "same"),

@@ -281,6 +281,12 @@ class ConvNormAct(keras.layers.Layer):
                 )
 
     def call(self, inputs, training=None):
+        return self.finish(self.convolve(inputs, training=training), training=training)
+
+    def convolve(self, inputs, training=None):
+        """The first half of `call`: up to and including the convolution (with a pre-activation's norm and
+        activation before it).
+        """
         x = inputs
         if self.preact:
             if self.norm_layer is not None:
@@ -289,7 +295,10 @@ class ConvNormAct(keras.layers.Layer):
                 x = self.act_layer(x)
         if self._pad_pairs is not None:
             x = ops.pad(x, self._full_pad_pairs())
-        x = self.conv(x)
+        return self.conv(x)
+
+    def finish(self, x, training=None):
+        """The second half of `call`: the norm and activation after the convolution (none with ``preact``)."""
         if not self.preact:
             if self.norm_layer is not None:
                 x = self.norm_layer(x, training=training)

@@ -8,7 +8,7 @@ from keras import ops
 
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
-from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings
+from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings, merged_batch_norm
 from cnnzoo.layers.pooling import Pooling
 
 
@@ -106,15 +106,39 @@ class InceptionModule(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         axis = -1 if self.data_format == "channels_last" else 1
-        return ops.concatenate(
-            [
-                self.branch1(inputs, training=training),
-                self.branch2(self.branch2_reduce(inputs, training=training), training=training),
-                self.branch3(self.branch3_reduce(inputs, training=training), training=training),
-                self.branch4(self.branch4_pool(inputs), training=training),
-            ],
-            axis=axis,
-        )
+        units = (self.branch1, self.branch2, self.branch3, self.branch4)
+        merge = bool(training) and self._mergeable(units)  # the training step's compile: inference is as it was
+        reduced2, reduced3 = self._reductions(inputs, training) if merge else (
+            self.branch2_reduce(inputs, training=training), self.branch3_reduce(inputs, training=training))
+        convolved = [unit.convolve(x, training=training)
+                     for unit, x in zip(units, (inputs, reduced2, reduced3, self.branch4_pool(inputs)))]
+        if merge:
+            # the four batch norms as one over the concatenation: the same numbers, one normalization to compile
+            # instead of four of different widths (normalization.merged_batch_norm)
+            x = merged_batch_norm([unit.norm_layer for unit in units], ops.concatenate(convolved, axis=-1), training)
+            if x is not None:
+                return x if units[0].act_layer is None else units[0].act_layer.activation(x)
+        return ops.concatenate([unit.finish(x, training=training) for unit, x in zip(units, convolved)], axis=axis)
+
+    def _mergeable(self, units):
+        return self.data_format == "channels_last" and all(u.norm_layer is not None and not u.preact for u in units)
+
+    def _reductions(self, inputs, training):
+        """Branches 2 and 3's 1x1 reductions of the module's input as one convolution (their kernels side by side)
+        and one batch norm, as `call` merges the branches' last ones; each on its own where that does not apply.
+        """
+        units = (self.branch2_reduce, self.branch3_reduce)
+        if not self._mergeable(units) or any(u._pad_pairs is not None or u.conv.use_bias for u in units):
+            return tuple(unit(inputs, training=training) for unit in units)
+        kernel = ops.concatenate([unit.conv.kernel for unit in units], axis=-1)
+        convolved = units[0].conv.convolution_op(inputs, kernel)  # the same settings: 1x1, stride 1, one group
+        x = merged_batch_norm([unit.norm_layer for unit in units], convolved, training)
+        if x is None:
+            return tuple(unit.finish(part, training=training)
+                         for unit, part in zip(units, ops.split(convolved, [units[0].filters], axis=-1)))
+        if units[0].act_layer is not None:
+            x = units[0].act_layer.activation(x)
+        return tuple(ops.split(x, [units[0].filters], axis=-1))
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

@@ -5,6 +5,7 @@ so the BatchNorm momentum and epsilon defaults live here and nowhere else
 (a block takes ``norm_epsilon`` / ``norm_momentum`` when a model needs others).
 """
 
+import itertools
 import math
 
 import keras
@@ -127,21 +128,83 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        fused = None
-        if (training and self.trainable and mask is None and not self.renorm and not self.synchronized
-                and self.axis in (-1, len(inputs.shape) - 1) and 2 <= len(inputs.shape) <= 5
-                and keras.backend.standardize_dtype(inputs.dtype) != "float64"):
-            fused = backends.batch_norm_training()
-        if fused is None:
-            return super().call(inputs, training=training, mask=mask)
-        x = ops.cast(inputs, "float32")  # as Keras: statistics in float32 under mixed precision
-        channels = x.shape[-1]
-        gamma = ops.cast(self.gamma, "float32") if self.scale else ops.ones((channels,), "float32")
-        beta = ops.cast(self.beta, "float32") if self.center else ops.zeros((channels,), "float32")
-        outputs, mean, variance = fused(x, gamma, beta, self.epsilon)
-        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-            moving.assign(ops.cast(moving, "float32") * self.momentum + batch * (1.0 - self.momentum))
-        return ops.cast(outputs, self.compute_dtype)
+        if mask is None and training and self.trainable:
+            outputs = batch_norm_training([self], inputs)
+            if outputs is not None:
+                return outputs
+        return super().call(inputs, training=training, mask=mask)
+
+
+def _side_by_side(layers, inputs):
+    """True where ``layers`` can normalize channels-last ``inputs`` as one: cnnzoo batch norms over the last axis,
+    one setting each (epsilon, momentum, scale, center, trainable, dtype policy), none of Keras's special cases, and
+    channels adding up to the input's.
+    """
+    first, rank = layers[0], len(inputs.shape)
+    return (all(isinstance(layer, BatchNormalization) for layer in layers)
+            and all(layer.axis in (-1, rank - 1) and not layer.renorm and not layer.synchronized
+                    and (layer.epsilon, layer.momentum, layer.scale, layer.center, layer.trainable)
+                    == (first.epsilon, first.momentum, first.scale, first.center, first.trainable)
+                    and layer.dtype_policy.name == first.dtype_policy.name for layer in layers)
+            and 2 <= rank <= 5 and keras.backend.standardize_dtype(inputs.dtype) != "float64"
+            and sum(layer.moving_mean.shape[0] for layer in layers) == inputs.shape[-1])
+
+
+def _joined(layers, name, dtype, default):
+    """The layers' variable ``name`` side by side, as ``dtype``; ``default`` (0 or 1) where they have none."""
+    if getattr(layers[0], name, None) is None:
+        count = sum(layer.moving_mean.shape[0] for layer in layers)
+        return (ops.ones if default else ops.zeros)((count,), dtype)
+    return ops.concatenate([ops.cast(getattr(layer, name), dtype) for layer in layers], axis=0)
+
+
+def batch_norm_training(layers, inputs):
+    """``inputs`` batch-normalized in training by the backend's fused kernel, their channels those of ``layers`` side
+    by side (one layer: its own channels), each layer's moving averages updated as Keras's layer updates them; None
+    where there is no kernel or the layers cannot go side by side (`merged_batch_norm`).
+    """
+    fused = backends.batch_norm_training()
+    if fused is None or not _side_by_side(layers, inputs):
+        return None
+    first = layers[0]
+    x = ops.cast(inputs, "float32")  # as Keras: statistics in float32 under mixed precision
+    gamma = _joined(layers, "gamma", "float32", 1)
+    beta = _joined(layers, "beta", "float32", 0)
+    outputs, mean, variance = fused(x, gamma, beta, first.epsilon)
+    if len(layers) > 1:
+        cuts = list(itertools.accumulate(layer.moving_mean.shape[0] for layer in layers[:-1]))
+        means, variances = ops.split(mean, cuts), ops.split(variance, cuts)
+    else:
+        means, variances = [mean], [variance]
+    for layer, batch_mean, batch_variance in zip(layers, means, variances):
+        for moving, batch in ((layer.moving_mean, batch_mean), (layer.moving_variance, batch_variance)):
+            moving.assign(ops.cast(moving, "float32") * layer.momentum + batch * (1.0 - layer.momentum))
+    return ops.cast(outputs, first.compute_dtype)
+
+
+def merged_batch_norm(layers, inputs, training=None):
+    """Channels-last ``inputs`` normalized by several batch norms side by side (``layers[0]``'s channels first), each
+    layer keeping its own variables and moving averages: the numbers of calling each layer on its own channels, since
+    batch norm is per channel, in one computation. A block whose parallel branches each end in a batch norm (GoogLeNet's
+    Inception module) then compiles one normalization, forward and backward, instead of one per branch, each of
+    another shape: XLA compiles a kernel per distinct shape (benchmarks/README.md, "GoogLeNet's first training step on
+    JAX").
+
+    Returns:
+        The normalized tensor, or None where the layers differ in a setting, the input is not theirs, or training
+        has no fused kernel on this backend: call each layer on its channels then.
+    """
+    first = layers[0]
+    if training and first.trainable:
+        return batch_norm_training(layers, inputs)
+    if not _side_by_side(layers, inputs):
+        return None
+    dtype = keras.backend.result_type(inputs.dtype, "float32")  # Keras's inference path, variables side by side
+    outputs = ops.batch_normalization(
+        ops.cast(inputs, dtype), _joined(layers, "moving_mean", dtype, 0), _joined(layers, "moving_variance", dtype, 1),
+        axis=-1, offset=_joined(layers, "beta", dtype, 0) if first.center else None,
+        scale=_joined(layers, "gamma", dtype, 1) if first.scale else None, epsilon=first.epsilon)
+    return ops.cast(outputs, first.compute_dtype)
 
 
 def check_activation(activation, name="activation"):
