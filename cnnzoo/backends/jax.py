@@ -12,14 +12,15 @@ A pointwise convolution (1x1, stride 1, one group) is one matrix product over th
 XLA's CPU convolution runs it as a convolution, and its gradient with respect to the kernel as another one over
 transposed copies of the input and the output gradient; as a product both gradients are products too, with no copies.
 Measured on this project's CPU (batch 8 @224, fp32, a Keras training step): ResNet-50's step 4.26 -> 3.13 s,
-GoogLeNet's 1.59 -> 1.49 s (benchmarks/README.md, "Pointwise convolutions on JAX's CPU"). Not measured on a GPU,
+GoogLeNet's 1.59 -> 1.49 s (benchmarks/README.md, "JAX's CPU kernels"). Not measured on a GPU,
 so used on CPUs only (`cnnzoo.backends.convolution`).
 
 Max pooling's gradient is XLA's ``select_and_scatter``, which XLA's CPU compiler expands into index arithmetic and a
 scatter, slow to run. `max_pool` pools one axis at a time (a k x k window is k along one axis, then k along the
 other) and routes each axis's gradient with k strided slices, comparisons and pads: the same gradient, to the first
 maximum of each window in row-major order as XLA and PyTorch route it. Measured on this project's CPU (GoogLeNet's
-13 pools, batch 8 @224, a Keras training step): 1.47 -> 1.16 s a step, the same compile time (benchmarks/README.md).
+13 pools, batch 8 @224, a Keras training step): 1.47 -> 1.16 s a step, the same compile time (benchmarks/README.md,
+"JAX's CPU kernels").
 CPUs only, as the convolution.
 """
 

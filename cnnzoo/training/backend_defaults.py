@@ -35,10 +35,10 @@ measured (no device), not set.
 Compiled steps kept between processes (`use_compilation_cache`, called by `cnnzoo.training.fit` and the
 prediction workflows): on JAX, XLA compiles the whole training step before the first one runs, while TensorFlow on
 a CPU runs its step as a graph without compiling. Measured here (2026-12-05, GoogLeNet training at batch 8 @224,
-fp32, `cnnzoo bench googlenet`): the first step took 15.7 s on JAX (11.1 s of it XLA's compile), 8.0 s on
-TensorFlow without XLA and 22.4 s on TensorFlow with it. With JAX's persistent compilation cache the same step in a
-second process took 6.2 s instead of 16.5 s (benchmarks/README.md, "GoogLeNet's first training step on JAX"), so a
-resumed run, a second recipe or a repeated prediction starts at once.
+fp32, `cnnzoo bench googlenet`): the first step took 13.5-13.8 s on JAX, 8.9 s on TensorFlow without XLA and 22.0 s
+on TensorFlow with it. With JAX's persistent compilation cache the same step in a second process took 5.3 s instead
+of 14.0 s (benchmarks/README.md, "GoogLeNet's first training step on JAX"), so a resumed run, a second recipe or a
+repeated prediction starts at once.
 """
 
 import dataclasses
