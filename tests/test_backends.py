@@ -207,13 +207,15 @@ def test_convolution_kernel_of_this_backend_matches_keras(shape, kernel, strides
     assert [u is not None for u in used] == ([] if kernel_of_backend is None else [BACKEND in by_kernel.split()])
 
 
-@pytest.mark.parametrize("training", [True, False])
-def test_inception_modules_batch_norms_as_one_compute_what_each_branchs_own_does(training, monkeypatch):
+@pytest.mark.parametrize("training,frozen", [(True, False), (False, False), (True, True)])
+def test_inception_modules_batch_norms_as_one_compute_what_each_branchs_own_does(training, frozen, monkeypatch):
     """In training, an Inception module normalizes its four branches with their four batch norms side by side, and
     computes branches 2 and 3's 1x1 reductions as one convolution and one batch norm
     (`normalization.merged_batch_norm`: fewer kernels of distinct shapes to compile): the same outputs, gradients with
     respect to the input and every weight, and moving statistics of each branch's layer as when each layer computes
-    its own channels. Inference is computed branch by branch, as before."""
+    its own channels; with frozen batch norms (fine-tuning with ``train_bn=False``) a training step normalizes with the
+    moving statistics, merged too. Inference is computed branch by branch, as before."""
+    from cnnzoo import compat
     from cnnzoo.layers import inception, normalization
 
     merged = []
@@ -225,13 +227,19 @@ def test_inception_modules_batch_norms_as_one_compute_what_each_branchs_own_does
     for together in (True, False):
         monkeypatch.setattr(inception, "merged_batch_norm", spy if together else lambda *a: None)
         keras.utils.set_random_seed(4)
-        module = inception.InceptionModule(5, 3, 6, 2, 4, 3, kernel_size_5x5=3, norm_epsilon=1e-3, norm_momentum=0.8)
+        module = inception.InceptionModule(5, 3, 6, 2, 4, 3, kernel_size_5x5=3, norm_epsilon=1e-3,
+                                           norm_momentum=0.0 if frozen else 0.8)
         module.build((2, 7, 6, 4))
         rng = np.random.default_rng(1)
         for w in module.non_trainable_weights:  # moving statistics away from their start
             w.assign(rng.uniform(0.5, 1.5, w.shape).astype("float32"))
-        start = [keras.ops.convert_to_numpy(w) for w in module.non_trainable_weights]
         x = rng.standard_normal((2, 7, 6, 4)).astype("float32")
+        if frozen:  # statistics of a trained network (activations of the scale training gives), then frozen
+            module(x, training=True)
+            for layer in compat.flatten_layers(module):
+                if isinstance(layer, normalization.BatchNormalization):
+                    layer.trainable = False
+        start = [keras.ops.convert_to_numpy(w) for w in module.non_trainable_weights]
 
         def loss_fn(x, *weights):
             y, moving = module.stateless_call(list(weights), [w.value for w in module.non_trainable_weights], x,
@@ -242,9 +250,10 @@ def test_inception_modules_batch_norms_as_one_compute_what_each_branchs_own_does
         results.append([keras.ops.convert_to_numpy(t) for t in (y, *grads, *moving)])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    assert len(merged) == 2 * training and None not in merged  # the merged paths ran, compared with the branches'
+    assert len(merged) == 2 * (1 + frozen) * training and None not in merged  # the merged paths ran (also in the
+    # frozen case's warm-up step), compared with the branches'
     moving = results[0][-len(start):]
-    assert all(np.allclose(m, s) != training for m, s in zip(moving, start))  # each moved in training, only then
+    assert all(np.allclose(m, s) != (training and not frozen) for m, s in zip(moving, start))  # moved in training
 
 
 def test_batch_norms_of_different_settings_are_not_merged():
