@@ -3,16 +3,24 @@
 cnnzoo's layers use Keras 3 APIs only; a layer may ask this module for a faster
 kernel of the running Keras backend and falls back to Keras's own computation
 when there is none, so every model still runs on every backend, with the same
-numbers. Two kernels so far: batch norm for training (TensorFlow's fused op,
+numbers. Three kernels so far: batch norm for training (TensorFlow's fused op,
 on JAX a closed-form gradient, on PyTorch its fused op: Keras 3 normalizes with
-separate ops, which each backend differentiates op by op), and convolutions: on
+separate ops, which each backend differentiates op by op); convolutions (on
 PyTorch a channels-last one without Keras's layout copies, on JAX's CPU a
-pointwise one as a matrix product; on JAX's CPU, max pooling with a gradient
-of slices instead of XLA's scatter. benchmarks/README.md has the measurements
-that made each worth it.
+pointwise one as a matrix product); and on JAX's CPU max pooling with a
+gradient of slices instead of XLA's scatter. benchmarks/README.md has the
+measurements that made each worth it.
 """
 
 import keras
+
+
+def same_padding(n, kernel, stride, dilation=1):
+    """The ``(before, after)`` padding of Keras's (and XLA's) ``"same"`` along an axis of length ``n``: the output is
+    ``ceil(n / stride)`` long, and an odd total pads one more after.
+    """
+    total = max((-(-n // stride) - 1) * stride + (kernel - 1) * dilation + 1 - n, 0)
+    return total // 2, total - total // 2
 
 
 def batch_norm_training():

@@ -29,6 +29,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from cnnzoo.backends import same_padding
+
 
 def convolution(inputs, kernel, strides, padding, dilation_rate):
     """A pointwise convolution of channels-last ``inputs`` with a Keras kernel ``(1, ..., 1, in, out)`` at stride 1
@@ -39,14 +41,6 @@ def convolution(inputs, kernel, strides, padding, dilation_rate):
     if any(k != 1 for k in kernel.shape[:rank]) or any(s != 1 for s in strides) or kernel.shape[-2] != inputs.shape[-1]:
         return None  # a spatial kernel, a stride, or groups
     return jax.lax.dot_general(inputs, kernel.reshape(kernel.shape[-2:]), (((rank + 1,), (0,)), ((), ())))
-
-
-def _same_pads(dims, pool_size, strides):
-    pads = []
-    for n, k, s in zip(dims, pool_size, strides):
-        total = max((-(-n // s) - 1) * s + k - n, 0)
-        pads.append((total // 2, total - total // 2))  # as XLA's 'SAME' (and Keras's): the extra one after
-    return pads
 
 
 def _pool_axis(u, axis, k, s):
@@ -79,7 +73,8 @@ def max_pool(inputs, pool_size, strides, padding):
     """
     rank = inputs.ndim - 2
     pool_size, strides = tuple(pool_size), tuple(strides)
-    pads = _same_pads(inputs.shape[1:-1], pool_size, strides) if padding == "same" else [(0, 0)] * rank
+    pads = ([same_padding(n, k, s) for n, k, s in zip(inputs.shape[1:-1], pool_size, strides)] if padding == "same"
+            else [(0, 0)] * rank)
     axes = range(1, rank + 1)
 
     def stages(x):

@@ -10,6 +10,8 @@ of each. Both kernels hand the channels-last tensor over as a channels-first vie
 
 import torch
 
+from cnnzoo.backends import same_padding
+
 
 def compiling():
     """Whether ``torch.compile`` (Keras's ``jit_compile=True`` on PyTorch) is tracing: the kernels are for eager
@@ -49,10 +51,10 @@ def convolution(inputs, kernel, strides, padding, dilation_rate):
     rank = inputs.ndim - 2
     pads = []
     for n, k, s, d in zip(inputs.shape[1:-1], kernel.shape[:rank], strides, dilation_rate):
-        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0) if padding == "same" else 0
-        if total % 2:
+        before, after = same_padding(n, k, s, d) if padding == "same" else (0, 0)
+        if before != after:  # PyTorch pads both sides alike
             return None
-        pads.append(total // 2)
+        pads.append(before)
     convolve = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)[rank - 1]
     # PyTorch's channels_last memory for both, as Keras hands them over: free for the input (a view of it already,
     # unless a strided view came in), a small copy for the kernel

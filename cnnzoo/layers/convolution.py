@@ -3,7 +3,7 @@
 The same layers, arguments, configuration and weights as ``keras.layers.Conv2D/3D`` (a model's
 architecture fingerprint and its weight files do not change); a channels-last call asks
 `cnnzoo.backends.convolution` for a kernel and falls back to Keras's own ``ops.conv`` where there is none
-(TensorFlow, JAX) or the kernel leaves the case to Keras. 1D convolutions stay Keras's: its ``Conv1D`` calls
+(TensorFlow, JAX on a GPU) or the kernel leaves the case to Keras. 1D convolutions stay Keras's: its ``Conv1D`` calls
 ``ops.conv`` itself (for its causal padding), and no 1D network here was measured to need the kernel.
 MaxPooling1D/2D/3D ask `cnnzoo.backends.max_pool` the same way.
 """

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from cnnzoo import backends
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import check_data_format, spatial_dims
 
@@ -17,12 +18,6 @@ def check_mode(mode, name="mode"):
     if mode not in POOL_MODES:
         raise ValueError(f"{name} must be one of {POOL_MODES}. Received: {name}={mode!r}")
     return mode
-
-
-def _same_pairs(n, k, s):
-    out = -(-n // s)
-    total = max((out - 1) * s + k - n, 0)
-    return (total // 2, total - total // 2)
 
 
 class _WindowPooling(keras.layers.Layer):
@@ -68,7 +63,7 @@ class _WindowPooling(keras.layers.Layer):
                     f"{type(self).__name__} '{self.name}' with padding='same' needs static "
                     f"spatial dimensions. Received: input_shape={tuple(input_shape)}"
                 )
-            return tuple(_same_pairs(n, k, s) for n, k, s in zip(dims, size, strides))
+            return tuple(backends.same_padding(n, k, s) for n, k, s in zip(dims, size, strides))
         return rank_lib.explicit_padding_pairs(self.padding, rank)
 
     def _check_fits(self, input_shape, size, pairs):
