@@ -44,10 +44,19 @@ def _distinct_fusions(hlo_text):
     return len(blocks), len(distinct)
 
 
+def _batch(batch, shape, classes):
+    """A synthetic batch on the device: normal images, one-hot labels (seed 0)."""
+    import jax
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = jax.device_put(rng.normal(size=(batch, *shape)).astype("float32"))
+    return x, jax.device_put(np.eye(classes, dtype="float32")[rng.integers(0, classes, batch)])
+
+
 def _first_step(case):
     import jax
     import keras
-    import numpy as np
 
     import cnnzoo
     from cnnzoo.training import backend_defaults
@@ -56,9 +65,7 @@ def _first_step(case):
     start = time.perf_counter()
     model = cnnzoo.get_model(case["model"], input_shape=(224, 224, 3), classes=1000)
     build_s = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    x = jax.device_put(rng.normal(size=(case["batch_size"], 224, 224, 3)).astype("float32"))
-    y = jax.device_put(np.eye(1000, dtype="float32")[rng.integers(0, 1000, case["batch_size"])])
+    x, y = _batch(case["batch_size"], (224, 224, 3), 1000)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=keras.losses.CategoricalCrossentropy())
     calls = []
     for _ in range(2):
@@ -74,7 +81,6 @@ def _case(case):
         return _first_step(case)
     import jax
     import keras
-    import numpy as np
 
     import cnnzoo
     from cnnzoo import backends
@@ -96,9 +102,7 @@ def _case(case):
         model = cnnzoo.get_model(case["model"], input_shape=(224, 224, 3), classes=1000)
         shape, classes = (224, 224, 3), 1000
     build_s = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    x = jax.device_put(rng.normal(size=(batch, *shape)).astype("float32"))
-    y = jax.device_put(np.eye(classes, dtype="float32")[rng.integers(0, classes, batch)])
+    x, y = _batch(batch, shape, classes)
     trainable = [v.value for v in model.trainable_variables]
     moving = [v.value for v in model.non_trainable_variables]
 
