@@ -802,6 +802,8 @@ def test_a_second_jax_process_loads_the_compiled_steps_of_the_first(tmp_path):
     import subprocess
     import sys
 
+    pytest.importorskip("jax", reason="JAX is optional (make venv-jax installs it; CI does before make test)")
+
     env = dict(os.environ, KERAS_BACKEND="jax", KERAS_HOME=str(tmp_path / "keras_home"),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")  # JAX keeps only compiles over 1 s by default
     env.pop("CNNZOO_COMPILATION_CACHE", None)
@@ -818,7 +820,7 @@ def test_a_second_jax_process_loads_the_compiled_steps_of_the_first(tmp_path):
 
 
 def test_the_compilation_cache_keeps_the_users_own_and_can_be_turned_off(monkeypatch, tmp_path):
-    jax = pytest.importorskip("jax")
+    jax = pytest.importorskip("jax", reason="JAX is optional (make venv-jax installs it; CI does before make test)")
     from jax._src import compilation_cache
 
     from cnnzoo.training import backend_defaults
