@@ -1,10 +1,15 @@
-"""Writing files so a crash never leaves half of one, and hashes of files, arrays and file lists: shared by training,
-data and weights.
+"""Writing files so a crash never leaves half of one, hashes of files, arrays and file lists, and Keras's home folder:
+shared by training, data and weights.
 """
 
 import hashlib
 import os
 import tempfile
+
+
+def keras_home():
+    """Keras's folder for downloads and caches: ``$KERAS_HOME``, else ``~/.keras``."""
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
 
 
 def short_digest(parts):

@@ -46,6 +46,8 @@ import os
 
 import keras
 
+from cnnzoo.files import keras_home
+
 MEASURED = {
     "tensorflow": {"jit_compile": False, "max_steps_per_execution": None},
     "jax": {"jit_compile": True, "max_steps_per_execution": None},
@@ -133,8 +135,7 @@ def compilation_cache_dir():
     if setting is not None:
         setting = setting.strip()
         return None if not setting or setting.lower() in _OFF else os.path.expanduser(setting)
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "cnnzoo", "jax_compilation_cache")
+    return os.path.join(keras_home(), "cnnzoo", "jax_compilation_cache")
 
 
 def use_compilation_cache(backend=None):

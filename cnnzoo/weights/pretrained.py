@@ -20,7 +20,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 
-from cnnzoo.files import sha256
+from cnnzoo.files import keras_home, sha256
 from cnnzoo.weights.torchvision import load_torchvision_state
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
@@ -33,8 +33,7 @@ def torch_file(weights):
 
 def cache_dir():
     """Keras's cache folder for cnnzoo's weights: ``$KERAS_HOME/models/cnnzoo`` (``~/.keras`` by default)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models", "cnnzoo")
+    return os.path.join(keras_home(), "models", "cnnzoo")
 
 
 def _origin(weight_set):
