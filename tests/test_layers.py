@@ -139,13 +139,16 @@ def test_conv_without_norm_matches_numpy(cfg, seed):
 
 
 @pytest.mark.parametrize("rank", RANKS)
-@pytest.mark.parametrize("p,normalize,padding", [(2.0, False, "valid"), (3.0, True, "same"), (1.5, False, 1)])
-def test_lp_pooling_matches_numpy(rank, p, normalize, padding):
+@pytest.mark.parametrize("p,normalize,padding,size", [
+    (2.0, False, "valid", 7), (3.0, True, "same", 7), (1.5, False, 1, 7),
+    (3.0, False, "same", 8),  # 'same' pads 0 before and 1 after here: an asymmetric rule's side matters
+])
+def test_lp_pooling_matches_numpy(rank, p, normalize, padding, size):
     rng = np.random.default_rng(rank)
-    x = rng.normal(size=spatial_input(rank, 7, 3, batch=2)).astype("float32")
+    x = rng.normal(size=spatial_input(rank, size, 3, batch=2)).astype("float32")
     layer = LPPooling(p, pool_size=3, strides=2, padding=padding, normalize=normalize)
     y = keras.ops.convert_to_numpy(layer(x))
-    pairs = pad_pairs_of(padding, rank, (3,) * rank, (2,) * rank, (1,) * rank, (7,) * rank)
+    pairs = pad_pairs_of(padding, rank, (3,) * rank, (2,) * rank, (1,) * rank, (size,) * rank)
     expected = reference.lp_pool(x.astype("float64"), p, (3,) * rank, (2,) * rank, pairs, normalize)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
