@@ -246,6 +246,70 @@ def test_the_fingerprint_sees_layer_classes_and_list_settings_but_not_automatic_
     assert run_folder.architecture_fingerprint(net(strides=(2, 2))) != run_folder.architecture_fingerprint(first)
 
 
+def _blocks_with(initializer):
+    """A small network of every cnnzoo block that takes a kernel initializer, each given ``initializer``."""
+    import keras
+
+    from cnnzoo import layers
+
+    images = keras.Input((16, 16, 4))
+    x = layers.InceptionModule(2, 2, 2, 2, 2, 2, kernel_initializer=initializer)(images)
+    x = layers.BasicBlock(4, kernel_initializer=initializer)(x)
+    x = layers.ConvNormAct(4, 3, kernel_initializer=initializer)(x)
+    x = layers.ConnectionTableConv([[0, 1], [1, 2]], 3, kernel_initializer=initializer)(x)
+    clips = keras.Input((4, 8, 8, 3))
+    y = layers.Conv2Plus1D(4, kernel_initializer=initializer)(clips)
+    return keras.Model([images, clips], [x, y])
+
+
+def test_blocks_given_initializer_objects_fingerprint_the_same_every_build():
+    """An initializer object in a block's config made the fingerprint hold its address: R(2+1)D-18's (its
+    Conv2Plus1D got ConvNormAct's HeNormal object) differed every build, so a rerun of the same command into its
+    folder was refused as another run's. The configs hold them serialized, and load back as they were."""
+    import keras
+
+    from cnnzoo.layers.initializers import HeNormal
+
+    for make in (lambda: HeNormal(seed=3), lambda: keras.initializers.GlorotUniform(seed=3), lambda: "he_normal"):
+        first, second = _blocks_with(make()), _blocks_with(make())
+        assert run_folder.architecture_fingerprint(first) == run_folder.architecture_fingerprint(second)
+        blocks = [layer for layer in first.layers if not isinstance(layer, keras.layers.InputLayer)]
+        assert len(blocks) == 5
+        for layer in blocks:
+            config = layer.get_config()
+            json.dumps(config)  # no object left in it
+            assert type(layer).from_config(config).get_config() == config
+    assert run_folder.architecture_fingerprint(_blocks_with(HeNormal(seed=4))) != \
+        run_folder.architecture_fingerprint(_blocks_with(HeNormal(seed=3)))  # the seed decides the first weights
+    clips = dict(input_shape=(4, 32, 32, 3), classes=3)
+    assert run_folder.architecture_fingerprint(cnnzoo.r2plus1d_18(**clips)) == \
+        run_folder.architecture_fingerprint(cnnzoo.r2plus1d_18(**clips))
+
+
+def test_a_config_value_json_cannot_hold_fingerprints_by_what_it_is_not_where_it_is():
+    import keras
+
+    class Setting:  # a user's object: its default text holds its address
+        pass
+
+    class Holder(keras.layers.Layer):
+        def __init__(self, setting=None, **kwargs):
+            super().__init__(**kwargs)
+            self.setting = setting
+
+        def get_config(self):
+            return {**super().get_config(), "setting": self.setting}
+
+    def net(setting):
+        return keras.Sequential([keras.Input((3,)), Holder(setting)])
+
+    assert run_folder.architecture_fingerprint(net(Setting())) == run_folder.architecture_fingerprint(net(Setting()))
+    assert run_folder.architecture_fingerprint(net(keras.initializers.Constant(1.0))) != \
+        run_folder.architecture_fingerprint(net(keras.initializers.Constant(2.0)))
+    assert run_folder.architecture_fingerprint(net(np.float32(1.5))) == \
+        run_folder.architecture_fingerprint(net("1.5"))  # as before: values with a plain text are that text
+
+
 # ---- the engine, recipes, fine-tuning ----
 
 def _dataset(seed=0, n=32):

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from cnnzoo.layers import initializers
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import check_data_format
 
@@ -115,7 +116,7 @@ class ConnectionTableConv(keras.layers.Layer):
         config = super().get_config()
         config.update(table=[list(r) for r in self.table], kernel_size=self.kernel_size,
                       strides=self.strides, padding=self.padding, use_bias=self.use_bias,
-                      kernel_initializer=self.kernel_initializer, data_format=self.data_format)
+                      kernel_initializer=initializers.serialize(self.kernel_initializer), data_format=self.data_format)
         return config
 
 

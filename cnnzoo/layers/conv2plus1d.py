@@ -13,6 +13,7 @@ parameter count matches the full 3D convolution: `midplanes`.
 
 import keras
 
+from cnnzoo.layers import initializers
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings
@@ -121,6 +122,6 @@ class Conv2Plus1D(keras.layers.Layer):
         config.update(filters=self.filters, mid_filters=self.mid_filters, kernel_size=self.kernel_size,
                       strides=self.strides, padding=None, dilation_rate=1, groups=1, norm=self.norm,
                       activation=self.activation, use_bias=self.use_bias,
-                      kernel_initializer=self.kernel_initializer, data_format=self.data_format,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer), data_format=self.data_format,
                       norm_epsilon=self.norm_epsilon, norm_momentum=self.norm_momentum)
         return config

@@ -338,11 +338,7 @@ class ConvNormAct(keras.layers.Layer):
             activation=keras.activations.serialize(keras.activations.get(self.activation))
             if callable(self.activation)
             else self.activation,
-            kernel_initializer=keras.initializers.serialize(
-                keras.initializers.get(self.kernel_initializer)
-            )
-            if not isinstance(self.kernel_initializer, str)
-            else self.kernel_initializer,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
             zero_init=self.zero_init,
             preact=self.preact,
             rank=self.rank,

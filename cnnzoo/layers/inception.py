@@ -6,6 +6,7 @@ Szegedy et al. 2015, "Going Deeper with Convolutions", Figure 2(b).
 import keras
 from keras import ops
 
+from cnnzoo.layers import initializers
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm, check_norm_settings, merged_batch_norm
@@ -158,7 +159,7 @@ class InceptionModule(keras.layers.Layer):
             norm=self.norm,
             activation=self.activation,
             use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
             data_format=self.data_format,
             norm_epsilon=self.norm_epsilon,
             norm_momentum=self.norm_momentum,

@@ -53,3 +53,12 @@ def get(identifier):
     if isinstance(identifier, str) and identifier == "he_normal":
         return HeNormal()
     return identifier
+
+
+def serialize(identifier):
+    """A layer's ``kernel_initializer`` as its config holds it: a name or a config dict as given, an initializer object
+    as Keras serializes it (an object in a config made every model fingerprint of its network differ, by its address).
+    """
+    if identifier is None or isinstance(identifier, (str, dict)):
+        return identifier
+    return keras.initializers.serialize(keras.initializers.get(identifier))

@@ -9,6 +9,7 @@ differ only in the list of units on the residual branch.
 import keras
 from keras import ops
 
+from cnnzoo.layers import initializers
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import ConvNormAct, channels_of, check_data_format, conv_layer_class, conv_layer_name
 from cnnzoo.layers.normalization import (
@@ -316,7 +317,7 @@ class ResidualBlock(keras.layers.Layer):
             norm=self.norm,
             activation=self.activation,
             use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
             rank=self.rank,
             data_format=self.data_format,
             norm_epsilon=self.norm_epsilon,

@@ -44,6 +44,21 @@ def _without_names(value):
     return value
 
 
+def _config_value(value):
+    """A configuration's value that JSON has no form for: its text, as always, unless that holds the object's address
+    (an initializer object's did, so the fingerprint differed every build): then as Keras serializes it, else its type.
+    """
+    text = str(value)
+    if f"0x{id(value):x}" not in text:
+        return text
+    import keras
+
+    try:
+        return keras.saving.serialize_keras_object(value)
+    except Exception:  # not a Keras object
+        return type(value).__qualname__
+
+
 def architecture_fingerprint(model):
     """A short hash of ``model``'s layers in order: each one's class, its configuration (names and trainable
     flags left out) and its weights' shapes. Two builds of the same network agree; another depth, width,
@@ -58,7 +73,7 @@ def architecture_fingerprint(model):
         except Exception:  # a layer without a config: its class and weights still say much
             config = None
         parts.append(json.dumps([type(layer).__name__, config, [list(w.shape) for w in layer.weights]],
-                                sort_keys=True, default=str))
+                                sort_keys=True, default=_config_value))
     return short_digest(parts)
 
 
@@ -90,7 +105,7 @@ def deciding(values, leave_out=NOT_DECIDING):
 
 
 def _jsonable(value):
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
+    return json.loads(json.dumps(value, sort_keys=True, default=_config_value))
 
 
 def _flatten(value, prefix=""):
