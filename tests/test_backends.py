@@ -437,3 +437,60 @@ def test_the_engine_names_the_argument_for_data_it_cannot_use(make, error, match
     with pytest.raises(error, match=match):
         training.fit(cnnzoo.lenet5(input_shape=(16, 16, 1), classes=2), make(x, labels), (x, labels),
                      training.TrainConfig(epochs=1, batch_size=16), str(tmp_path), verbose=0)
+
+
+def test_constants_and_draws_made_on_the_host_are_kerass_own_values():
+    """`cnnzoo.backends`' host-made arrays (what a JAX build uses to compile fewer programs) hold exactly what Keras's
+    own initializers and draws give, of the same dtype and array type, on every backend."""
+    from cnnzoo import backends
+
+    zeros, ones = keras.initializers.Zeros, keras.initializers.Ones
+    calls = (zeros.__call__, ones.__call__)
+    cases = [(cls, shape, dtype) for cls in (zeros, ones) for shape in [(3,), (5, 7), (2, 3, 1, 4)]
+             for dtype in (None, "float32", "bfloat16", "float16", "int32")]
+    expected = [cls()(shape, dtype) for cls, shape, dtype in cases]
+    with backends.constants_on_host():
+        with backends.constants_on_host():  # nested: the outer one still holds after the inner one ends
+            pass
+        assert (zeros.__call__ != calls[0]) == (BACKEND == "jax")  # only JAX needs it
+        for (cls, shape, dtype), want in zip(cases, expected):
+            got = cls()(shape, dtype)
+            assert keras.ops.is_tensor(got) and type(got) is type(want), (cls, shape, dtype, type(got))
+            assert keras.backend.standardize_dtype(got.dtype) == keras.backend.standardize_dtype(want.dtype)
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want))
+    assert (zeros.__call__, ones.__call__) == calls  # Keras's own again
+    for length in (1, 5, 16, 17, 100, 4097):
+        for seed in (0, 7, 2**32 - 1):
+            want = keras.ops.convert_to_numpy(keras.random.truncated_normal((length,), dtype="float32", seed=seed))
+            got = backends.standard_truncated_normal(length, seed)
+            assert got.dtype == np.float32 and got.tobytes() == want.tobytes(), (length, seed)
+    host = np.arange(6, dtype="float32").reshape(2, 3)
+    handed = backends.from_host(host)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(handed), host)
+    assert BACKEND != "jax" or keras.ops.is_tensor(handed)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX compiles a program for every new shape of an eager operation")
+def test_on_jax_a_build_and_its_training_compile_no_program_per_weight_shape(tmp_path, caplog):
+    """GoogLeNet's JAX build compiled 95 programs (4.2 s) and its first step's optimizer slots 49 more (2 s): one per
+    new shape for host arrays handed over, constant initializers, and initializer draws. Now: the draws' few."""
+    import logging
+    import re
+
+    import jax
+
+    def compiled(run):
+        jax.clear_caches()  # what earlier tests compiled would hide a shape compiled again
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="jax"), jax.log_compiles():
+            result = run()
+        names = re.findall(r"Finished XLA compilation of (\S+)", caplog.text)
+        return result, [n for n in names if n not in ("jit(train_step)", "jit(test_step)", "jit(predict_step)")]
+
+    model, names = compiled(lambda: cnnzoo.resnet18(input_shape=(32, 32, 3), classes=10))
+    assert names.count("jit(_truncated_normal)") <= 6 and len(names) <= 10, names
+    images, labels = brightness_data(16, size=32)
+    x = np.repeat(images, 3, axis=-1).astype("float32") / 255
+    _, names = compiled(lambda: training.fit(model, (x, labels), (x, labels), training.TrainConfig(
+        epochs=1, batch_size=8, optimizer="sgd", momentum=0.9), str(tmp_path), verbose=0))
+    assert "jit(broadcast_in_dim)" not in names and len(names) <= 8, names  # the slots: 0 where 30 were

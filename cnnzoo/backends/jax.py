@@ -24,10 +24,14 @@ maximum of each window in row-major order as XLA and PyTorch route it. Measured 
 CPUs only, as the convolution.
 """
 
+import contextlib
 import functools
+import threading
 
 import jax
 import jax.numpy as jnp
+import keras
+import numpy as np
 
 from cnnzoo.backends import same_padding
 
@@ -143,3 +147,58 @@ _batch_norm.defvjp(_forward, _backward)
 def batch_norm_training(x, scale, offset, epsilon):
     """Training-mode batch norm of channels-last ``x``: ``(y, mean, variance)``, differentiable in closed form."""
     return _batch_norm(x, scale, offset, float(epsilon))
+
+
+_host_constants = {"depth": 0, "saved": {}}
+_host_constants_lock = threading.Lock()
+
+
+def _host_constant(fill):
+    def call(self, shape, dtype=None):  # Keras's Zeros/Ones.__call__, the values made by NumPy and copied over
+        dtype = keras.backend.standardize_dtype(dtype)
+        return jax.device_put(np.full(tuple(int(d) for d in shape), fill, dtype=jnp.dtype(dtype)))
+
+    return call
+
+
+@contextlib.contextmanager
+def constants_on_host():
+    """Keras's ``Zeros`` and ``Ones`` initializers make their arrays with NumPy and ``jax.device_put`` while inside:
+    the same values, dtype and array type as ``jnp.zeros`` / ``jnp.ones``, without the XLA program JAX compiles for
+    each new shape of those outside a trace. Nests, and is safe across threads (its calls are indistinguishable).
+    """
+    classes = {keras.initializers.Zeros: 0, keras.initializers.Ones: 1}
+    with _host_constants_lock:
+        if _host_constants["depth"] == 0:
+            _host_constants["saved"] = {cls: cls.__dict__["__call__"] for cls in classes}
+            for cls, fill in classes.items():
+                cls.__call__ = _host_constant(fill)
+        _host_constants["depth"] += 1
+    try:
+        yield
+    finally:
+        with _host_constants_lock:
+            _host_constants["depth"] -= 1
+            if _host_constants["depth"] == 0:
+                for cls, call in _host_constants.pop("saved").items():
+                    cls.__call__ = call
+                _host_constants["saved"] = {}
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _truncated_normal(key, length):
+    return jax.random.truncated_normal(key, -2.0, 2.0, (length,), jnp.float32) * 1.0 + 0.0  # Keras's mean, stddev
+
+
+def truncated_normal_prefix(length, seed):
+    """Keras's standard truncated normal draw of ``length`` values for an int ``seed`` (its key: ``[seed, 0]`` as
+    uint32), cut from a draw of the next power of 4, or None where a draw's start may differ from a shorter draw's
+    (JAX's threefry not partitionable, another PRNG) or the seed is not such an int (Keras's own draw then).
+    """
+    if (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32
+            or not jax.config.jax_threefry_partitionable or jax.config.jax_default_prng_impl != "threefry2x32"):
+        return None
+    drawn = 4
+    while drawn < length:
+        drawn *= 4
+    return np.asarray(_truncated_normal(np.array([seed, 0], np.uint32), drawn))[:length]

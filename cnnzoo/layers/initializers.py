@@ -6,7 +6,9 @@ power-of-two length, its first ``prod(shape)`` values reshaped and scaled on the
 eager random draw is compiled once per shape, so a network of many distinct kernel shapes compiled one
 program per convolution while it was built (GoogLeNet: 154 compilations, 16.6 of its 20 s build on this
 project's CPU); with a power-of-two length a whole zoo shares about twenty. The distribution is the same;
-the values for a given seed are not Keras's.
+the values for a given seed are not Keras's. On JAX the draw is `cnnzoo.backends.standard_truncated_normal`'s (the
+same values from fewer compiled programs) and the array is handed over with `cnnzoo.backends.from_host` (JAX's own
+conversion of a NumPy array compiled a program per shape): GoogLeNet's JAX build 4.2 -> 1.6 s.
 """
 
 import math
@@ -14,6 +16,8 @@ import random
 
 import keras
 import numpy as np
+
+from cnnzoo import backends
 
 # the standard deviation of a standard normal truncated to [-2, 2]: Keras's and torch's correction
 _TRUNCATED_STDDEV = 0.87962566103423978
@@ -40,9 +44,10 @@ class HeNormal(keras.initializers.Initializer):
         stddev = math.sqrt(2.0 / max(1.0, fan_in)) / _TRUNCATED_STDDEV
         count = int(np.prod(shape))
         length = 1 << max(count - 1, 0).bit_length()  # the next power of two: one compiled draw per length
-        flat = keras.ops.convert_to_numpy(keras.random.truncated_normal((length,), dtype="float32", seed=self.seed))
+        flat = backends.standard_truncated_normal(length, self.seed)
         values = flat[:count].reshape(shape) * np.float32(stddev)
-        return values.astype(keras.backend.standardize_dtype(dtype or keras.config.floatx()))
+        # a backend array made without a compiled conversion (JAX compiles one per shape for a NumPy array)
+        return backends.from_host(values.astype(keras.backend.standardize_dtype(dtype or keras.config.floatx())))
 
     def get_config(self):
         return {"seed": keras.saving.serialize_keras_object(self._init_seed) if self._init_seed is not None else None}

@@ -33,6 +33,7 @@ import typing
 import keras
 import numpy as np
 
+from cnnzoo import backends
 from cnnzoo.layers import rank as rank_lib
 from cnnzoo.layers.conv_norm_act import check_data_format
 from cnnzoo.layers.normalization import check_activation, check_norm
@@ -557,7 +558,8 @@ def _construct(family, model_name, arguments):
                   data_format=check_data_format(args.data_format))
     if family.check is not None:
         family.check(build)
-    with layout(build.data_format):
+    # JAX: the batch norms' and heads' constants without a compiled program per shape
+    with layout(build.data_format), backends.constants_on_host():
         inputs, x, build.rank = model_input(model_name, args, default_shape=registration.default_shape,
                                             min_size=family.min_size_of(spec, build.options),
                                             data_format=build.data_format)

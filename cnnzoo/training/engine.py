@@ -15,7 +15,7 @@ import time
 import keras
 import numpy as np
 
-from cnnzoo import compat, registry
+from cnnzoo import backends, compat, registry
 from cnnzoo.files import atomic_model_save
 from cnnzoo.inspect import pictures
 from cnnzoo.training import backend_defaults, faults, inputs, results, run_folder
@@ -240,10 +240,11 @@ def fit(model, train_ds, test_ds, config, out_dir, dataset_info=None, steps_per_
     start = time.perf_counter()
     # steps_per_epoch given, Keras makes one iterator an epoch (~25 ms for a recipe's pipeline), not two; or one
     # for the whole run, of the repeated dataset
-    history = model.fit(feeds[0].data.repeat() if one_iterator else feeds[0].data, validation_data=feeds[1].data,
-                        epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
-                        verbose=default_verbosity(verbose),
-                        shuffle=False)  # the feeds are shuffled already (Keras warns on shuffle=True with tf.data)
+    with backends.constants_on_host():  # JAX: the optimizer's zero slots without a compiled program per shape
+        history = model.fit(feeds[0].data.repeat() if one_iterator else feeds[0].data, validation_data=feeds[1].data,
+                            epochs=config.epochs, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                            verbose=default_verbosity(verbose),
+                            shuffle=False)  # the feeds are shuffled already (Keras warns on shuffle=True with tf.data)
     wall = time.perf_counter() - start
     # The whole run's history, resumed epochs included (Keras's covers only this process's epochs).
     hist = {k: list(v) for k, v in state.history.items()}
