@@ -86,6 +86,45 @@ def test_utilisation_is_flops_over_the_devices_peak():
     assert harness.matmul_peak(sizes=(64, 128), repeats=2, detail=detail, library="numpy") == max(detail.values()) > 0
 
 
+@pytest.mark.parametrize("arguments, match", [
+    (["ssd300_vgg16"], r"times classifiers.*ssd300_vgg16 is a detection model.*Received: model='ssd300_vgg16'"),
+    (["resnet50", "--peak-tflops", "-5"], r"--peak-tflops must be a positive number. Received: -5.0"),
+    (["resnet50", "--peak-tflops", "nan"], r"--peak-tflops must be a positive number. Received: nan"),
+    (["resnet50", "--compile"], r"--compile times torchvision's twin compiled, so it needs --peer torchvision"),
+    (["resnet20", "--peer", "torchvision"], r"resnet20 has no torchvision twin; these do: .*resnet50"),
+    (["resnet50", "--batch-size", "0"], r"--batch-size must be positive. Received: 0"),
+    (["resnet50", "--warmup", "0"], r"--warmup must be positive. Received: 0"),
+    (["resnet50", "--input-size", "0"], r"--input-size must be at least 1 for resnet50. Received: 0"),
+    (["resnt50"], r"Did you mean 'resnet50'"),
+])
+def test_bench_names_the_argument_it_cannot_time_before_any_case_runs(arguments, match):
+    with pytest.raises(ValueError, match=match):
+        peers.check_args(peers.build_parser().parse_args(arguments))
+
+
+def test_bench_inputs_and_precision_come_from_the_registry_and_the_device():
+    assert peers.input_shape_of("resnet50") == (224, 224, 3) and peers.input_shape_of("vgg16", 97) == (97, 97, 3)
+    assert peers.input_shape_of("r2plus1d_18") == (16, 112, 112, 3) and peers.is_video("mc3_18")
+    assert peers.input_shape_of("tcn") == (784, 1) and peers.input_shape_of("tcn", 100) == (100, 1)  # its own
+    assert not peers.is_video("resnet18") and not peers.is_video("tcn")
+    assert peers.resolve_precision("bf16") == "bf16" and peers.resolve_precision("fp32") == "fp32"
+    assert peers.resolve_precision("auto") == "fp32"  # this CPU: the engine's float32
+    assert peers.build_parser().parse_args(["resnet50"]).precision == "auto"
+
+
+def test_a_failed_bench_case_reports_the_exceptions_words(monkeypatch):
+    class Done:
+        returncode, stdout = 1, ""
+        stderr = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n    raise ValueError(\n"
+                  "ValueError: resnet50 needs a larger input. Received: input_shape=(4, 4, 3)\n")
+
+    monkeypatch.setattr(peers.subprocess, "run", lambda *a, **k: Done())
+    record = peers.run_isolated(dict(runner="torchvision", model="resnet50"))
+    assert record["error"] == "ValueError: resnet50 needs a larger input. Received: input_shape=(4, 4, 3)"
+    Done.stderr = "Killed\n"
+    assert peers.run_isolated(dict(runner="torchvision", model="resnet50"))["error"] == "Killed"
+
+
 BLOCK_TENSORFLOW = "import sys\nsys.modules['tensorflow'] = None  # as if not installed: its import fails\n"
 LOADED_TENSORFLOW = "[m for m, v in sys.modules.items() if m.startswith('tensorflow') and v is not None]"
 

@@ -21,6 +21,7 @@ lowered to a matrix multiply could reach here); the table says which peak it use
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -35,18 +36,70 @@ PEAK_TFLOPS = {
     "A100": {"bf16": 312.0, "fp32": 156.0},
     "L4": {"bf16": 121.0, "fp32": 60.0},
 }
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 MODES = ("train", "infer")
 PEERS = ("none", "torchvision")
-# A cnnzoo model's default input for the benchmark: 224x224x3 images, 16x112x112x3 clips.
-VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+
+
+def is_video(model):
+    """Whether a registered model takes clips only (its registry entry builds for rank 3 alone)."""
+    from cnnzoo import registry
+
+    return tuple(registry.model_ranks(model)) == (3,)
 
 
 def input_shape_of(model, size=None):
-    """The benchmark's input for ``model`` (224x224x3; video 16x112x112x3), ``size`` replacing the spatial size."""
-    if model in VIDEO:
+    """The benchmark's input for a registered classifier: 224x224x3 images, 16x112x112x3 clips for a video model, a
+    sequence model's own default (TCN: 784x1); ``size`` replaces the spatial size (a sequence's length).
+    """
+    from cnnzoo import registry
+
+    ranks = registry.model_ranks(model)
+    if 2 in ranks:
+        return (size or 224, size or 224, 3)
+    if is_video(model):
         return (16, size or 112, size or 112, 3)
-    return (size or 224, size or 224, 3)
+    length, *channels = registry.model_info(model).input_shape
+    return (size or length, *channels)
+
+
+def check_args(args):
+    """Raises ValueError naming the argument for what ``cnnzoo bench MODEL`` cannot time, before any case runs."""
+    import math
+
+    from cnnzoo import registry
+
+    info = registry.model_info(args.model)  # an unknown name raises with the closest matches
+    if info.task != "classification":
+        raise ValueError(f"cnnzoo bench times classifiers (a training step with a cross-entropy loss); {args.model} is "
+                         f"a {info.task} model (cnnzoo.detect runs it). Received: model={args.model!r}")
+    for name in ("batch_size", "steps", "warmup"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {getattr(args, name)}")
+    if args.input_size is not None and args.input_size < info.min_size:
+        raise ValueError(f"--input-size must be at least {info.min_size} for {args.model}. "
+                         f"Received: {args.input_size}")
+    if args.peak_tflops is not None and not (math.isfinite(args.peak_tflops) and args.peak_tflops > 0):
+        raise ValueError(f"--peak-tflops must be a positive number. Received: {args.peak_tflops}")
+    if args.compile and args.peer != "torchvision":
+        raise ValueError(f"--compile times torchvision's twin compiled, so it needs --peer torchvision. "
+                         f"Received: --peer {args.peer}")
+    if args.peer == "torchvision" and not info.torchvision_rules:
+        from cnnzoo.weights import torchvision_twins
+
+        raise ValueError(f"--peer torchvision: {args.model} has no torchvision twin; these do: "
+                         f"{', '.join(torchvision_twins())}. Received: model={args.model!r}")
+
+
+def resolve_precision(precision, backend=None):
+    """``"auto"`` -> the training engine's default for this backend's device (`backend_defaults.default_precision`:
+    bf16 on GPUs with bf16 matrix units, fp32 elsewhere); ``"fp32"`` / ``"bf16"`` as given.
+    """
+    if precision != "auto":
+        return precision
+    from cnnzoo.training import backend_defaults
+
+    return "bf16" if backend_defaults.default_precision(backend) == "mixed_bfloat16" else "fp32"
 
 
 def peak_flops(device_name, precision, override_tflops=None):
@@ -165,7 +218,7 @@ def _torchvision_case(case):
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     shape, batch = tuple(case["shape"]), case["batch_size"]
-    video = case["model"] in VIDEO
+    video = is_video(case["model"])
     builder = getattr(torchvision.models.video if video else torchvision.models, case["model"])
     build_start = time.perf_counter()
     # torchvision's googlenet adds its auxiliary heads by default; cnnzoo's googlenet() has none: the same network
@@ -231,8 +284,10 @@ def run_isolated(case, timeout=900):
         return dict(case, error=f"no result within {timeout} s")
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
-        tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-        return dict(case, error=" | ".join(tail) or f"exit status {out.returncode}")
+        text = (out.stderr or out.stdout).strip().splitlines()
+        raised = [line for line in text if re.match(r"[\w.]*(Error|Exception)\b.*?: ", line)]
+        # the exception's own words where Python printed one, else the output's last lines
+        return dict(case, error=raised[-1] if raised else " | ".join(text[-3:]) or f"exit status {out.returncode}")
     return json.loads(lines[-1])
 
 
@@ -303,8 +358,9 @@ def build_parser(parser=None):
     parser.add_argument("--mode", choices=MODES, default="train")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--input-size", type=int, default=None, help="spatial size (default 224; clips 112)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="bf16",
-                        help="bf16: Keras mixed_bfloat16 / torch bf16 autocast; fp32: neither")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="bf16: Keras mixed_bfloat16 / torch bf16 autocast; fp32: neither; auto (default): "
+                             "the training engine's choice for this device (bf16 on GPUs with bf16 units, else fp32)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps (the median is reported)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (the first one is compile)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak rate for MFU")
@@ -322,7 +378,8 @@ def cases_for(args):
     """The cases ``args`` ask for: cnnzoo on this process's Keras backend, then the twin eager and compiled."""
     import keras
 
-    common = dict(model=args.model, mode=args.mode, batch_size=args.batch_size, precision=args.precision,
+    common = dict(model=args.model, mode=args.mode, batch_size=args.batch_size,
+                  precision=resolve_precision(args.precision, keras.backend.backend()),
                   shape=list(input_shape_of(args.model, args.input_size)), steps=args.steps, warmup=args.warmup)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     data_format = getattr(args, "data_format", None) or keras.config.image_data_format()
@@ -345,9 +402,7 @@ def main(argv=None):
 
 def run(args):
     """Runs the cases of parsed ``args``, prints and (with ``--out``) writes the results."""
-    for name in ("batch_size", "steps", "warmup"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive. Received: {getattr(args, name)}")
+    check_args(args)
     if args.peer == "torchvision":
         try:
             import torchvision  # noqa: F401
