@@ -64,7 +64,7 @@ def constants_on_host():
 
     On JAX ``jnp.zeros(shape)`` outside a trace compiles an XLA program for each new shape, 30 ms each on this
     project's CPU: GoogLeNet's batch norms, head and SGD momentum slots made 66 of them, 2 s of its first training
-    step (benchmarks/README.md, "JAX's CPU kernels"). cnnzoo's model builds and ``fit`` run in it.
+    step (benchmarks/README.md, "Fewer small programs"). cnnzoo's model builds and ``fit`` run in it.
     """
     if keras.backend.backend() == "jax":
         from cnnzoo.backends import jax

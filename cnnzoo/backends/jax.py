@@ -185,11 +185,6 @@ def constants_on_host():
                 _host_constants["saved"] = {}
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _truncated_normal(key, length):
-    return jax.random.truncated_normal(key, -2.0, 2.0, (length,), jnp.float32) * 1.0 + 0.0  # Keras's mean, stddev
-
-
 def truncated_normal_prefix(length, seed):
     """Keras's standard truncated normal draw of ``length`` values for an int ``seed`` (its key: ``[seed, 0]`` as
     uint32), cut from a draw of the next power of 4, or None where a draw's start may differ from a shorter draw's
@@ -201,4 +196,7 @@ def truncated_normal_prefix(length, seed):
     drawn = 4
     while drawn < length:
         drawn *= 4
-    return np.asarray(_truncated_normal(np.array([seed, 0], np.uint32), drawn))[:length]
+    # JAX's own draw program, as Keras calls it (one per drawn length); Keras's "* stddev + mean" (1.0 and 0.0) as
+    # NumPy's float32 arithmetic, which rounds as XLA's separate multiply and add do (a fused program may not)
+    values = np.asarray(jax.random.truncated_normal(np.array([seed, 0], np.uint32), -2.0, 2.0, (drawn,), jnp.float32))
+    return values[:length] * np.float32(1.0) + np.float32(0.0)
