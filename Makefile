@@ -66,8 +66,11 @@ test: lint
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# --dist loadgroup: the tests marked xdist_group("memory") run one after another on one worker (R(2+1)D-18's ONNX
+# conversion alone peaks at 7.6 GB; two heavy tests side by side took the two workers to 12.5 + 11.1 GB and the kernel
+# killed one on this 24 GB machine), the others as before.
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -rs -n 2 -m slow --durations=10
+	$(PY) -m pytest -q -rs -n 2 --dist loadgroup -m slow --durations=10
 
 # The models, blocks, engine, detection and the channels-first networks on JAX and on PyTorch (`make test` runs them
 # on TensorFlow, whose CPU kernels have no channels-first convolution). The two backends run side by side, each in one

@@ -28,8 +28,10 @@ def _seed_and_clear(request):
     keras.utils.set_random_seed(0)
     yield
     # names and global state reset; Python's collector left to run when it will (a forced gc.collect after
-    # every test was ~0.3 s each: more than half of `make test`)
-    keras.backend.clear_session(free_memory=False)
+    # every test was ~0.3 s each: more than half of `make test`), except after a slow test: those build the big
+    # networks (torchvision's twins, ONNX exports, whole recipes), and without a collection between them two
+    # `make test-slow` workers grew to 12.5 and 11.1 GB and the kernel killed one (24 GB here)
+    keras.backend.clear_session(free_memory=request.node.get_closest_marker("slow") is not None)
 
 
 class _Status:

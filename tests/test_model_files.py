@@ -142,6 +142,7 @@ def test_the_model_table_is_the_registry_and_the_weight_catalog():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("memory")  # builds all 31 networks at full size (3.5 GB): see the Makefile's test-slow
 def test_the_model_table_holds_the_built_counts():
     assert model_table.read_table() == model_table.build_table()
 

@@ -186,6 +186,7 @@ def test_export_round_trips(fmt, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("memory")  # R(2+1)D-18's ONNX conversion alone peaks at 7.6 GB: see the Makefile's test-slow
 @pytest.mark.parametrize("name, shape", [("resnet18", (224, 224, 3)), ("googlenet", (224, 224, 3)),
                                          ("r2plus1d_18", (16, 112, 112, 3))])
 def test_onnx_exports_of_the_deployed_families_equal_keras(name, shape, tmp_path):

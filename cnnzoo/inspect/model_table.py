@@ -36,9 +36,15 @@ def row_for(name):
 
 def build_table():
     """Every registered model's row, computed (`row_for`)."""
+    import gc
+
     from cnnzoo import registry
 
-    return [row_for(name) for name in sorted(registry.list_models())]
+    rows = []
+    for name in sorted(registry.list_models()):
+        rows.append(row_for(name))
+        gc.collect()  # each network built for its row is garbage in reference cycles: all 31 held 6.9 GB at once
+    return rows
 
 
 def format_table(rows):
