@@ -43,7 +43,7 @@ class HeNormal(keras.initializers.Initializer):
         fan_in = shape[-2] * receptive if len(shape) > 1 else shape[0]
         stddev = math.sqrt(2.0 / max(1.0, fan_in)) / _TRUNCATED_STDDEV
         count = int(np.prod(shape))
-        length = 1 << max(count - 1, 0).bit_length()  # the next power of two: one compiled draw per length
+        length = 1 << max(count - 1, 0).bit_length()  # the next power of two (JAX draws it from a power of 4's draw)
         flat = backends.standard_truncated_normal(length, self.seed)
         values = flat[:count].reshape(shape) * np.float32(stddev)
         # a backend array made without a compiled conversion (JAX compiles one per shape for a NumPy array)
